@@ -1,0 +1,8 @@
+"""emoji-reco: learn which emoji fits a text, and serve it."""
+import os
+
+# transformers' TF classes need Keras 2; set before anything imports TensorFlow.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"

@@ -1,0 +1,120 @@
+"""Metaflow cards for EmojiFlow's steps. A card that fails to build never fails the step."""
+import functools
+import traceback
+
+from metaflow.cards import Markdown, Table, VegaChart
+
+
+def safe(builder):
+    """Run a card builder; on error, say so in the log and in the card, and carry on."""
+
+    @functools.wraps(builder)
+    def wrapper(card, *args, **kwargs):
+        try:
+            builder(card, *args, **kwargs)
+        except Exception as exc:  # a broken card must never cost a run
+            print(f"card {builder.__name__} could not be built: {exc}\n{traceback.format_exc()}", flush=True)
+            try:
+                card.append(Markdown(f"**This card could not be built:** `{exc}`"))
+            except Exception:
+                pass
+
+    return wrapper
+
+
+def _bar(values: list[dict], x: str, y: str, color: str | None = None, title: str = "") -> VegaChart:
+    encoding = {"x": {"field": x, "type": "nominal", "sort": None}, "y": {"field": y, "type": "quantitative"}}
+    if color:
+        encoding["color"] = {"field": color, "type": "nominal"}
+        encoding["xOffset"] = {"field": color}
+    return VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": title, "width": 480,
+                      "data": {"values": values}, "mark": "bar", "encoding": encoding})
+
+
+@safe
+def data_card(card, report: dict, splits: dict, emojis: list, samples: int = 3) -> None:
+    card.append(Markdown(f"# Data\nSource: `{report['source']}` ({report['shape']} shape)\n\n"
+                         f"Rows read **{report['rows_read']}**, kept **{report['rows_kept']}**."))
+    dropped = report["dropped"] or {"(none)": 0}
+    card.append(Markdown("## Dropped rows by reason"))
+    card.append(Table([[reason, n] for reason, n in dropped.items()], headers=["reason", "rows"]))
+    counts = [{"emoji": e, "split": split, "rows": n} for split, per in report["splits"].items() for e, n in per.items()]
+    card.append(_bar(counts, "emoji", "rows", color="split", title="Class distribution per split"))
+    lengths = [{"words": min(len(t.split()), 60)} for t in splits["train"].text]
+    card.append(VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 480,
+                           "title": "Text length (words, train split)", "data": {"values": lengths}, "mark": "bar",
+                           "encoding": {"x": {"field": "words", "bin": {"maxbins": 30}, "type": "quantitative"},
+                                        "y": {"aggregate": "count", "type": "quantitative"}}}))
+    train = splits["train"]
+    rows = [[emojis[label], " · ".join(group.text.head(samples))] for label, group in train.groupby("label")]
+    card.append(Markdown("## Sample of cleaned texts"))
+    card.append(Table(rows, headers=["emoji", f"first {samples} training texts"]))
+
+
+def _curves(history: list[dict], steps: list[dict]) -> VegaChart:
+    values = [{"epoch": h["epoch"], "metric": k, "value": h[k]} for h in history
+              for k in ("loss", "val_loss", "accuracy", "val_accuracy") if k in h]
+    values += [{"epoch": s["at"], "metric": f"{k} (running)", "value": s[k]} for s in steps for k in ("loss", "accuracy")]
+    return VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 480,
+                      "title": "Training curves", "data": {"values": values}, "mark": {"type": "line", "point": True},
+                      "encoding": {"x": {"field": "epoch", "type": "quantitative"},
+                                   "y": {"field": "value", "type": "quantitative"},
+                                   "color": {"field": "metric", "type": "nominal"}}})
+
+
+@safe
+def train_card(card, history: list[dict], steps: list[dict], settings: dict, final: dict | None = None) -> None:
+    card.clear()
+    card.append(Markdown("# Training" + ("" if final else " (live)")))
+    card.append(Table([[k, str(v)] for k, v in settings.items()], headers=["hyperparameter", "value"]))
+    if history or steps:
+        card.append(_curves(history, steps))
+    if history:
+        keys = list(history[-1])
+        card.append(Table([[h.get(k) for k in keys] for h in history], headers=keys))
+    if final:
+        card.append(Markdown("\n".join(f"- **{k}**: {v}" for k, v in final.items())))
+
+
+def _confusion(metrics: dict) -> VegaChart:
+    emojis = metrics["emojis"]
+    values = [{"true": emojis[i], "predicted": emojis[j], "count": n}
+              for i, row in enumerate(metrics["confusion"]) for j, n in enumerate(row)]
+    return VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": "Confusion matrix",
+                      "width": 360, "height": 360, "data": {"values": values},
+                      "layer": [{"mark": "rect", "encoding": {
+                                    "x": {"field": "predicted", "type": "nominal", "sort": emojis},
+                                    "y": {"field": "true", "type": "nominal", "sort": emojis},
+                                    "color": {"field": "count", "type": "quantitative"}}},
+                                {"mark": "text", "encoding": {
+                                    "x": {"field": "predicted", "type": "nominal", "sort": emojis},
+                                    "y": {"field": "true", "type": "nominal", "sort": emojis},
+                                    "text": {"field": "count", "type": "quantitative"}}}]})
+
+
+@safe
+def evaluation_card(card, metrics: dict, champion: dict | None, verdict: dict) -> None:
+    card.append(Markdown("# Evaluation on the test split"))
+    names = ("top1", "top3", "macro_f1")
+    card.append(Table([[n, f"{metrics[n]:.4f}", "—" if champion is None else f"{champion[n]:.4f}"] for n in names],
+                      headers=["metric", "candidate", "champion"]))
+    card.append(Markdown(f"## Quality gate: **{'passed' if verdict['passed'] else 'failed'}**\n"
+                         + "\n".join(f"- {r}" for r in verdict["reasons"])))
+    card.append(_confusion(metrics))
+    card.append(Markdown("## Per emoji"))
+    card.append(Table([[r["emoji"], f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", r["support"]]
+                       for r in metrics["per_emoji"]], headers=["emoji", "precision", "recall", "F1", "support"]))
+    if metrics.get("confident_mistakes"):
+        card.append(Markdown("## Most confident mistakes"))
+        card.append(Table([[m["text"], m["true"], m["predicted"], m["probability"]] for m in metrics["confident_mistakes"]],
+                          headers=["text", "true", "predicted", "probability"]))
+
+
+@safe
+def deployment_card(card, deployment: dict) -> None:
+    card.append(Markdown("# Deployment"))
+    card.append(Table([[k, str(v)] for k, v in deployment.items() if k != "smoke"], headers=["", ""]))
+    if deployment.get("smoke"):
+        card.append(Markdown("## Smoke predictions"))
+        card.append(Table([[t, " ".join(f"{a['emoji']} {a['probability']:.2f}" for a in ans)]
+                           for t, ans in deployment["smoke"]], headers=["text", "top emojis"]))

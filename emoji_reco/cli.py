@@ -1,0 +1,169 @@
+"""The `emoji-reco` command: predict with the deployed model, look after the endpoint and registry."""
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import EmojiRecoError, ModelError
+
+DEFAULT_ENDPOINT = "emoji-reco"
+
+
+def _model_dir(args, tmp: str) -> Path:
+    from . import storage
+    from .endpoint import LocalEndpoint
+
+    if args.model:
+        return Path(storage.get_dir(args.model, tmp))
+    current = LocalEndpoint(args.endpoint).current_dir()
+    if current is None:
+        raise ModelError(f"No model is deployed to endpoint {args.endpoint!r} yet. Run "
+                         "`python flows/emoji_flow.py run` first, or pass --model with a bundle folder.")
+    return current
+
+
+def _format(answer: list[dict]) -> str:
+    return "  ".join(f"{a['emoji']} {a['probability']:.3f}" for a in answer)
+
+
+def predict(args) -> int:
+    from .bundle import Predictor
+
+    if not args.texts and not args.input:
+        raise EmojiRecoError("Give texts to score, or --input FILE.")
+    with tempfile.TemporaryDirectory(prefix="emoji-reco-model-") as tmp:
+        predictor = Predictor(_model_dir(args, tmp))
+        if args.input:
+            return score_file(predictor, args)
+        answers = predictor.top_k(args.texts, args.top_k)
+    if args.json:
+        print(json.dumps([{"text": t, "emojis": a} for t, a in zip(args.texts, answers)], ensure_ascii=False))
+    else:
+        for text, answer in zip(args.texts, answers):
+            print(f"{text}\n  {_format(answer)}")
+    return 0
+
+
+def score_file(predictor, args) -> int:
+    """Score every row of a file in batches, in order; rows that can't be scored say why."""
+    import pandas as pd
+    from tqdm import tqdm
+
+    from .data import load_labeled_texts
+    from .text import clean_text
+
+    frame = load_labeled_texts(args.input)
+    out = {"text": frame.text.tolist(), "error": [""] * len(frame)}
+    for j in range(args.top_k):
+        out[f"emoji_{j + 1}"], out[f"probability_{j + 1}"] = [""] * len(frame), [None] * len(frame)
+    scorable = [i for i, t in enumerate(frame.text) if clean_text(t)]
+    for i in set(range(len(frame))) - set(scorable):
+        out["error"][i] = "empty text after cleaning"
+    hits1 = hits3 = judged = 0
+    with tqdm(total=len(scorable), unit="row", desc="scoring", file=sys.stderr) as bar:
+        for start in range(0, len(scorable), args.batch_size):
+            rows = scorable[start : start + args.batch_size]
+            for i, answer in zip(rows, predictor.top_k([frame.text[i] for i in rows], max(args.top_k, 3))):
+                for j, a in enumerate(answer[: args.top_k]):
+                    out[f"emoji_{j + 1}"][i], out[f"probability_{j + 1}"][i] = a["emoji"], a["probability"]
+                if "emoji" in frame and isinstance(frame.emoji[i], str):
+                    ranked = [a["emoji"] for a in answer]
+                    judged += 1
+                    hits1 += ranked[0] == frame.emoji[i]
+                    hits3 += frame.emoji[i] in ranked[:3]
+            bar.update(len(rows))
+    result = pd.DataFrame(out)
+    if "emoji" in frame:
+        result.insert(1, "label", frame.emoji)
+    if args.output:
+        (result.to_json(args.output, orient="records", lines=True, force_ascii=False)
+         if args.output.endswith((".jsonl", ".json")) else result.to_csv(args.output, index=False))
+        print(f"wrote {len(result)} rows to {args.output} ({len(result) - len(scorable)} not scorable)", file=sys.stderr)
+    else:
+        result.to_csv(sys.stdout, index=False)
+    if judged:
+        print(f"top-1 accuracy {hits1 / judged:.4f}, top-3 accuracy {hits3 / judged:.4f} on {judged} labeled rows")
+    return 0
+
+
+def endpoint_cmd(args) -> int:
+    from .endpoint import LocalEndpoint
+
+    endpoint = LocalEndpoint(args.endpoint)
+    if args.action == "rollback":
+        print(f"endpoint {endpoint.name} now serves {endpoint.rollback()}")
+    else:
+        print(json.dumps({"endpoint": endpoint.name, "path": str(endpoint.root), "current": endpoint.current_version(),
+                          "versions": endpoint.versions()}, indent=1))
+    return 0
+
+
+def models_cmd(args) -> int:
+    from .registry import models
+
+    for model in models(args.flow):
+        print(f"{model['run']:40} {','.join(model['state']):20} {model['created_at']}")
+    return 0
+
+
+def demo_data_cmd(args) -> int:
+    from .demo_data import EMOJIS, demo_raw_tweets, demo_tweets
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.raw:
+        demo_raw_tweets(args.rows, args.seed).to_csv(out / "raw_tweets.csv", index=False)
+    else:
+        frame = demo_tweets(args.rows, args.seed)
+        frame.assign(LABEL=frame.LABEL.map(EMOJIS.index)).to_csv(out / "tweets.csv", index=False)
+        (out / "labels.json").write_text(json.dumps(dict(enumerate(EMOJIS)), ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"wrote demo data to {out}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="emoji-reco", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pr = sub.add_parser("predict", help="top emojis for texts, or for every row of a file")
+    pr.add_argument("texts", nargs="*", help="texts to score")
+    pr.add_argument("--input", help="CSV, JSON Lines or Parquet file (local or s3://) with a text column")
+    pr.add_argument("--output", help="where to write scores (.csv or .jsonl); default stdout")
+    pr.add_argument("--top-k", type=int, default=3)
+    pr.add_argument("--batch-size", type=int, default=256)
+    pr.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="local endpoint whose current model to use")
+    pr.add_argument("--model", help="a model bundle folder (or s3:// prefix) instead of the endpoint's")
+    pr.add_argument("--json", action="store_true", help="print JSON")
+    pr.set_defaults(func=predict)
+
+    ep = sub.add_parser("endpoint", help="show the local endpoint, or roll it back one version")
+    ep.add_argument("action", choices=["status", "rollback"])
+    ep.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
+    ep.set_defaults(func=endpoint_cmd)
+
+    mo = sub.add_parser("models", help="registered models and their state (Metaflow run tags)")
+    mo.add_argument("action", choices=["list"])
+    mo.add_argument("--flow", default="EmojiFlow")
+    mo.set_defaults(func=models_cmd)
+
+    dd = sub.add_parser("demo-data", help="write the demo data set to a folder")
+    dd.add_argument("--output", required=True)
+    dd.add_argument("--rows", type=int, default=3000)
+    dd.add_argument("--seed", type=int, default=7)
+    dd.add_argument("--raw", action="store_true", help="raw tweets with the emoji inside the text")
+    dd.set_defaults(func=demo_data_cmd)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EmojiRecoError as exc:
+        print(f"emoji-reco: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

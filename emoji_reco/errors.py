@@ -1,0 +1,20 @@
+"""Errors that stop a run early with one clear message (Metaflow prints them without a traceback)."""
+from metaflow.exception import MetaflowException
+
+
+class EmojiRecoError(MetaflowException):
+    """A problem the user can fix; the message says what and how."""
+
+    headline = "emoji-reco"
+
+
+class DataError(EmojiRecoError):
+    """The input data can't be used as given."""
+
+    headline = "Data problem"
+
+
+class ModelError(EmojiRecoError):
+    """A base model or model bundle can't be found or loaded."""
+
+    headline = "Model problem"

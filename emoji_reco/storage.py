@@ -1,0 +1,137 @@
+"""Files at a URI that is either a local path or s3://bucket/key (through `metaflow.S3`)."""
+import os
+import posixpath
+import shutil
+from pathlib import Path
+
+from .errors import DataError
+
+FLOW_FILES = "emoji_reco"
+
+
+def is_s3(uri: str) -> bool:
+    return str(uri).startswith("s3://")
+
+
+def join(uri: str, *parts: str) -> str:
+    if is_s3(uri):
+        return posixpath.join(uri.rstrip("/"), *parts)
+    return os.path.join(uri, *parts)
+
+
+def sibling(uri: str, name: str) -> str:
+    """`name` in the same folder as `uri` (inside it, when `uri` is a local folder or ends with /)."""
+    if is_s3(uri):
+        return join(uri if uri.endswith("/") else posixpath.dirname(uri), name)
+    return os.path.join(uri if os.path.isdir(uri) else os.path.dirname(os.path.abspath(uri)), name)
+
+
+def run_root(flow) -> str:
+    """Where this run keeps its own files: under the run's prefix in the datastore the run uses."""
+    from metaflow import current
+
+    # Metaflow exposes the task's datastore root only on the task datastore (local folder or s3:// URL).
+    root = flow._datastore._storage_impl.datastore_root
+    return join(root, current.flow_name, current.run_id, FLOW_FILES)
+
+
+def _s3():
+    from metaflow import S3
+
+    return S3()
+
+
+def read_text(uri: str) -> str | None:
+    """A small text file's content, or None when it doesn't exist."""
+    if is_s3(uri):
+        with _s3() as s3:
+            obj = s3.get(uri, return_missing=True)
+            return obj.text if obj.exists else None
+    return Path(uri).read_text(encoding="utf-8") if os.path.isfile(uri) else None
+
+
+def fetch_inputs(uri: str, tmp: str, suffixes: tuple, exclude: tuple = ()) -> list[tuple[str, str]]:
+    """Local copies of a data file, or of every data file in a folder/prefix: (local path, origin URI)."""
+
+    def wanted(name):
+        base = name.rsplit("/", 1)[-1].lower()
+        return base not in exclude and base.removesuffix(".gz").endswith(suffixes)
+
+    if is_s3(uri):
+        with _s3() as s3:
+            obj = s3.get(uri, return_missing=True)
+            objs = [obj] if obj.exists else [o for o in s3.get_recursive([uri.rstrip("/") + "/"]) if wanted(o.url)]
+            if not objs:
+                raise DataError(f"Data not found at {uri}: no such object or prefix with data files. "
+                                "Check the path and your AWS credentials.")
+            out = []
+            for i, o in enumerate(sorted(objs, key=lambda o: o.url)):
+                local = os.path.join(tmp, f"{i:05d}-{o.url.rsplit('/', 1)[-1]}")
+                shutil.copyfile(o.path, local)
+                out.append((local, o.url))
+            return out
+    path = Path(uri).expanduser()
+    if path.is_dir():
+        return [(str(p), str(p)) for p in sorted(path.iterdir()) if p.is_file() and wanted(p.name)]
+    if not path.is_file():
+        raise DataError(f"Data file not found: {uri}. Pass --data with a CSV, JSON Lines or Parquet file "
+                        "(local path or s3://...), or leave it out to use the demo data.")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"Can't read {uri}: permission denied.")
+    return [(str(path), str(uri))]
+
+
+def put_file(local: str, uri: str) -> None:
+    """Copy a file to `uri`; a local copy appears whole or not at all."""
+    if is_s3(uri):
+        with _s3() as s3:
+            s3.put_files([(uri, local)])
+        return
+    os.makedirs(os.path.dirname(uri), exist_ok=True)
+    tmp = f"{uri}.partial"
+    shutil.copyfile(local, tmp)
+    os.replace(tmp, uri)
+
+
+def put_dir(local_dir: str, uri: str) -> None:
+    """Copy a folder's tree to `uri`."""
+    files = [p for p in Path(local_dir).rglob("*") if p.is_file()]
+    if is_s3(uri):
+        with _s3() as s3:
+            s3.put_files([(join(uri, p.relative_to(local_dir).as_posix()), str(p)) for p in files])
+        return
+    if os.path.exists(uri):
+        shutil.rmtree(uri)
+    shutil.copytree(local_dir, uri)
+
+
+def get_dir(uri: str, local_dir: str) -> str:
+    """A local folder holding the tree at `uri` (the folder itself when it is already local)."""
+    if not is_s3(uri):
+        if not os.path.isdir(uri):
+            raise FileNotFoundError(uri)
+        return uri
+    prefix = uri.rstrip("/") + "/"
+    with _s3() as s3:
+        objs = s3.get_recursive([prefix])
+        if not objs:
+            raise FileNotFoundError(uri)
+        for o in objs:
+            target = os.path.join(local_dir, o.url[len(prefix):])
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(o.path, target)
+    return local_dir
+
+
+def get_files(uris: list[str], local_dir: str) -> list[str]:
+    """Local paths for a list of file URIs (downloaded once when on S3)."""
+    if not any(is_s3(u) for u in uris):
+        return list(uris)
+    os.makedirs(local_dir, exist_ok=True)
+    out = []
+    with _s3() as s3:
+        for i, obj in enumerate(s3.get_many(uris)):
+            target = os.path.join(local_dir, f"{i:05d}-{obj.url.rsplit('/', 1)[-1]}")
+            shutil.copyfile(obj.path, target)
+            out.append(target)
+    return out

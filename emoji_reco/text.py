@@ -1,0 +1,39 @@
+"""Tweet text cleaning and emoji extraction."""
+import html
+import re
+import unicodedata
+
+import emoji
+
+_MENTION = re.compile(r"(?<!\w)@\w+")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+# Variation selectors, zero-width joiner and skin tones: they decorate an emoji, they aren't one.
+_EMOJI_DECORATION = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
+
+
+def clean_text(value) -> str:
+    """Normalise a tweet: HTML entities, mentions, URLs, control characters and stray whitespace."""
+    if not isinstance(value, str):
+        return ""
+    text = html.unescape(value)
+    text = unicodedata.normalize("NFC", text)
+    text = _URL.sub(" ", text)
+    text = _MENTION.sub(" ", text)
+    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cs", "Co") or ch == "\ufffd" else ch for ch in text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def normalize_emoji(value: str) -> str:
+    """One spelling per emoji: '❤️' and '❤' are the same label."""
+    return _EMOJI_DECORATION.sub("", str(value)).strip()
+
+
+def find_emojis(text: str) -> list[str]:
+    """The normalised emojis in a text, in order, with repeats."""
+    return [normalize_emoji(e["emoji"]) for e in emoji.emoji_list(text)]
+
+
+def strip_emojis(text: str) -> str:
+    """The text without any emoji, whitespace tidied."""
+    return _SPACE.sub(" ", emoji.replace_emoji(text, replace=" ")).strip()

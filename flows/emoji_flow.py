@@ -1,0 +1,142 @@
+"""EmojiFlow: tweets → cleaned splits → TFRecord shards → fine-tuned BERT → evaluation and gate → registry → endpoint."""
+from pathlib import Path
+
+from metaflow import Config, FlowSpec, Parameter, card, config_expr, current, resources, step
+
+DEFAULT_CONFIG = str(Path(__file__).resolve().parent.parent / "config" / "local.json")
+
+
+class EmojiFlow(FlowSpec):
+    """Learn which emoji fits a tweet and serve the best model."""
+
+    config = Config("config", default=DEFAULT_CONFIG, help="JSON settings file (see config/).")
+    data = Parameter("data", default=config_expr("config.data.path"),
+                     help="Tweets: a CSV, JSON Lines or Parquet file or folder, local or s3://. Empty: the demo set.")
+    base_model = Parameter("base_model", default=config_expr("config.model.base"),
+                           help="'bundled' (all-MiniLM-L6-v2), a folder, an s3:// prefix or a Hugging Face id.")
+    epochs = Parameter("epochs", type=int, default=config_expr("config.train.epochs"), help="Training epochs.")
+    learning_rate = Parameter("learning_rate", type=float, default=config_expr("config.train.learning_rate"),
+                              help="Peak learning rate.")
+    sample = Parameter("sample", type=int, default=0, help="Use at most this many rows (0: all).")
+
+    @step
+    def start(self):
+        """Fix this run's settings: the config file plus this run's parameters."""
+        from emoji_reco import settings
+
+        self.settings = settings.resolve(self.config, {
+            "data.path": self.data, "data.sample": self.sample, "model.base": self.base_model,
+            "train.epochs": self.epochs, "train.learning_rate": self.learning_rate})
+        self.next(self.prepare)
+
+    @card(id="data")
+    @step
+    def prepare(self):
+        """Load, clean, label and split the tweets."""
+        from emoji_reco import cards, data
+
+        prepared = data.prepare(self.settings["data"], self.settings["demo"])
+        self.splits, self.emojis, self.data_report = prepared.splits, prepared.emojis, prepared.report
+        print(f"kept {self.data_report['rows_kept']} of {self.data_report['rows_read']} rows; "
+              f"dropped {self.data_report['dropped']}")
+        cards.data_card(current.card["data"], self.data_report, self.splits, self.emojis)
+        self.shards = list(range(self.settings["convert"]["shards"]))
+        self.next(self.convert, foreach="shards")
+
+    @resources(cpu=config_expr("config.convert.cpu"), memory=config_expr("config.convert.memory_mb"))
+    @step
+    def convert(self):
+        """Tokenize one shard of every split into TFRecord files."""
+        import tempfile
+
+        from emoji_reco import base_model, storage, tfrecords, tokenization
+
+        with tempfile.TemporaryDirectory() as tmp:
+            tok_dir = tokenization.save_fast_tokenizer(base_model.resolve(self.settings["model"]["base"]), tmp)
+            self.shard_files = tfrecords.convert_shard(
+                self.splits, self.input, len(self.shards), tok_dir, self.settings["model"]["max_length"],
+                self.settings["convert"]["batch_size"], storage.join(storage.run_root(self), "tfrecords"))
+        self.next(self.join_convert)
+
+    @step
+    def join_convert(self, inputs):
+        """Gather the TFRecord files of every shard."""
+        self.tfrecords = sorted((f for i in inputs for f in i.shard_files), key=lambda f: f["uri"])
+        self.merge_artifacts(inputs, exclude=["shard_files"])
+        self.next(self.train)
+
+    @card(id="train", refresh_interval=5)
+    @resources(cpu=config_expr("config.train.cpu"), memory=config_expr("config.train.memory_mb"),
+               gpu=config_expr("config.train.gpu"))
+    @step
+    def train(self):
+        """Fine-tune the base model on the TFRecords and export the model bundle."""
+        from emoji_reco import cards, storage, training
+
+        def live(history, steps):
+            cards.train_card(current.card["train"], history, steps, self.settings["train"])
+            current.card["train"].refresh()
+
+        self.training = training.train_bundle(
+            self.tfrecords, self.emojis, self.settings, storage.join(storage.run_root(self), "model"),
+            {"run": current.pathspec.rsplit("/", 2)[0], "data": self.data_report["source"]}, on_update=live)
+        self.bundle_uri = self.training["bundle_uri"]
+        cards.train_card(current.card["train"], self.training["history"], self.training["steps"],
+                         self.settings["train"], final={k: self.training[k] for k in ("seconds", "examples_per_second")})
+        self.next(self.evaluate)
+
+    @card(id="evaluation")
+    @step
+    def evaluate(self):
+        """Score the candidate and the champion on the test split and apply the quality gate."""
+        import tempfile
+
+        from emoji_reco import cards, endpoint, evaluation, storage
+
+        with tempfile.TemporaryDirectory() as tmp:
+            self.evaluation = evaluation.assess(
+                storage.get_dir(self.bundle_uri, tmp), self.splits["test"], self.emojis,
+                endpoint.LocalEndpoint(self.settings["deploy"]["endpoint"]).current_dir(), self.settings["gate"])
+        self.metrics, self.verdict = self.evaluation["metrics"], self.evaluation["verdict"]
+        print(f"top1 {self.metrics['top1']:.4f} top3 {self.metrics['top3']:.4f} macro-F1 {self.metrics['macro_f1']:.4f}; "
+              f"gate {'passed' if self.verdict['passed'] else 'failed'}: {'; '.join(self.verdict['reasons'])}")
+        cards.evaluation_card(current.card["evaluation"], self.metrics, self.evaluation["champion"], self.verdict)
+        self.next(self.register)
+
+    @step
+    def register(self):
+        """Record the gate's verdict in the registry (run tags)."""
+        from emoji_reco import registry
+
+        self.registry_tag = registry.mark(current.pathspec.rsplit("/", 2)[0], self.verdict)
+        self.next(self.deploy)
+
+    @card(id="deployment")
+    @step
+    def deploy(self):
+        """Publish an approved model to the endpoint after a smoke prediction; crown it champion."""
+        from emoji_reco import cards, endpoint, registry
+
+        self.deployment = {"deployed": False, "reason": "; ".join(self.verdict["reasons"])}
+        if self.verdict["passed"]:
+            smoke = self.splits["test"].text.head(3).tolist()
+            self.deployment = {"deployed": True, **endpoint.deploy(self.bundle_uri, self.settings["deploy"],
+                                                                  current.run_id, smoke)}
+            registry.crown(current.pathspec.rsplit("/", 2)[0])
+        cards.deployment_card(current.card["deployment"], self.deployment)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        """Summarise: metrics, verdict, where the model serves and how to ask it."""
+        m = self.metrics
+        print(f"test top-1 {m['top1']:.1%}, top-3 {m['top3']:.1%}, macro-F1 {m['macro_f1']:.3f} on {m['examples']} tweets")
+        if self.deployment["deployed"]:
+            print(f"deployed version {self.deployment['version']} to {self.deployment['path']}\n"
+                  f"ask it: {self.deployment['query']}")
+        else:
+            print(f"not deployed: {self.deployment['reason']}")
+
+
+if __name__ == "__main__":
+    EmojiFlow()

@@ -1,0 +1,36 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="emoji-reco",
+    version="0.1.0",
+    description="Learn which emoji fits a text from tweets, and serve it as a recommendation service.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["emoji_reco", "emoji_reco.*"]),
+    package_data={"emoji_reco": ["static/*"]},
+    install_requires=[
+        "metaflow>=2.19,<2.20",
+        "tensorflow>=2.21,<2.22",
+        "tf-keras>=2.21,<2.22",
+        "transformers>=4.57,<5",
+        "tokenizers>=0.22,<0.23",
+        "safetensors>=0.4",
+        "huggingface-hub>=0.34,<1",
+        "pandas>=2.2",
+        "pyarrow>=15",
+        "scikit-learn>=1.5",
+        "emoji>=2.12",
+        "boto3>=1.34",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "hypothesis>=6.100",
+            "moto[server]>=5.2,<6",
+        ],
+        "bench": ["pytest>=8"],
+    },
+    entry_points={"console_scripts": ["emoji-reco=emoji_reco.cli:main"]},
+)

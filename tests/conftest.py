@@ -1,0 +1,120 @@
+"""Shared fixtures: an isolated Metaflow root and endpoint home, a tiny BERT, flow configs, a moto server."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+# Metaflow reads its settings when first imported: isolate the whole session before any test imports it.
+_SESSION = Path(tempfile.mkdtemp(prefix="emoji-reco-tests-"))
+os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = str(_SESSION / "metaflow")
+os.environ["EMOJI_RECO_HOME"] = str(_SESSION / "home")
+os.environ.setdefault("USERNAME", "tester")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOW = str(ROOT / "flows" / "emoji_flow.py")
+
+
+@pytest.fixture(scope="session")
+def bundled_model_dir():
+    from emoji_reco import base_model
+
+    return base_model.resolve("bundled")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, bundled_model_dir):
+    """A 2-layer, 32-wide BERT with random weights and the real MiniLM tokenizer: seconds to train."""
+    import emoji_reco  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+    from transformers import BertConfig, TFBertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(bundled_model_dir / name, folder / name)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    model = TFBertModel(config)
+    model(model.dummy_inputs)
+    model.save_pretrained(folder)
+    return folder
+
+
+def write_config(path: Path, **overrides) -> Path:
+    """config/local.json with `section__key=value` overrides, written to `path`."""
+    config = json.loads((ROOT / "config" / "local.json").read_text())
+    for dotted, value in overrides.items():
+        section, key = dotted.split("__", 1)
+        config[section][key] = value
+    path.write_text(json.dumps(config))
+    return path
+
+
+def tiny_flow_config(path: Path, model_dir: Path, **overrides) -> Path:
+    """A flow config that trains the tiny model on a small demo set in seconds."""
+    settings = dict(model__base=str(model_dir), model__max_length=32, demo__rows=600, train__epochs=1,
+                    train__batch_size=16, train__learning_rate=1e-3, train__bucket_boundaries=[8, 16],
+                    gate__min_score=0.0)
+    settings.update(overrides)
+    return write_config(path, **settings)
+
+
+def run_flow(config: Path, resume_from: str | None = None, **params):
+    """Run (or resume) EmojiFlow through Metaflow's Runner; return (status, run, stdout+stderr)."""
+    from metaflow import Runner
+
+    if resume_from:
+        with Runner(FLOW, show_output=False).resume(origin_run_id=resume_from) as result:
+            return result.status, result.run, result.stdout + result.stderr
+    with Runner(FLOW, show_output=False, config=[("config", str(config))]).run(**params) as result:
+        return result.status, result.run, result.stdout + result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto in server mode on 127.0.0.1; yields its URL and stops it after the session."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError("moto server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch):
+    """boto3 and metaflow.S3 pointed at the moto server, with a fresh bucket; yields (s3 client, bucket)."""
+    import uuid
+
+    import boto3
+
+    for key, value in {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    bucket = f"emoji-{uuid.uuid4().hex[:10]}"
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=bucket)
+    return client, bucket

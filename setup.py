@@ -29,6 +29,7 @@ setup(
             "pytest>=8",
             "hypothesis>=6.100",
             "moto[server]>=5.2,<6",
+            "pytest-timeout>=2.3",
         ],
         "bench": ["pytest>=8"],
     },

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-# Metaflow reads its settings when first imported: isolate the whole session before any test imports it.
-_SESSION = Path(tempfile.mkdtemp(prefix="emoji-reco-tests-"))
-os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = str(_SESSION / "metaflow")
-os.environ["EMOJI_RECO_HOME"] = str(_SESSION / "home")
+# Isolate the session as a user's folder would be: Metaflow's local datastore (and its cards) is the
+# .metaflow folder found from the working directory, the endpoint home is $EMOJI_RECO_HOME.
+SESSION = Path(tempfile.mkdtemp(prefix="emoji-reco-tests-"))
+(SESSION / ".metaflow").mkdir()
+os.chdir(SESSION)
+os.environ["EMOJI_RECO_HOME"] = str(SESSION / "home")
 os.environ.setdefault("USERNAME", "tester")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -44,6 +46,18 @@ def tiny_model(tmp_path_factory, bundled_model_dir):
     model(model.dummy_inputs)
     model.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, tiny_model):
+    """The tiny model (untrained head) exported as a bundle over the demo emojis: (model, folder)."""
+    from emoji_reco import base_model, bundle, demo_data, tokenization
+
+    model = base_model.load_classifier(tiny_model, demo_data.EMOJIS)
+    out = tmp_path_factory.mktemp("bundle")
+    tok = tokenization.save_fast_tokenizer(tiny_model, out.parent / "tok")
+    bundle.export(model, tok, demo_data.EMOJIS, {"max_length": 32, "base_model": str(tiny_model)}, out)
+    return model, out
 
 
 def write_config(path: Path, **overrides) -> Path:

@@ -19,15 +19,6 @@ def demo_splits():
     return data.prepare(settings, {"rows": 400, "seed": 1})
 
 
-@pytest.fixture(scope="module")
-def tiny_bundle(tmp_path_factory, tiny_model):
-    model = base_model.load_classifier(tiny_model, EMOJIS)
-    out = tmp_path_factory.mktemp("bundle")
-    tok = tokenization.save_fast_tokenizer(tiny_model, out.parent / "tok")
-    bundle.export(model, tok, EMOJIS, {"max_length": 32, "base_model": str(tiny_model)}, out)
-    return model, out
-
-
 @pytest.mark.slow
 def test_bundled_minilm_loads_without_torch_and_matches_the_safetensors(bundled_model_dir):
     import safetensors.numpy

@@ -2,7 +2,10 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
-export USERNAME ?= $(shell whoami)
+# Metaflow needs a user name and refuses "root" (containers, CI): name one when nothing else does.
+ifeq ($(filter-out root,$(METAFLOW_USER) $(SUDO_USER) $(USERNAME) $(USER)),)
+export METAFLOW_USER := emoji-reco
+endif
 
 .PHONY: run test install install-test bench clean
 

@@ -30,14 +30,50 @@ class Prepared:
 
 
 def prepare(settings: dict, demo: dict) -> Prepared:
-    """Read, clean, label and split the data the settings name (the demo set when no path is given)."""
-    path = settings.get("path")
-    if path:
+    """Read, clean, label and split the data the settings name (the demo set when no path is given).
+
+    With `test_path`, the test split is that file (same cleaning, the same emojis, texts seen in
+    training removed) and train/validation come from `path`.
+    """
+    path = settings.get("path") or DEMO_SOURCE
+    rows, dropped, read, shape, label_map = _clean_rows(path, settings, demo)
+    rows = _keep_top(rows, settings.get("top_emojis"), dropped)
+    rows = _dedupe(rows, dropped)
+    if settings.get("sample") and len(rows) > settings["sample"]:
+        dropped["sampled_out"] += len(rows) - settings["sample"]
+        rows = rows.sample(n=settings["sample"], random_state=settings["seed"])
+    emojis = _class_order(rows, label_map)
+    _check_class_sizes(rows, settings["min_examples_per_class"], path)
+    labels = {e: i for i, e in enumerate(emojis)}
+    rows = rows.assign(label=rows.emoji.map(labels).astype("int64"))[["text", "label"]].reset_index(drop=True)
+    report = {"source": str(path), "shape": shape, "rows_read": read, "rows_kept": int(len(rows))}
+    if settings.get("test_path"):
+        test, test_dropped, test_read, _, _ = _clean_rows(settings["test_path"], settings, demo)
+        known = test.emoji.isin(labels)
+        test_dropped["not_a_training_emoji"] += int((~known).sum())
+        test = _dedupe(test[known], test_dropped)
+        seen = test.text.isin(set(rows.text))
+        test_dropped["in_training_data"] += int(seen.sum())
+        test = test[~seen]
+        splits = _split(rows, {**settings, "test_fraction": 0.0}, path)
+        splits["test"] = test.assign(label=test.emoji.map(labels).astype("int64"))[["text", "label"]].reset_index(drop=True)
+        report.update(test_source=str(settings["test_path"]), test_rows_read=test_read,
+                      test_dropped={k: int(v) for k, v in sorted(test_dropped.items()) if v})
+    else:
+        splits = _split(rows, settings, path)
+    report["dropped"] = {k: int(v) for k, v in sorted(dropped.items()) if v}
+    report["splits"] = {name: {emojis[k]: int(v) for k, v in sorted(Counter(df.label).items())}
+                        for name, df in splits.items()}
+    return Prepared(splits=splits, emojis=emojis, report=report)
+
+
+def _clean_rows(path: str, settings: dict, demo: dict):
+    """Cleaned `text`/`emoji` rows of one source, the drop counts, rows read, the shape and the label map."""
+    if path == DEMO_SOURCE:
+        frame, read_report, label_map = demo_data.demo_tweets(demo["rows"], demo["seed"]), {}, None
+    else:
         frame, read_report = read_table(path, settings.get("format", "auto"))
         label_map = _load_label_map(settings.get("labels"), path)
-    else:
-        frame = demo_data.demo_tweets(demo["rows"], demo["seed"])
-        read_report, label_map, path = {"malformed_row": 0}, None, DEMO_SOURCE
     if frame.empty:
         raise DataError(f"{path} holds no rows. Point --data at a file with tweets in it.")
     text_col, label_col = _columns(frame, settings, path)
@@ -52,26 +88,14 @@ def prepare(settings: dict, demo: dict) -> Prepared:
         rows = _labeled(frame[text_col], frame[label_col], label_map, path, dropped)
     else:
         rows = _raw(frame[text_col], dropped)
-    rows = _keep_top(rows, settings.get("top_emojis"), dropped)
+    return rows, dropped, int(len(frame) + read_report.get("malformed_row", 0)), shape, label_map
+
+
+def _dedupe(rows: pd.DataFrame, dropped: Counter) -> pd.DataFrame:
     before = len(rows)
     rows = rows.drop_duplicates(["text", "emoji"])
     dropped["duplicate"] += before - len(rows)
-    if settings.get("sample") and len(rows) > settings["sample"]:
-        dropped["sampled_out"] += len(rows) - settings["sample"]
-        rows = rows.sample(n=settings["sample"], random_state=settings["seed"])
-    emojis = _class_order(rows, label_map)
-    _check_class_sizes(rows, settings["min_examples_per_class"], path)
-    rows = rows.assign(label=rows.emoji.map({e: i for i, e in enumerate(emojis)}).astype("int64"))
-    splits = _split(rows[["text", "label"]].reset_index(drop=True), settings, path)
-    report = {
-        "source": str(path),
-        "shape": shape,
-        "rows_read": int(len(frame) + read_report.get("malformed_row", 0)),
-        "rows_kept": int(len(rows)),
-        "dropped": {k: int(v) for k, v in sorted(dropped.items()) if v},
-        "splits": {name: {emojis[k]: int(v) for k, v in sorted(Counter(df.label).items())} for name, df in splits.items()},
-    }
-    return Prepared(splits=splits, emojis=emojis, report=report)
+    return rows
 
 
 def read_table(uri: str, fmt: str = "auto") -> tuple[pd.DataFrame, dict]:
@@ -251,7 +275,8 @@ def _check_class_sizes(rows: pd.DataFrame, minimum: int, path: str) -> None:
 def _split(rows: pd.DataFrame, settings: dict, path: str) -> dict:
     seed, val, test = settings["seed"], settings["validation_fraction"], settings["test_fraction"]
     try:
-        rest, test_rows = train_test_split(rows, test_size=test, stratify=rows.label, random_state=seed)
+        rest, test_rows = (train_test_split(rows, test_size=test, stratify=rows.label, random_state=seed)
+                           if test else (rows, rows.iloc[:0]))
         train_rows, val_rows = train_test_split(rest, test_size=val / (1 - test), stratify=rest.label,
                                                 random_state=seed)
     except ValueError as exc:

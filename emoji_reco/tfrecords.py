@@ -81,17 +81,21 @@ def _parse(record):
     return features, parsed["label"]
 
 
-def dataset(files: list[str], batch_size: int, boundaries: list[int] | None, shuffle: int = 0, seed: int = 0):
+def dataset(files: list[str], batch_size: int, boundaries: list[int] | None, shuffle: int = 0, seed: int = 0,
+            pad_to: int | None = None):
     """Batches of (features, labels), padded to the longest row of each batch.
 
     With `boundaries`, rows of similar length are batched together (length bucketing), so most
-    batches carry little padding; without, batches are padded as they come.
+    batches carry little padding; without, batches are padded as they come. `pad_to` pads every
+    batch to that fixed length instead (static shapes, for XLA or TPUs).
     """
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
     if shuffle:
         ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
-    if boundaries:
+    if pad_to:
+        ds = ds.padded_batch(batch_size, padded_shapes=({"input_ids": [pad_to], "attention_mask": [pad_to]}, []))
+    elif boundaries:
         ds = ds.bucket_by_sequence_length(
             lambda features, _label: tf.shape(features["input_ids"])[0],
             bucket_boundaries=list(boundaries),

@@ -55,8 +55,10 @@ def fine_tune(files: dict, records: int, emojis: list, base_dir, settings: dict,
     """Train on `files['train']`, validate on `files['validation']`; return (model, per-epoch history, steps)."""
     tf.keras.utils.set_random_seed(settings["seed"])
     batch, epochs, boundaries = settings["batch_size"], settings["epochs"], settings.get("bucket_boundaries")
-    train_ds = tfrecords.dataset(files["train"], batch, boundaries, shuffle=min(records, 20000), seed=settings["seed"])
-    val_ds = tfrecords.dataset(files["validation"], batch, boundaries)
+    pad_to = settings.get("pad_to_length")
+    train_ds = tfrecords.dataset(files["train"], batch, boundaries, shuffle=min(records, 20000), seed=settings["seed"],
+                                 pad_to=pad_to)
+    val_ds = tfrecords.dataset(files["validation"], batch, boundaries, pad_to=pad_to)
     # Bucketing leaves up to one partial batch per bucket each epoch.
     steps = (math.ceil(records / batch) + len(boundaries or []) + 1) * epochs
     optimizer, _ = create_optimizer(init_lr=settings["learning_rate"], num_train_steps=steps,

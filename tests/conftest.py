@@ -17,7 +17,7 @@ SESSION = Path(tempfile.mkdtemp(prefix="emoji-reco-tests-"))
 (SESSION / ".metaflow").mkdir()
 os.chdir(SESSION)
 os.environ["EMOJI_RECO_HOME"] = str(SESSION / "home")
-os.environ.setdefault("USERNAME", "tester")
+os.environ["METAFLOW_USER"] = "tester"  # Metaflow refuses to run as "root"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -156,3 +156,13 @@ def test_arbitrary_bytes_in_a_file_never_crash_prepare(tmp_path_factory, blob):
     except DataError:
         return
     assert prepared.report["rows_kept"] >= 3
+
+
+def test_a_separate_test_file_is_the_test_split_without_training_texts(tmp_path):
+    pd.DataFrame(labeled_rows(20), columns=["TWEET", "LABEL"]).to_csv(tmp_path / "train.csv", index=False)
+    test_rows = [("unseen text one", "😂"), ("text number 3 for 😂", "😂"), ("unseen two", "🦄"), ("unseen three", "🔥")]
+    pd.DataFrame(test_rows, columns=["TWEET", "LABEL"]).to_csv(tmp_path / "test.csv", index=False)
+    prepared = prepare(tmp_path / "train.csv", test_path=str(tmp_path / "test.csv"))
+    assert prepared.splits["test"].text.tolist() == ["unseen text one", "unseen three"]
+    assert prepared.report["test_dropped"] == {"in_training_data": 1, "not_a_training_emoji": 1}
+    assert len(prepared.splits["train"]) + len(prepared.splits["validation"]) == 60

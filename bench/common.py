@@ -1,0 +1,26 @@
+"""Shared bench helpers: the shared real tweets, and timing."""
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+SHARED_TWEETS = Path(os.environ.get("EMOJI_RECO_TWEETS", Path(__file__).resolve().parents[2] / "shared" / "data" / "tweets"))
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def shared_tweets():
+    """The 84,771 labeled tweets beside the project: (texts, label ids), in file order."""
+    import pandas as pd
+
+    frames = [pd.read_csv(SHARED_TWEETS / f"tweets_part{i}.csv.gz", dtype={"TWEET": str}, keep_default_na=False)
+              for i in (1, 2)]
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.TWEET.tolist(), frame.LABEL.astype(int).tolist()
+
+
+@contextmanager
+def timed(results: dict, key: str):
+    start = time.perf_counter()
+    yield
+    results[key] = time.perf_counter() - start
+    print(f"{key}: {results[key]:.2f} s", flush=True)

@@ -29,6 +29,7 @@ run: install
 	$(BIN)/python flows/emoji_flow.py run
 
 test: install-test
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 clean:

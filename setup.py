@@ -30,6 +30,7 @@ setup(
             "hypothesis>=6.100",
             "moto[server]>=5.2,<6",
             "pytest-timeout>=2.3",
+            "ruff>=0.6",
         ],
         "bench": ["pytest>=8"],
     },

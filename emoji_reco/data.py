@@ -1,10 +1,10 @@
 """Load tweets (CSV, JSON Lines, Parquet; local or s3://), clean them, label them, split them."""
+import gzip
 import json
 import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -144,8 +144,6 @@ def _read_one(local: str, origin: str, fmt: str) -> tuple[pd.DataFrame, int]:
 
 
 def _read_jsonl(path: str, bad_lines: list) -> pd.DataFrame:
-    import gzip
-
     opener = gzip.open if path.endswith(".gz") else open
     records = []
     with opener(path, "rt", encoding="utf-8", errors="replace") as handle:

@@ -53,8 +53,10 @@ def sha256(path: str) -> str:
 
 
 def convert_shard(splits: dict, shard: int, shards: int, tokenizer_dir, max_length: int, batch_size: int,
-                  out_prefix: str) -> list[dict]:
-    """Write this shard of every split to `out_prefix`; deterministic names, so a re-run rewrites the same files."""
+                  out_prefix: str, cpus: int = 1) -> list[dict]:
+    """Write this shard of every split to `out_prefix`; deterministic names, so a re-run rewrites the same files.
+    The tokenizer uses `cpus` threads: the task's share of the machine, not all of it."""
+    os.environ.setdefault("RAYON_NUM_THREADS", str(cpus))
     tok = tokenization.load(tokenizer_dir, max_length)
     written = []
     with tempfile.TemporaryDirectory(prefix="emoji-reco-tfrecords-") as tmp:

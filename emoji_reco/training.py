@@ -29,8 +29,8 @@ class Progress(tf.keras.callbacks.Callback):
         self._last = now
         seen = min((batch + 1) * self.batch_size, self.records)
         rate = seen / (now - self._epoch_start)
-        point = {"epoch": self._epoch + 1, "at": round(self._epoch + seen / self.records, 3), "examples": seen, "loss": float(logs["loss"]),
-                 "accuracy": float(logs["accuracy"]), "examples_per_second": round(rate, 1)}
+        point = {"epoch": self._epoch + 1, "at": round(self._epoch + seen / self.records, 3), "examples": seen,
+                 "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"]), "examples_per_second": round(rate, 1)}
         self.steps.append(point)
         print(f"epoch {self._epoch + 1}/{self.epochs}: {seen}/{self.records} examples ({100 * seen / self.records:.0f}%), "
               f"{rate:.0f} ex/s, loss {point['loss']:.4f}, accuracy {point['accuracy']:.4f}", flush=True)

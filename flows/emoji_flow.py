@@ -55,7 +55,8 @@ class EmojiFlow(FlowSpec):
             tok_dir = tokenization.save_fast_tokenizer(base_model.resolve(self.settings["model"]["base"]), tmp)
             self.shard_files = tfrecords.convert_shard(
                 self.splits, self.input, len(self.shards), tok_dir, self.settings["model"]["max_length"],
-                self.settings["convert"]["batch_size"], storage.join(storage.run_root(self), "tfrecords"))
+                self.settings["convert"]["batch_size"], storage.join(storage.run_root(self), "tfrecords"),
+                cpus=self.settings["convert"]["cpu"])
         self.next(self.join_convert)
 
     @step

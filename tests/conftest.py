@@ -15,13 +15,21 @@ import pytest
 # .metaflow folder found from the working directory, the endpoint home is $EMOJI_RECO_HOME.
 SESSION = Path(tempfile.mkdtemp(prefix="emoji-reco-tests-"))
 (SESSION / ".metaflow").mkdir()
-os.chdir(SESSION)
 os.environ["EMOJI_RECO_HOME"] = str(SESSION / "home")
 os.environ["METAFLOW_USER"] = "tester"  # Metaflow refuses to run as "root"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = str(ROOT / "flows" / "emoji_flow.py")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_dir():
+    """Every test runs in the session folder, so Metaflow finds (and creates) its .metaflow there."""
+    before = os.getcwd()
+    os.chdir(SESSION)
+    yield SESSION
+    os.chdir(before)
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,11 @@
-"""Reading tweets from s3:// (metaflow.S3) against moto in server mode on 127.0.0.1."""
+"""Data and base models from s3:// (metaflow.S3) against moto in server mode on 127.0.0.1."""
 import json
 
 import pandas as pd
 import pytest
 
 from emoji_reco.errors import DataError
-from test_data import SETTINGS, labeled_rows, prepare
+from test_data import labeled_rows, prepare
 
 pytestmark = pytest.mark.timeout(180)  # a missing endpoint makes S3 clients hang, not fail
 
@@ -28,3 +28,17 @@ def test_a_missing_s3_object_is_a_clear_error(aws):
     _, bucket = aws
     with pytest.raises(DataError, match=f"Data not found at s3://{bucket}/nothing.csv"):
         prepare(f"s3://{bucket}/nothing.csv")
+
+
+def test_a_base_model_on_s3_is_fetched_once_and_loads(aws, tiny_model, tmp_path, monkeypatch):
+    from emoji_reco import base_model
+
+    client, bucket = aws
+    for path in tiny_model.iterdir():
+        client.upload_file(str(path), bucket, f"models/tiny/{path.name}")
+    monkeypatch.setattr(base_model, "CACHE", tmp_path)
+    local = base_model.resolve(f"s3://{bucket}/models/tiny")
+    assert sorted(p.name for p in local.iterdir()) == sorted(p.name for p in tiny_model.iterdir())
+    assert base_model.load_classifier(local, ["a", "b"]).config.num_labels == 2
+    with pytest.raises(base_model.ModelError, match="No base model at"):
+        base_model.resolve(f"s3://{bucket}/models/missing")

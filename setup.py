@@ -31,8 +31,9 @@ setup(
             "moto[server]>=5.2,<6",
             "pytest-timeout>=2.3",
             "ruff>=0.6",
+            "playwright>=1.45",
         ],
-        "bench": ["pytest>=8"],
+        "browser": ["playwright>=1.45"],
     },
     entry_points={"console_scripts": ["emoji-reco=emoji_reco.cli:main"]},
 )

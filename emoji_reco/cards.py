@@ -118,3 +118,44 @@ def deployment_card(card, deployment: dict) -> None:
         card.append(Markdown("## Smoke predictions"))
         card.append(Table([[t, " ".join(f"{a['emoji']} {a['probability']:.2f}" for a in ans)]
                            for t, ans in deployment["smoke"]], headers=["text", "top emojis"]))
+
+
+@safe
+def conversion_card(card, records: list[dict]) -> None:
+    card.append(Markdown("# Conversion to TFRecords"))
+    rows = [[r["shard"], r["split"], r["records"], r["tokens"], f"{r['truncated'] / max(1, r['records']):.1%}",
+             r["seconds"], round(r["records"] / max(r["seconds"], 1e-3))] for r in records]
+    card.append(Table(rows, headers=["shard", "split", "records", "tokens", "at max length (truncated)", "seconds",
+                                     "records/s"]))
+    per_shard = {}
+    for r in records:
+        per_shard[r["shard"]] = per_shard.get(r["shard"], 0.0) + r["seconds"]
+    total, tokens = sum(r["records"] for r in records), sum(r["tokens"] for r in records)
+    slowest = max(per_shard.values())
+    card.append(Markdown(
+        f"**Total:** {total} records, {tokens} tokens ({tokens / max(1, total):.1f} per record), "
+        f"{sum(r['truncated'] for r in records) / max(1, total):.1%} at the maximum length. "
+        f"{len(per_shard)} shards in parallel, slowest {slowest:.1f} s: **{total / max(slowest, 1e-3):.0f} records/s**."))
+
+
+@safe
+def summary_card(card, metrics: dict, deployment: dict, history: list[dict]) -> None:
+    card.append(Markdown(
+        f"# Summary\nTest top-1 **{metrics['top1']:.1%}**, top-3 **{metrics['top3']:.1%}**, macro-F1 "
+        f"**{metrics['macro_f1']:.3f}** on {metrics['examples']} texts.\n\n"
+        + (f"Deployed version `{deployment['version']}` to endpoint `{deployment['endpoint']}` at "
+           f"`{deployment['path']}`.\n\nAsk it: `{deployment['query']}`" if deployment["deployed"]
+           else f"Not deployed: {deployment['reason']}")))
+    if history:
+        card.append(Markdown("## This flow's runs"))
+        card.append(VegaChart({
+            "$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 480, "title": "Test top-1 by run",
+            "data": {"values": [{**h, "deployed": "deployed" if h["deployed"] else "not deployed"} for h in history]},
+            "mark": {"type": "point", "filled": True, "size": 80},
+            "encoding": {"x": {"field": "created_at", "type": "temporal", "title": "run started"},
+                         "y": {"field": "top1", "type": "quantitative"},
+                         "color": {"field": "deployed", "type": "nominal"},
+                         "tooltip": [{"field": "run"}, {"field": "top1"}, {"field": "verdict"}]}}))
+        card.append(Table([[h["run"], h["created_at"], f"{h['top1']:.4f}", f"{h['top3']:.4f}", h["verdict"],
+                            "yes" if h["deployed"] else "no"] for h in history],
+                          headers=["run", "started", "top-1", "top-3", "gate", "deployed"]))

@@ -107,6 +107,14 @@ def models_cmd(args) -> int:
     return 0
 
 
+def cards_cmd(args) -> int:
+    from .card_images import snapshot_run
+
+    for png in snapshot_run(args.run, Path(args.output)):
+        print(png)
+    return 0
+
+
 def demo_data_cmd(args) -> int:
     from .demo_data import EMOJIS, demo_raw_tweets, demo_tweets
 
@@ -146,6 +154,12 @@ def parser() -> argparse.ArgumentParser:
     mo.add_argument("action", choices=["list"])
     mo.add_argument("--flow", default="EmojiFlow")
     mo.set_defaults(func=models_cmd)
+
+    ca = sub.add_parser("cards", help="PNG snapshots of a run's cards (needs Chromium and the [browser] extra)")
+    ca.add_argument("action", choices=["snapshot"])
+    ca.add_argument("run", help="run pathspec, e.g. EmojiFlow/1234")
+    ca.add_argument("--output", default="cards", help="folder for the PNGs")
+    ca.set_defaults(func=cards_cmd)
 
     dd = sub.add_parser("demo-data", help="write the demo data set to a folder")
     dd.add_argument("--output", required=True)

@@ -31,3 +31,21 @@ def models(flow_name: str) -> list[dict]:
         if state:
             out.append({"run": run.pathspec, "state": state, "created_at": str(run.created_at)})
     return out
+
+
+def history(flow_name: str, limit: int = 20) -> list[dict]:
+    """The newest `limit` runs that got as far as deploy: score, gate verdict, deployed or not."""
+    import itertools
+
+    namespace(None)
+    out = []
+    for run in itertools.islice(Flow(flow_name).runs(), limit):
+        try:
+            evaluated, deployed = run["evaluate"].task.data, run["deploy"].task.data
+        except KeyError:
+            continue  # failed or still running before deploy
+        out.append({"run": run.id, "created_at": run.created_at.isoformat(timespec="seconds"),
+                    "top1": evaluated.metrics["top1"], "top3": evaluated.metrics["top3"],
+                    "verdict": "passed" if evaluated.verdict["passed"] else "failed",
+                    "deployed": bool(deployed.deployment["deployed"])})
+    return out

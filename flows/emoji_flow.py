@@ -59,11 +59,15 @@ class EmojiFlow(FlowSpec):
                 cpus=self.settings["convert"]["cpu"])
         self.next(self.join_convert)
 
+    @card(id="convert")
     @step
     def join_convert(self, inputs):
         """Gather the TFRecord files of every shard."""
+        from emoji_reco import cards
+
         self.tfrecords = sorted((f for i in inputs for f in i.shard_files), key=lambda f: f["uri"])
         self.merge_artifacts(inputs, exclude=["shard_files"])
+        cards.conversion_card(current.card["convert"], self.tfrecords)
         self.next(self.train)
 
     @card(id="train", refresh_interval=5)
@@ -127,9 +131,13 @@ class EmojiFlow(FlowSpec):
         cards.deployment_card(current.card["deployment"], self.deployment)
         self.next(self.end)
 
+    @card(id="summary")
     @step
     def end(self):
         """Summarise: metrics, verdict, where the model serves and how to ask it."""
+        from emoji_reco import cards, registry
+
+        cards.summary_card(current.card["summary"], self.metrics, self.deployment, registry.history(current.flow_name))
         m = self.metrics
         print(f"test top-1 {m['top1']:.1%}, top-3 {m['top3']:.1%}, macro-F1 {m['macro_f1']:.3f} on {m['examples']} tweets")
         if self.deployment["deployed"]:

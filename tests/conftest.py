@@ -98,6 +98,31 @@ def run_flow(config: Path, resume_from: str | None = None, **params):
         return result.status, result.run, result.stdout + result.stderr
 
 
+def task(run, step):
+    return run[step].task
+
+
+def card_json(run, step, card_id) -> str:
+    """The components of a rendered card (Metaflow embeds them as base64 JSON in the HTML), as JSON text."""
+    import base64
+    import re
+
+    from metaflow.cards import get_cards
+
+    html = get_cards(task(run, step), id=card_id)[0].get()
+    payload = re.search(r'__MF_DATA__\["[^"]+"\] = "([^"]+)"', html).group(1)
+    return json.dumps(json.loads(base64.b64decode(payload)), ensure_ascii=False)
+
+
+@pytest.fixture(scope="session")
+def champion(tmp_path_factory, tiny_model):
+    """A successful EmojiFlow run on the demo data with the tiny model, deployed to the `emoji-reco` endpoint."""
+    config = tiny_flow_config(tmp_path_factory.mktemp("cfg") / "flow.json", tiny_model)
+    status, run, output = run_flow(config)
+    assert status == "successful", output[-4000:]
+    return run
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

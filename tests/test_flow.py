@@ -1,40 +1,20 @@
 """Whole EmojiFlow runs through Metaflow's Runner on the demo data with a tiny BERT."""
-import base64
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from metaflow.cards import get_cards
 
-from conftest import SESSION, run_flow, tiny_flow_config
+from conftest import SESSION, card_json, run_flow, task, tiny_flow_config
 from emoji_reco import bundle, demo_data, registry, tfrecords
 from emoji_reco.endpoint import LocalEndpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def task(run, step):
-    return run[step].task
-
-
-def card_json(run, step, card_id) -> str:
-    """The components of a rendered card (Metaflow embeds them as base64 JSON in the HTML), as JSON text."""
-    html = get_cards(task(run, step), id=card_id)[0].get()
-    payload = re.search(r'__MF_DATA__\["[^"]+"\] = "([^"]+)"', html).group(1)
-    return json.dumps(json.loads(base64.b64decode(payload)), ensure_ascii=False)
-
-
-@pytest.fixture(scope="module")
-def champion(tmp_path_factory, tiny_model):
-    config = tiny_flow_config(tmp_path_factory.mktemp("cfg") / "flow.json", tiny_model)
-    status, run, output = run_flow(config)
-    assert status == "successful", output[-4000:]
-    return run
 
 
 def test_a_run_prepares_converts_trains_evaluates_and_deploys(champion):
@@ -82,6 +62,10 @@ def test_cards_show_the_data_and_the_confusion_matrix(champion):
     assert '"title": "Confusion matrix"' in evaluation and "Quality gate" in evaluation
     assert all(e in evaluation for e in demo_data.EMOJIS)
     assert "Training curves" in card_json(champion, "train", "train")
+    convert = card_json(champion, "join_convert", "convert")
+    assert "Conversion to TFRecords" in convert and "records/s" in convert
+    summary = card_json(champion, "end", "summary")
+    assert "This flow's runs" in summary and champion.id in summary and "emoji-reco predict" in summary
 
 
 def test_a_candidate_that_fails_the_gate_deploys_nothing(champion, tiny_model, tmp_path):

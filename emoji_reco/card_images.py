@@ -1,0 +1,66 @@
+"""Render Metaflow cards in headless Chromium: PNG snapshots, and the console errors a viewer would see."""
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import EmojiRecoError
+
+# Quiet, offline Chromium: without these it keeps trying to reach Google's services.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+# Metaflow's card template asks Google Fonts for Roboto; offline, the card falls back to another font.
+TEMPLATE_FONT_HOST = "fonts.googleapis.com"
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if not path:
+        raise EmojiRecoError("No Chromium found: install it (Debian/Ubuntu: apt-get install chromium).")
+    return path
+
+
+def render(html: str, png: Path | None = None, width: int = 1100) -> dict:
+    """Open a card's HTML in headless Chromium; return its console errors and the size of each chart drawn."""
+    from playwright.sync_api import sync_playwright
+
+    errors = []
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        page_file = Path(tmp) / "card.html"
+        page_file.write_text(html, encoding="utf-8")
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: TEMPLATE_FONT_HOST not in r.url and errors.append(f"failed: {r.url}"))
+            page.goto(page_file.as_uri(), wait_until="load")
+            page.wait_for_load_state("networkidle")
+            charts = page.evaluate("""() => Array.from(document.querySelectorAll('.vega-embed'))
+                .map(e => { const r = e.getBoundingClientRect(); return {width: r.width, height: r.height,
+                            marks: e.querySelectorAll('.mark-rect path, .mark-rect rect, .mark-symbol path,'
+                                                      + ' .mark-line path').length}; })""")
+            if png:
+                page.screenshot(path=str(png), full_page=True)
+        finally:
+            browser.close()
+    # Chromium also logs every failed request as a console error without its URL; failed requests are
+    # already reported above, with their URL, unless they are the template's font.
+    errors = [e for e in errors if e != "Failed to load resource: net::ERR_NAME_NOT_RESOLVED"]
+    return {"errors": errors, "charts": charts}
+
+
+def snapshot_run(run_pathspec: str, out_dir: Path) -> list[Path]:
+    """A PNG of every card of a run, named `<step>-<card id>.png`."""
+    from metaflow import Run
+    from metaflow.cards import get_cards
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for step in Run(run_pathspec, _namespace_check=False):
+        for card in get_cards(step.task):
+            if card.id:
+                png = out_dir / f"{step.id}-{card.id}.png"
+                render(card.get(), png)
+                written.append(png)
+    return written

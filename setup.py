@@ -23,6 +23,8 @@ setup(
         "scikit-learn>=1.5",
         "emoji>=2.12",
         "boto3>=1.34",
+        "fastapi>=0.115",
+        "uvicorn>=0.30",
     ],
     extras_require={
         "test": [
@@ -32,6 +34,8 @@ setup(
             "pytest-timeout>=2.3",
             "ruff>=0.6",
             "playwright>=1.45",
+            "httpx>=0.27",
+            "schemathesis>=4",
         ],
         "browser": ["playwright>=1.45"],
     },

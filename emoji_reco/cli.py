@@ -115,6 +115,14 @@ def cards_cmd(args) -> int:
     return 0
 
 
+def serve_cmd(args) -> int:
+    from .server import ServeSettings, serve
+
+    overrides = {k: v for k, v in vars(args).items() if k in ServeSettings.__dataclass_fields__ and v is not None}
+    serve(ServeSettings(**overrides))
+    return 0
+
+
 def demo_data_cmd(args) -> int:
     from .demo_data import EMOJIS, demo_raw_tweets, demo_tweets
 
@@ -154,6 +162,16 @@ def parser() -> argparse.ArgumentParser:
     mo.add_argument("action", choices=["list"])
     mo.add_argument("--flow", default="EmojiFlow")
     mo.set_defaults(func=models_cmd)
+
+    se = sub.add_parser("serve", help="HTTP inference server (SageMaker contract: /ping, /invocations) and web page")
+    se.add_argument("--model", help="bundle folder, model.tar.gz, or s3://; default: the local endpoint's current model")
+    se.add_argument("--endpoint", help=f"local endpoint to follow (default {DEFAULT_ENDPOINT})")
+    se.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 to accept other machines)")
+    se.add_argument("--port", type=int, help="default $SAGEMAKER_BIND_TO_PORT or 8080")
+    se.add_argument("--workers", type=int, help="server processes (default $SAGEMAKER_MODEL_SERVER_WORKERS or 1)")
+    se.add_argument("--max-batch", dest="max_batch", type=int, help="texts per model call (default 64; 1: no batching)")
+    se.add_argument("--max-wait-ms", dest="max_wait_ms", type=float, help="wait for more requests when idle (default 0)")
+    se.set_defaults(func=serve_cmd)
 
     ca = sub.add_parser("cards", help="PNG snapshots of a run's cards (needs Chromium and the [browser] extra)")
     ca.add_argument("action", choices=["snapshot"])

@@ -1,0 +1,105 @@
+"""Request and response formats of the inference endpoint (ours and the TF Serving handlers alike).
+
+Standard library only: `code/inference.py` in the TF Serving model archive ships a copy of this file.
+"""
+import csv
+import io
+import json
+import math
+
+CONTENT_TYPES = ("application/json", "text/plain", "text/csv")
+
+
+class BadRequest(Exception):
+    """A request we can't answer; `status` is the HTTP status to send with the message."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def parse_texts(body: bytes, content_type: str | None, max_texts: int) -> list[str]:
+    """The texts a request asks about.
+
+    application/json: a list of strings (or of {"text": ...}), {"instances": [...]} or {"inputs": ...};
+    text/plain: one text per line; text/csv: the first column, one text per row (a `text` header is skipped).
+    """
+    ctype = (content_type or "application/json").split(";")[0].strip().lower()
+    if ctype not in CONTENT_TYPES:
+        raise BadRequest(f"Unsupported content type {ctype!r}: send {', '.join(CONTENT_TYPES)}.", 415)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"The body is not valid UTF-8 ({exc.reason} at byte {exc.start}).") from exc
+    if ctype == "application/json":
+        texts = _json_texts(text)
+    elif ctype == "text/plain":
+        texts = [line for line in text.splitlines() if line.strip()]
+    else:
+        rows = [row for row in csv.reader(io.StringIO(text)) if row and any(cell.strip() for cell in row)]
+        if rows and rows[0][0].strip().lower() == "text":
+            rows = rows[1:]
+        texts = [row[0] for row in rows]
+    if not texts:
+        raise BadRequest("No texts to score: send at least one.")
+    if len(texts) > max_texts:
+        raise BadRequest(f"Too many texts: {len(texts)} in one request, at most {max_texts}.")
+    return texts
+
+
+def _json_texts(text: str) -> list[str]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise BadRequest(f"Malformed JSON: {exc}.") from exc
+    if isinstance(data, dict):
+        if "instances" in data:
+            data = data["instances"]
+        elif "inputs" in data:
+            data = data["inputs"]
+        else:
+            raise BadRequest('A JSON object needs "instances" or "inputs"; or send a list of strings.')
+    if isinstance(data, str):
+        data = [data]
+    if not isinstance(data, list):
+        raise BadRequest("Send a JSON list of strings.")
+    texts = []
+    for i, item in enumerate(data):
+        if isinstance(item, dict) and isinstance(item.get("text"), str):
+            item = item["text"]
+        if not isinstance(item, str):
+            raise BadRequest(f"Item {i} is {type(item).__name__}, not a string.")
+        texts.append(item)
+    return texts
+
+
+def parse_k(value: str | None, default: int, labels: int) -> int:
+    """How many emojis to return per text: 1 to the number of labels."""
+    if value in (None, ""):
+        return min(default, labels)
+    try:
+        k = int(value)
+    except ValueError as exc:
+        raise BadRequest(f"k must be a whole number, not {value!r}.") from exc
+    if not 1 <= k <= labels:
+        raise BadRequest(f"k must be between 1 and {labels}.")
+    return k
+
+
+def top_k(logits: list[list[float]], emojis: list[str], k: int) -> list[list[dict]]:
+    """For each row of scores, the `k` likeliest emojis with softmax probabilities, best first."""
+    out = []
+    for row in logits:
+        peak = max(row)
+        exp = [math.exp(v - peak) for v in row]
+        total = sum(exp)
+        best = sorted(range(len(row)), key=lambda j: -row[j])[:k]
+        out.append([{"emoji": emojis[j], "probability": round(exp[j] / total, 4)} for j in best])
+    return out
+
+
+def response(logits: list[list[float]], emojis: list[str], k: int, raw: bool, version: str | None) -> dict:
+    """The JSON answer: top-k emojis per text, or with `raw` the logits in label order."""
+    if raw:
+        return {"version": version, "labels": emojis, "logits": [[round(float(v), 5) for v in row] for row in logits]}
+    return {"version": version, "predictions": top_k(logits, emojis, k)}

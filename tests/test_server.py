@@ -1,0 +1,174 @@
+"""The inference server as a client sees it: a real uvicorn server on 127.0.0.1 with the tiny model."""
+import io
+import json
+import tarfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import uvicorn
+
+from conftest import free_port
+from emoji_reco import demo_data
+from emoji_reco.endpoint import LocalEndpoint
+from emoji_reco.errors import ModelError
+from emoji_reco.model_source import FixedSource, extract
+from emoji_reco.server import ServeSettings, create_app
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@contextmanager
+def running(**settings):
+    """A real server in this process (so the test can look at its batcher); yields (url, app)."""
+    app = create_app(ServeSettings(**{"reload_seconds": 0.2, **settings}))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}", app
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def wait_ready(url, version=None, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ping = httpx.get(f"{url}/ping")
+        if ping.status_code == 200 and (version is None or ping.json()["version"] == version):
+            return ping.json()
+        time.sleep(0.1)
+    raise AssertionError(f"not ready: {ping.status_code} {ping.text}")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bundle):
+    _, folder = tiny_bundle
+    with running(model=str(folder), max_texts=8, max_body_bytes=4096) as (url, app):
+        wait_ready(url)
+        yield url, app
+
+
+def post(url, body, content_type="application/json", headers=(), **kwargs):
+    data = json.dumps(body).encode() if content_type == "application/json" and not isinstance(body, bytes) else body
+    return httpx.post(f"{url}/invocations", content=data, headers={"Content-Type": content_type, **dict(headers)},
+                      **kwargs)
+
+
+@pytest.mark.parametrize("body, content_type, n", [
+    (["so hyped for tonight", "ugh monday"], "application/json", 2),
+    ({"instances": ["a", "b", "c"]}, "application/json", 3),
+    ({"inputs": "just one"}, "application/json", 1),
+    ([{"text": "object items"}], "application/json", 1),
+    (b"line one\n\nline two\n", "text/plain", 2),
+    ("text\nfirst,x\n\"second, with comma\",y\n".encode(), "text/csv; charset=utf-8", 2),
+])
+def test_every_request_format_gets_top_emojis(server, body, content_type, n):
+    url, _ = server
+    answer = post(url, body, content_type)
+    assert answer.status_code == 200, answer.text
+    predictions = answer.json()["predictions"]
+    assert len(predictions) == n
+    for p in predictions:
+        assert len(p) == 3 and all(e["emoji"] in demo_data.EMOJIS for e in p)
+        assert p[0]["probability"] >= p[1]["probability"] >= p[2]["probability"]
+
+
+def test_k_and_raw_logits(server):
+    url, _ = server
+    assert len(post(url, ["hi"], params={"k": 5}).json()["predictions"][0]) == 5
+    assert len(post(url, ["hi"], headers={"X-Top-K": "1"}).json()["predictions"][0]) == 1
+    raw = post(url, ["hi", "there"], params={"raw": "logits"}).json()
+    assert raw["labels"] == demo_data.EMOJIS and len(raw["logits"]) == 2 and len(raw["logits"][0]) == 10
+
+
+@pytest.mark.parametrize("body, content_type, status, message", [
+    (b"[not json", "application/json", 400, "Malformed JSON"),
+    (b"<a/>", "application/xml", 415, "Unsupported content type"),
+    (b"\xff\xfe\xfa", "text/plain", 400, "not valid UTF-8"),
+    (b"[]", "application/json", 400, "No texts"),
+    (b'["ok", 3]', "application/json", 400, "Item 1 is int"),
+    (b'{"text": "x"}', "application/json", 400, "instances"),
+    (json.dumps(["x"] * 9).encode(), "application/json", 400, "Too many texts"),
+    (json.dumps(["x" * 5000]).encode(), "application/json", 413, "over the 4096-byte limit"),
+])
+def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(server, body, content_type, status, message):
+    url, _ = server
+    answer = post(url, body, content_type)
+    assert answer.status_code == status and message in answer.json()["error"]
+    assert post(url, ["still here"]).status_code == 200
+
+
+def test_bad_k_and_chunked_oversized_bodies(server):
+    url, _ = server
+    assert post(url, ["x"], params={"k": 11}).status_code == 400
+    assert post(url, ["x"], params={"k": "many"}).status_code == 400
+    chunks = (b'["' + b"y" * 1000 for _ in range(6))  # no Content-Length: the limit holds while streaming
+    answer = httpx.post(f"{url}/invocations", content=chunks, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413
+
+
+def test_over_long_texts_are_truncated_not_refused(server):
+    url, _ = server
+    assert post(url, ["word " * 700]).status_code == 200
+
+
+def test_concurrent_requests_share_model_calls(server):
+    url, app = server
+    before = app.state.batcher.calls
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda i: post(url, [f"text {i}"] * 4), range(64)))
+    assert all(a.status_code == 200 for a in answers)
+    assert app.state.batcher.calls - before < 64
+
+
+def test_ping_waits_for_a_deploy_and_new_versions_are_picked_up_without_failing_requests(tiny_bundle):
+    _, folder = tiny_bundle
+    name = f"serve-{uuid.uuid4().hex[:6]}"
+    with running(endpoint=name) as (url, _):
+        ping = httpx.get(f"{url}/ping")
+        assert ping.status_code == 503 and "No model loaded" in ping.json()["error"]
+        assert post(url, ["x"]).status_code == 503
+        endpoint = LocalEndpoint(name)
+        endpoint.publish(folder, "v1", ["x"])
+        assert wait_ready(url)["version"] == "v1"
+        stop, results = threading.Event(), []
+
+        def hammer():
+            while not stop.is_set():
+                results.append(post(url, ["keep going"], timeout=30))
+
+        with ThreadPoolExecutor(4) as pool:
+            for _ in range(4):
+                pool.submit(hammer)
+            time.sleep(0.5)
+            endpoint.publish(folder, "v2", ["x"])
+            wait_ready(url, "v2")
+            time.sleep(0.5)
+            stop.set()
+        assert results and all(r.status_code == 200 for r in results)
+        assert {r.json()["version"] for r in results} == {"v1", "v2"}
+
+
+def test_model_archives_are_extracted_safely(tmp_path, tiny_bundle):
+    _, folder = tiny_bundle
+    good = tmp_path / "model.tar.gz"
+    with tarfile.open(good, "w:gz") as archive:
+        archive.add(folder, arcname=".")
+    source = FixedSource(str(good))
+    assert source.version() == "model.tar.gz" and (source.folder(source.version()) / "saved_model").is_dir()
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as archive:
+        info = tarfile.TarInfo("../escaped.txt")
+        info.size = 4
+        archive.addfile(info, io.BytesIO(b"evil"))
+    with pytest.raises(ModelError, match="Can't unpack"):
+        extract(evil, tmp_path / "out")
+    assert not (tmp_path / "escaped.txt").exists()

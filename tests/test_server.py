@@ -10,7 +10,10 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+import schemathesis
 import uvicorn
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
 
 from conftest import free_port
 from emoji_reco import demo_data
@@ -68,7 +71,7 @@ def post(url, body, content_type="application/json", headers=(), **kwargs):
     ({"inputs": "just one"}, "application/json", 1),
     ([{"text": "object items"}], "application/json", 1),
     (b"line one\n\nline two\n", "text/plain", 2),
-    ("text\nfirst,x\n\"second, with comma\",y\n".encode(), "text/csv; charset=utf-8", 2),
+    (b"text\nfirst,x\n\"second, with comma\",y\n", "text/csv; charset=utf-8", 2),
 ])
 def test_every_request_format_gets_top_emojis(server, body, content_type, n):
     url, _ = server
@@ -172,3 +175,18 @@ def test_model_archives_are_extracted_safely(tmp_path, tiny_bundle):
     with pytest.raises(ModelError, match="Can't unpack"):
         extract(evil, tmp_path / "out")
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_fuzzing_the_openapi_description_finds_no_server_error(server):
+    url, _ = server
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} == {"/ping", "/invocations"}
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def no_server_error(case):
+            case.call_and_validate(checks=[not_a_server_error])
+
+        no_server_error()

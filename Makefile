@@ -30,6 +30,7 @@ run: install
 
 test: install-test
 	$(BIN)/ruff check .
+	$(BIN)/hadolint containers/*/Dockerfile
 	$(BIN)/python -m pytest
 
 clean:

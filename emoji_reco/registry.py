@@ -1,7 +1,17 @@
-"""Model registry state as Metaflow run tags, visible wherever runs are inspected."""
+"""Model registry state as Metaflow run tags, visible wherever runs are inspected.
+
+`model:approved` / `model:rejected` record the quality gate; `model:champion:<endpoint>` marks the run whose model
+an endpoint serves (one run per endpoint holds it).
+"""
+import itertools
+
 from metaflow import Flow, Run, namespace
 
 APPROVED, REJECTED, CHAMPION = "model:approved", "model:rejected", "model:champion"
+
+
+def champion_tag(endpoint: str) -> str:
+    return f"{CHAMPION}:{endpoint}"
 
 
 def mark(run_pathspec: str, verdict: dict) -> str:
@@ -11,14 +21,19 @@ def mark(run_pathspec: str, verdict: dict) -> str:
     return tag
 
 
-def crown(run_pathspec: str) -> None:
-    """Make this run the champion; the tag leaves every other run of the flow."""
-    flow_name = run_pathspec.split("/")[0]
+def crown(run_pathspec: str, endpoint: str) -> None:
+    """Make this run the endpoint's champion; the tag leaves every other run of the flow."""
+    tag = champion_tag(endpoint)
     namespace(None)
-    for run in Flow(flow_name).runs(CHAMPION):
+    for run in Flow(run_pathspec.split("/")[0]).runs(tag):
         if run.pathspec != run_pathspec:
-            run.remove_tag(CHAMPION)
-    Run(run_pathspec, _namespace_check=False).add_tag(CHAMPION)
+            run.remove_tag(tag)
+    Run(run_pathspec, _namespace_check=False).add_tag(tag)
+
+
+def _started(run) -> str:
+    # A run's own timestamp moves when its tags change; its start step's doesn't.
+    return run["start"].created_at.isoformat(timespec="seconds")
 
 
 def models(flow_name: str) -> list[dict]:
@@ -26,17 +41,14 @@ def models(flow_name: str) -> list[dict]:
     namespace(None)
     out = []
     for run in Flow(flow_name).runs():
-        tags = set(run.user_tags)
-        state = [t.split(":", 1)[1] for t in (CHAMPION, APPROVED, REJECTED) if t in tags]
+        state = sorted(t.removeprefix("model:") for t in run.user_tags if t.startswith("model:"))
         if state:
-            out.append({"run": run.pathspec, "state": state, "created_at": str(run.created_at)})
+            out.append({"run": run.pathspec, "state": state, "created_at": _started(run)})
     return out
 
 
 def history(flow_name: str, limit: int = 20) -> list[dict]:
     """The newest `limit` runs that got as far as deploy: score, gate verdict, deployed or not."""
-    import itertools
-
     namespace(None)
     out = []
     for run in itertools.islice(Flow(flow_name).runs(), limit):
@@ -44,7 +56,7 @@ def history(flow_name: str, limit: int = 20) -> list[dict]:
             evaluated, deployed = run["evaluate"].task.data, run["deploy"].task.data
         except KeyError:
             continue  # failed or still running before deploy
-        out.append({"run": run.id, "created_at": run.created_at.isoformat(timespec="seconds"),
+        out.append({"run": run.id, "created_at": _started(run),
                     "top1": evaluated.metrics["top1"], "top3": evaluated.metrics["top3"],
                     "verdict": "passed" if evaluated.verdict["passed"] else "failed",
                     "deployed": bool(deployed.deployment["deployed"])})

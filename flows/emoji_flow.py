@@ -127,7 +127,7 @@ class EmojiFlow(FlowSpec):
             smoke = self.splits["test"].text.head(3).tolist()
             self.deployment = {"deployed": True, **endpoint.deploy(self.bundle_uri, self.settings["deploy"],
                                                                   current.run_id, smoke)}
-            registry.crown(current.pathspec.rsplit("/", 2)[0])
+            registry.crown(current.pathspec.rsplit("/", 2)[0], self.settings["deploy"]["endpoint"])
         cards.deployment_card(current.card["deployment"], self.deployment)
         self.next(self.end)
 

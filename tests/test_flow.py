@@ -37,7 +37,7 @@ def test_a_run_prepares_converts_trains_evaluates_and_deploys(champion):
     assert {"top1", "top3", "macro_f1", "per_emoji", "confusion"} <= set(metrics)
     assert metrics["top3"] >= metrics["top1"] and sum(map(sum, metrics["confusion"])) == len(prepare.splits["test"])
 
-    assert {registry.APPROVED, registry.CHAMPION} <= set(run.user_tags)
+    assert {registry.APPROVED, registry.champion_tag("emoji-reco")} <= set(run.user_tags)
     deployment = task(run, "deploy").data.deployment
     assert deployment["deployed"] and deployment["version"] == run.id
     served = LocalEndpoint("emoji-reco").current_dir()
@@ -77,7 +77,8 @@ def test_a_candidate_that_fails_the_gate_deploys_nothing(champion, tiny_model, t
     verdict = task(run, "evaluate").data.verdict
     assert not verdict["passed"] and "below the minimum" in verdict["reasons"][0]
     assert task(run, "evaluate").data.evaluation["champion"]["version"] == champion.id
-    assert registry.REJECTED in run.user_tags and registry.CHAMPION not in run.user_tags
+    assert registry.REJECTED in run.user_tags and registry.champion_tag("emoji-reco") not in run.user_tags
+    assert registry.champion_tag("emoji-reco") in champion.user_tags
     assert not task(run, "deploy").data.deployment["deployed"]
     assert LocalEndpoint("emoji-reco").current_version() == champion.id
     assert task(run, "prepare").data.data_report["source"].endswith("tweets.csv")
@@ -101,6 +102,9 @@ def test_resume_after_a_failed_train_reuses_the_converted_shards(tiny_model, tmp
     assert task(resumed, "join_convert").data.tfrecords == records
     assert {r["uri"]: os.stat(r["uri"]).st_mtime_ns for r in records} == mtimes  # not rewritten
     assert task(resumed, "deploy").data.deployment["deployed"]
+    # Another endpoint's champion: the emoji-reco endpoint's champion keeps its tag.
+    assert registry.champion_tag("resume-test") in resumed.user_tags
+    assert [m["run"] for m in registry.models("EmojiFlow") if "champion:resume-test" in m["state"]] == [resumed.pathspec]
 
 
 def test_a_missing_data_file_stops_the_run_with_one_clear_message(tiny_model, tmp_path):

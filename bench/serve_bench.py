@@ -85,18 +85,23 @@ async def load(url: str, texts: list[str], clients: int, seconds: float) -> dict
             "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 1)}
 
 
-def bare_model_p50(model: str, texts: list[str], calls: int = 300) -> float:
-    """p50 of the model call the server makes for one tweet (clean, tokenize, forward), in this process."""
+def bare_model(model: str, texts: list[str], sizes=(1, 4, 16, 64), texts_per_size: int = 640) -> dict:
+    """The model call the server makes (clean, tokenize, forward), in this process, by batch size:
+    p50 milliseconds per call and texts/s. The ceiling any batching can reach."""
     from emoji_reco.bundle import Predictor
 
-    predictor = Predictor(model)
-    predictor.logits(texts[:2])
-    times = []
-    for text in texts[:calls]:
-        start = time.perf_counter()
-        predictor.logits([text])
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    predictor = Predictor(model, batch_size=max(sizes))
+    predictor.logits(texts[: max(sizes)])
+    out = {}
+    for size in sizes:
+        times = []
+        for start in range(0, texts_per_size, size):
+            began = time.perf_counter()
+            predictor.logits(texts[start : start + size])
+            times.append(time.perf_counter() - began)
+        p50 = statistics.median(times)
+        out[size] = {"p50_ms": round(1000 * p50, 2), "texts_per_s": round(size / p50, 1)}
+    return out
 
 
 def main():
@@ -111,7 +116,10 @@ def main():
     texts, _ = shared_tweets()
     texts = [t for t in texts if t.strip()][:5000]
     results = {"model": model}
-    results["bare_model_p50_ms"] = round(bare_model_p50(model, texts), 2)
+    results["bare_model_by_batch"] = bare_model(model, texts)
+    results["bare_model_p50_ms"] = results["bare_model_by_batch"][1]["p50_ms"]
+    results["model_batch16_vs_single"] = round(results["bare_model_by_batch"][16]["texts_per_s"]
+                                               / results["bare_model_by_batch"][1]["texts_per_s"], 2)
     with Server(model, max_batch=1) as server:
         results["one_at_a_time"] = asyncio.run(load(server.url, texts, 1, args.compare_seconds))
         print(json.dumps(results, indent=1), flush=True)

@@ -17,7 +17,8 @@ class EmojiFlow(FlowSpec):
     epochs = Parameter("epochs", type=int, default=config_expr("config.train.epochs"), help="Training epochs.")
     learning_rate = Parameter("learning_rate", type=float, default=config_expr("config.train.learning_rate"),
                               help="Peak learning rate.")
-    sample = Parameter("sample", type=int, default=0, help="Use at most this many rows (0: all).")
+    sample = Parameter("sample", type=int, default=config_expr("config.data.sample"),
+                       help="Use at most this many rows (0: all).")
 
     @step
     def start(self):

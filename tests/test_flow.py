@@ -72,8 +72,9 @@ def test_a_candidate_that_fails_the_gate_deploys_nothing(champion, tiny_model, t
     subprocess.run([sys.executable, "-m", "emoji_reco.cli", "demo-data", "--output", str(tmp_path), "--rows", "500"],
                    check=True, capture_output=True)
     config = tiny_flow_config(tmp_path / "flow.json", tiny_model, gate__min_score=1.01)
-    status, run, output = run_flow(config, data=str(tmp_path / "tweets.csv"))
+    status, run, output = run_flow(config, data=str(tmp_path / "tweets.csv"), sample=300)
     assert status == "successful", output[-4000:]
+    assert task(run, "prepare").data.data_report["rows_kept"] == 300
     verdict = task(run, "evaluate").data.verdict
     assert not verdict["passed"] and "below the minimum" in verdict["reasons"][0]
     assert task(run, "evaluate").data.evaluation["champion"]["version"] == champion.id

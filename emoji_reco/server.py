@@ -76,7 +76,7 @@ class ServedModel:
                     self.failed[version] = str(exc)
                     log.error("version %s failed to load, still serving %s: %s", version,
                               self.current and self.current.version, exc)
-            if not self.source.follows and self.current:
+            if not self.source.follows:  # one attempt; a failure shows in /ping
                 return
             await asyncio.sleep(interval)
 
@@ -137,9 +137,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     async def lifespan(app):
         await batcher.start()
-        follower = asyncio.create_task(model.follow(settings.reload_seconds))
+        follower = None
+        if model.source.follows:
+            follower = asyncio.create_task(model.follow(settings.reload_seconds))
+        else:  # a fixed model loads before this worker takes connections
+            await model.follow(settings.reload_seconds)
         yield
-        follower.cancel()
+        if follower:
+            follower.cancel()
         await batcher.stop()
 
     app = FastAPI(title="emoji-reco", version="1", lifespan=lifespan,

@@ -18,12 +18,13 @@ pytestmark = pytest.mark.timeout(600)
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
-def test_the_inference_entry_point_serves_the_model_sagemaker_unpacked(tiny_bundle, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_inference_entry_point_serves_the_model_sagemaker_unpacked(tiny_bundle, tmp_path, workers):
     _, folder = tiny_bundle
     shutil.copytree(folder, tmp_path / "opt" / "ml" / "model")
     port = free_port()
     env = {**ENV, "EMOJI_RECO_MODEL_DIR": str(tmp_path / "opt" / "ml" / "model"), "EMOJI_RECO_HOST": "127.0.0.1",
-           "SAGEMAKER_BIND_TO_PORT": str(port)}
+           "SAGEMAKER_BIND_TO_PORT": str(port), "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)}
     proc = subprocess.Popen([str(ROOT / "containers" / "inference" / "serve"), "serve"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -35,8 +36,9 @@ def test_the_inference_entry_point_serves_the_model_sagemaker_unpacked(tiny_bund
             except httpx.TransportError:
                 assert proc.poll() is None, proc.stdout.read().decode()
             time.sleep(0.3)
-        answer = httpx.post(f"http://127.0.0.1:{port}/invocations", json=["hello from sagemaker"])
-        assert answer.status_code == 200 and answer.json()["predictions"][0][0]["emoji"] in demo_data.EMOJIS
+        for _ in range(2 * workers):  # with several workers, each process answers on its own model
+            answer = httpx.post(f"http://127.0.0.1:{port}/invocations", json=["hello from sagemaker"])
+            assert answer.status_code == 200 and answer.json()["predictions"][0][0]["emoji"] in demo_data.EMOJIS
     finally:
         proc.terminate()
         proc.wait(30)

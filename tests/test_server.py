@@ -190,3 +190,13 @@ def test_fuzzing_the_openapi_description_finds_no_server_error(server):
             case.call_and_validate(checks=[not_a_server_error])
 
         no_server_error()
+
+
+def test_a_model_that_fails_to_load_is_reported_by_ping(tmp_path):
+    broken = tmp_path / "broken"
+    (broken / "saved_model").mkdir(parents=True)
+    (broken / "metadata.json").write_text('{"max_length": 8}')
+    with running(model=str(broken)) as (url, _):
+        ping = httpx.get(f"{url}/ping")
+        assert ping.status_code == 503 and "broken" in ping.json()["error"]
+        assert post(url, ["x"]).status_code == 503

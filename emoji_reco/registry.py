@@ -47,12 +47,15 @@ def models(flow_name: str) -> list[dict]:
     return out
 
 
-def history(flow_name: str, limit: int = 20) -> list[dict]:
-    """The newest `limit` runs that got as far as deploy: score, gate verdict, deployed or not."""
+def history(flow_name: str, datastore_root: str, limit: int = 20) -> list[dict]:
+    """The newest `limit` runs kept in `datastore_root` that got as far as deploy: score, gate verdict, deployed
+    or not. Runs in other datastores are left out: reading them may need a store this task can't reach."""
     namespace(None)
     out = []
     for run in itertools.islice(Flow(flow_name).runs(), limit):
         try:
+            if run["start"].task.metadata_dict.get("ds-root") != datastore_root:
+                continue
             evaluated, deployed = run["evaluate"].task.data, run["deploy"].task.data
         except KeyError:
             continue  # failed or still running before deploy

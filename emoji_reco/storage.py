@@ -26,13 +26,17 @@ def sibling(uri: str, name: str) -> str:
     return os.path.join(uri if os.path.isdir(uri) else os.path.dirname(os.path.abspath(uri)), name)
 
 
+def datastore_root(flow) -> str:
+    """The root of the datastore this task uses (local folder or s3:// URL)."""
+    # Metaflow exposes it only on the task's datastore object.
+    return flow._datastore._storage_impl.datastore_root
+
+
 def run_root(flow) -> str:
     """Where this run keeps its own files: under the run's prefix in the datastore the run uses."""
     from metaflow import current
 
-    # Metaflow exposes the task's datastore root only on the task datastore (local folder or s3:// URL).
-    root = flow._datastore._storage_impl.datastore_root
-    return join(root, current.flow_name, current.run_id, FLOW_FILES)
+    return join(datastore_root(flow), current.flow_name, current.run_id, FLOW_FILES)
 
 
 def _s3():

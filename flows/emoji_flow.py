@@ -136,9 +136,10 @@ class EmojiFlow(FlowSpec):
     @step
     def end(self):
         """Summarise: metrics, verdict, where the model serves and how to ask it."""
-        from emoji_reco import cards, registry
+        from emoji_reco import cards, registry, storage
 
-        cards.summary_card(current.card["summary"], self.metrics, self.deployment, registry.history(current.flow_name))
+        cards.summary_card(current.card["summary"], self.metrics, self.deployment,
+                           registry.history(current.flow_name, storage.datastore_root(self)))
         m = self.metrics
         print(f"test top-1 {m['top1']:.1%}, top-3 {m['top3']:.1%}, macro-F1 {m['macro_f1']:.3f} on {m['examples']} tweets")
         if self.deployment["deployed"]:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import tokenization
+from . import payloads, tokenization
 from .errors import ModelError
 from .text import clean_text
 
@@ -85,7 +85,4 @@ class Predictor:
 
     def top_k(self, texts: list[str], k: int = 3) -> list[list[dict]]:
         """For each text the `k` likeliest emojis with their probabilities, best first."""
-        probs = self.probabilities(texts)
-        best = np.argsort(-probs, axis=1)[:, :k]
-        return [[{"emoji": self.emojis[j], "probability": round(float(p[j]), 4)} for j in row]
-                for p, row in zip(probs, best)]
+        return payloads.top_k(self.logits(texts).tolist(), self.emojis, k)

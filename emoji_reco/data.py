@@ -45,7 +45,7 @@ def prepare(settings: dict, demo: dict) -> Prepared:
     emojis = _class_order(rows, label_map)
     _check_class_sizes(rows, settings["min_examples_per_class"], path)
     labels = {e: i for i, e in enumerate(emojis)}
-    rows = rows.assign(label=rows.emoji.map(labels).astype("int64"))[["text", "label"]].reset_index(drop=True)
+    rows = _with_label_ids(rows, labels)
     report = {"source": str(path), "shape": shape, "rows_read": read, "rows_kept": int(len(rows))}
     if settings.get("test_path"):
         test, test_dropped, test_read, _, _ = _clean_rows(settings["test_path"], settings, demo)
@@ -56,15 +56,25 @@ def prepare(settings: dict, demo: dict) -> Prepared:
         test_dropped["in_training_data"] += int(seen.sum())
         test = test[~seen]
         splits = _split(rows, {**settings, "test_fraction": 0.0}, path)
-        splits["test"] = test.assign(label=test.emoji.map(labels).astype("int64"))[["text", "label"]].reset_index(drop=True)
+        splits["test"] = _with_label_ids(test, labels)
         report.update(test_source=str(settings["test_path"]), test_rows_read=test_read,
-                      test_dropped={k: int(v) for k, v in sorted(test_dropped.items()) if v})
+                      test_dropped=_counts(test_dropped))
     else:
         splits = _split(rows, settings, path)
-    report["dropped"] = {k: int(v) for k, v in sorted(dropped.items()) if v}
+    report["dropped"] = _counts(dropped)
     report["splits"] = {name: {emojis[k]: int(v) for k, v in sorted(Counter(df.label).items())}
                         for name, df in splits.items()}
     return Prepared(splits=splits, emojis=emojis, report=report)
+
+
+def _with_label_ids(rows: pd.DataFrame, labels: dict) -> pd.DataFrame:
+    """`text` and `label` (class id) columns, renumbered from 0."""
+    return rows.assign(label=rows.emoji.map(labels).astype("int64"))[["text", "label"]].reset_index(drop=True)
+
+
+def _counts(counter: Counter) -> dict:
+    """The non-zero counts, by reason, as plain ints."""
+    return {k: int(v) for k, v in sorted(counter.items()) if v}
 
 
 def _clean_rows(path: str, settings: dict, demo: dict):

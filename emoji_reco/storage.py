@@ -99,8 +99,8 @@ def put_file(local: str, uri: str) -> None:
 
 def put_dir(local_dir: str, uri: str) -> None:
     """Copy a folder's tree to `uri`."""
-    files = [p for p in Path(local_dir).rglob("*") if p.is_file()]
     if is_s3(uri):
+        files = [p for p in Path(local_dir).rglob("*") if p.is_file()]
         with _s3() as s3:
             s3.put_files([(join(uri, p.relative_to(local_dir).as_posix()), str(p)) for p in files])
         return

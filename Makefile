@@ -31,6 +31,7 @@ run: install
 test: install-test
 	$(BIN)/ruff check .
 	$(BIN)/hadolint containers/*/Dockerfile
+	$(BIN)/cfn-lint deploy/*.yaml
 	$(BIN)/python -m pytest
 
 clean:

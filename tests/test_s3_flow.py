@@ -1,4 +1,6 @@
 """EmojiFlow with Metaflow's S3 datastore, against moto in server mode on 127.0.0.1."""
+import shutil
+
 import pytest
 from metaflow import Flow
 
@@ -7,21 +9,38 @@ from conftest import card_json, run_flow, task, tiny_flow_config
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket(aws, tiny_model, tmp_path, monkeypatch):
+def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket_and_resumes_from_them(
+        aws, tiny_model, tmp_path, monkeypatch):
     client, bucket = aws
     monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_S3", f"s3://{bucket}/metaflow")
-    config = tiny_flow_config(tmp_path / "flow.json", tiny_model, deploy__endpoint="s3-test")
-    status, run, output = run_flow(config)
-    assert status == "successful", output[-4000:]
-    records = task(run, "join_convert").data.tfrecords
-    prefix = f"s3://{bucket}/metaflow/EmojiFlow/{run.id}/emoji_reco/"
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    (model / "tf_model.h5").rename(tmp_path / "weights.h5")  # train fails: no weights
+    config = tiny_flow_config(tmp_path / "flow.json", model, deploy__endpoint="s3-test", platform__datastore="s3")
+    status, failed, output = run_flow(config)
+    assert status == "failed" and "No weights in" in output
+    records = task(failed, "join_convert").data.tfrecords
+    prefix = f"s3://{bucket}/metaflow/EmojiFlow/{failed.id}/emoji_reco/"
     assert records and all(r["uri"].startswith(prefix + "tfrecords/") for r in records)
-    listing = client.list_objects_v2(Bucket=bucket, Prefix=f"metaflow/EmojiFlow/{run.id}/emoji_reco/")
-    keys = {o["Key"] for o in listing["Contents"]}
-    assert {r["uri"][len(f"s3://{bucket}/"):] for r in records} <= keys
+
+    def listing():
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"metaflow/EmojiFlow/{failed.id}/")
+        return {o["Key"]: o["LastModified"] for page in pages for o in page.get("Contents", [])}
+
+    shards = listing()
+    assert {r["uri"][len(f"s3://{bucket}/"):] for r in records} <= set(shards)
+
+    (tmp_path / "weights.h5").rename(model / "tf_model.h5")
+    status, run, output = run_flow(config, resume_from=failed.id)
+    assert status == "successful", output[-4000:]
+    for convert in run["convert"]:
+        assert convert.origin_pathspec.startswith(f"EmojiFlow/{failed.id}/convert/")
+    assert task(run, "join_convert").data.tfrecords == records  # the resumed run reads the first run's shards
+    assert {key: listing()[key] for key in shards} == shards  # ... and did not rewrite them
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=f"metaflow/EmojiFlow/{run.id}/")["Contents"]}
     assert f"metaflow/EmojiFlow/{run.id}/emoji_reco/model/saved_model/saved_model.pb" in keys
     assert task(run, "deploy").data.deployment["deployed"]
     summary = card_json(run, "end", "summary")  # its run history holds only runs of this datastore
     assert run.id in summary
-    assert not [other.id for other in Flow("EmojiFlow").runs() if other.id != run.id and other.id in summary]
+    assert not [other.id for other in Flow("EmojiFlow").runs() if other.id not in (run.id, failed.id) and other.id in summary]

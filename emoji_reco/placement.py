@@ -1,0 +1,41 @@
+"""Where and how EmojiFlow's steps run, from the config's `platform` section (no code edits between laptop and AWS).
+
+- `batch_steps`: steps sent to AWS Batch (`@batch`, sized by their `@resources`); `batch_queue` picks the queue.
+- `retries`: `@retry` count for the steps that read or write the datastore (0: none).
+- `timeout_minutes`: `@timeout` per step, where a hang is possible.
+- `schedule`: `@schedule` arguments (`{"weekly": true}`, `{"cron": "..."}`), used by `step-functions create`.
+- `datastore`: the datastore the config expects ("s3" for AWS); a run on another one stops with what to set.
+"""
+from metaflow import FlowMutator
+
+from .errors import EmojiRecoError
+
+# Every step but `start` reads or writes the datastore (S3 in AWS mode), so every one can meet a network error.
+NETWORK_STEPS = ("prepare", "convert", "join_convert", "train", "evaluate", "register", "deploy", "end")
+
+
+class Placement(FlowMutator):
+    """Adds @batch, @retry, @timeout and @schedule as the config's `platform` section says."""
+
+    def pre_mutate(self, mutable_flow):
+        platform = dict(mutable_flow.configs)["config"].get("platform", {})
+        if platform.get("schedule"):
+            mutable_flow.add_decorator("schedule", deco_kwargs=dict(platform["schedule"]))
+        timeouts = platform.get("timeout_minutes") or {}
+        for name, step in mutable_flow.steps:
+            if platform.get("retries") and name in NETWORK_STEPS:
+                step.add_decorator("retry", deco_kwargs={"times": platform["retries"], "minutes_between_retries": 1})
+            if timeouts.get(name):
+                step.add_decorator("timeout", deco_kwargs={"minutes": timeouts[name]})
+            if name in (platform.get("batch_steps") or ()):
+                queue = platform.get("batch_queue")
+                step.add_decorator("batch", deco_kwargs={"queue": queue} if queue else {})
+
+
+def check_datastore(settings: dict, datastore_root: str) -> None:
+    """Stop early when the config expects the S3 datastore and the run uses another."""
+    if settings.get("platform", {}).get("datastore") == "s3" and not datastore_root.startswith("s3://"):
+        raise EmojiRecoError(
+            f"This config expects Metaflow's S3 datastore, but the run stores its artifacts in {datastore_root}. "
+            "Run `metaflow configure aws` (or set METAFLOW_DEFAULT_DATASTORE=s3 and "
+            "METAFLOW_DATASTORE_SYSROOT_S3=s3://<bucket>/metaflow), or pass --datastore=s3.")

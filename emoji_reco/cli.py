@@ -100,10 +100,28 @@ def endpoint_cmd(args) -> int:
 
 
 def models_cmd(args) -> int:
-    from .registry import models
+    if args.registry == "sagemaker":
+        from . import sagemaker_registry as sm
 
-    for model in models(args.flow):
-        print(f"{model['run']:40} {','.join(model['state']):20} {model['created_at']}")
+        if args.action == "list":
+            for v in sm.versions(args.group):
+                print(f"{v['package_version']!s:>4} {v['status']:22} {v['created_at']}  top-1 {v.get('top1', '?'):7} "
+                      f"{v.get('run', '')}")
+            return 0
+        if not args.model:
+            raise EmojiRecoError(f"models {args.action} needs the package version or ARN.")
+        status = sm.APPROVED if args.action == "approve" else sm.REJECTED
+        print(json.dumps(sm.set_status(args.model, status, args.group, args.note)))
+        return 0
+    from . import registry
+
+    if args.action == "list":
+        for model in registry.models(args.flow):
+            print(f"{model['run']:40} {','.join(model['state']):20} {model['created_at']}")
+        return 0
+    if not args.model:
+        raise EmojiRecoError(f"models {args.action} needs the run, e.g. EmojiFlow/1234.")
+    print(registry.mark(args.model, {"passed": args.action == "approve"}))
     return 0
 
 
@@ -144,7 +162,11 @@ def aws_cmd(args) -> int:
     from . import retrain
 
     try:
-        if args.action == "wire-retrain":
+        if args.action == "lambda-zip":
+            from .lambda_handler import package
+
+            print(package(args.output))
+        elif args.action == "wire-retrain":
             missing = [f"--{n.replace('_', '-')}" for n in ("bucket", "state_machine") if not getattr(args, n)]
             if missing:
                 raise EmojiRecoError(f"wire-retrain needs {' and '.join(missing)}.")
@@ -177,8 +199,13 @@ def parser() -> argparse.ArgumentParser:
     ep.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
     ep.set_defaults(func=endpoint_cmd)
 
-    mo = sub.add_parser("models", help="registered models and their state (Metaflow run tags)")
-    mo.add_argument("action", choices=["list"])
+    mo = sub.add_parser("models", help="registered models: list, approve or reject (run tags, or SageMaker's registry)")
+    mo.add_argument("action", choices=["list", "approve", "reject"])
+    mo.add_argument("model", nargs="?", help="run (EmojiFlow/1234), or SageMaker package version or ARN")
+    mo.add_argument("--registry", choices=["local", "sagemaker"], default="local",
+                    help="local: Metaflow run tags; sagemaker: the SageMaker Model Registry")
+    mo.add_argument("--group", default="emoji-reco", help="SageMaker model package group")
+    mo.add_argument("--note", default="", help="approval note (SageMaker)")
     mo.add_argument("--flow", default="EmojiFlow")
     mo.set_defaults(func=models_cmd)
 
@@ -198,12 +225,14 @@ def parser() -> argparse.ArgumentParser:
     ca.add_argument("--output", default="cards", help="folder for the PNGs")
     ca.set_defaults(func=cards_cmd)
 
-    aw = sub.add_parser("aws", help="retrain when new data lands in S3 (EventBridge rule → EmojiFlow's state machine)")
-    aw.add_argument("action", choices=["wire-retrain", "unwire-retrain"])
+    aw = sub.add_parser("aws", help="retrain when new data lands in S3 (EventBridge rule → EmojiFlow's state machine); "
+                                    "pack the HTTP front's Lambda")
+    aw.add_argument("action", choices=["wire-retrain", "unwire-retrain", "lambda-zip"])
     aw.add_argument("--bucket", help="bucket that receives new tweet files")
     aw.add_argument("--prefix", default="", help="key prefix to watch, e.g. incoming/")
     aw.add_argument("--state-machine", dest="state_machine", help="name or ARN, e.g. emoji_reco.prod.EmojiFlow")
     aw.add_argument("--rule", default="emoji-reco-retrain", help="name of the EventBridge rule (and of its IAM role)")
+    aw.add_argument("--output", default="emoji-reco-http-front.zip", help="lambda-zip: where to write the package")
     aw.set_defaults(func=aws_cmd)
 
     dd = sub.add_parser("demo-data", help="write the demo data set to a folder")

@@ -105,6 +105,16 @@ class LocalEndpoint:
             shutil.rmtree(self.versions_dir / version, ignore_errors=True)
 
 
+def champion_dir(settings: dict, tmp: str) -> Path | None:
+    """The bundle the configured endpoint serves now (local endpoint), or the newest approved one (SageMaker)."""
+    if settings["deploy"]["target"] == "sagemaker":
+        from . import sagemaker_registry, storage
+
+        newest = sagemaker_registry.newest_approved(settings["sagemaker"]["registry"]["group"])
+        return Path(storage.get_dir(newest["bundle_uri"], tmp)) if newest and newest.get("bundle_uri") else None
+    return LocalEndpoint(settings["deploy"]["endpoint"]).current_dir()
+
+
 def deploy(bundle_uri: str, settings: dict, version: str, smoke_texts: list[str]) -> dict:
     """Publish a bundle to the configured endpoint, smoke-tested first; return where it serves."""
     import tempfile

@@ -19,6 +19,14 @@ def find_bundle(root: Path) -> Path:
     raise ModelError(f"No model bundle in {root}: expected a {SAVED_MODEL}/ folder beside labels.json.")
 
 
+def pack(folder: Path, tarball: Path) -> Path:
+    """model.tar.gz with `folder`'s content at its root (as SageMaker unpacks it into /opt/ml/model)."""
+    with tarfile.open(tarball, "w:gz") as out:
+        for path in sorted(Path(folder).rglob("*")):
+            out.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+    return Path(tarball)
+
+
 def extract(tarball: Path, dest: Path) -> Path:
     """Unpack a model archive safely (no absolute paths, no `..`, no links out, no devices) and find the bundle."""
     try:

@@ -103,3 +103,15 @@ def response(logits: list[list[float]], emojis: list[str], k: int, raw: bool, ve
     if raw:
         return {"version": version, "labels": emojis, "logits": [[round(float(v), 5) for v in row] for row in logits]}
     return {"version": version, "predictions": top_k(logits, emojis, k)}
+
+
+def read_predictions(body: bytes) -> list[list[dict]]:
+    """The `predictions` of an endpoint's answer (ours or the TF Serving handlers'); ValueError when it has none."""
+    try:
+        answer = json.loads(body)
+        predictions = answer["predictions"]
+        if not all(isinstance(row, list) and all({"emoji", "probability"} <= set(p) for p in row) for row in predictions):
+            raise TypeError("rows are not lists of {emoji, probability}")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"Not an emoji-reco answer ({exc}): {body[:200]!r}") from exc
+    return predictions

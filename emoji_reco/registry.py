@@ -15,9 +15,9 @@ def champion_tag(endpoint: str) -> str:
 
 
 def mark(run_pathspec: str, verdict: dict) -> str:
-    """Tag a run approved or rejected by the quality gate; return the tag."""
-    tag = APPROVED if verdict["passed"] else REJECTED
-    Run(run_pathspec, _namespace_check=False).add_tag(tag)
+    """Tag a run approved or rejected (by the quality gate, or by a person); return the tag."""
+    tag, other = (APPROVED, REJECTED) if verdict["passed"] else (REJECTED, APPROVED)
+    Run(run_pathspec, _namespace_check=False).replace_tag(other, tag)
     return tag
 
 

@@ -1,9 +1,9 @@
 """The training entry point of our training image, on SageMaker's training contract.
 
-Reads `/opt/ml/input/config/hyperparameters.json` (key `settings`: the flow's settings as JSON, at least its
-`model` and `train` sections), the TFRecords of the `train` and `validation` channels under
-`/opt/ml/input/data/<channel>/` (the train channel also holds `labels.json`), and writes the model bundle to
-`/opt/ml/model`. A failure is written to `/opt/ml/output/failure`, as SageMaker expects. `$EMOJI_RECO_OPT_ML`
+Reads `/opt/ml/input/config/hyperparameters.json` (`settings`: the flow's settings as JSON, at least its `model`
+and `train` sections; `emojis`: the label list as JSON; either JSON-encoded once more, as the SDK's script mode
+does), the TFRecords of the `train` and `validation` channels under `/opt/ml/input/data/<channel>/`, and writes the
+model bundle to `/opt/ml/model`. A failure is written to `/opt/ml/output/failure`, as SageMaker expects. `$EMOJI_RECO_OPT_ML`
 moves the root (for tests).
 """
 import json
@@ -15,25 +15,32 @@ from pathlib import Path
 CHANNELS = ("train", "validation")
 
 
+def hyperparameter(hyperparameters: dict, name: str):
+    """A JSON hyperparameter, whether SageMaker passes it as JSON text or as a JSON-encoded string of it."""
+    if name not in hyperparameters:
+        raise KeyError(f"Hyperparameter {name!r} is missing (have {sorted(hyperparameters)}).")
+    value = json.loads(hyperparameters[name])
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def main() -> int:
     root = Path(os.environ.get("EMOJI_RECO_OPT_ML", "/opt/ml"))
     try:
         import emoji_reco  # noqa: F401  (Keras 2 before TensorFlow)
         import tensorflow as tf
 
-        from . import bundle, training
+        from . import training
 
         hyperparameters = json.loads((root / "input" / "config" / "hyperparameters.json").read_text())
-        settings = json.loads(hyperparameters["settings"])
+        settings, emojis = (hyperparameter(hyperparameters, name) for name in ("settings", "emojis"))
         data = root / "input" / "data"
         records = [{"uri": str(path), "split": channel, "records": sum(1 for _ in tf.data.TFRecordDataset(str(path)))}
-                   for channel in CHANNELS for path in sorted((data / channel).glob("*.tfrecord"))]
+                   for channel in CHANNELS for path in sorted((data / channel).rglob("*.tfrecord"))]
         missing = [c for c in CHANNELS if not any(r["split"] == c for r in records)]
         if missing:
             raise FileNotFoundError(f"No .tfrecord files in channel(s) {missing} under {data}.")
-        emojis = bundle.read_labels(data / "train")
         result = training.train_bundle(records, emojis, settings, str(root / "model"),
-                                       {"run": hyperparameters.get("run", os.environ.get("TRAINING_JOB_NAME", ""))})
+                                       {"run": os.environ.get("TRAINING_JOB_NAME", "")})
         for epoch in result["history"]:  # one line per epoch, for SageMaker metric definitions
             print("metrics " + " ".join(f"{k}={v}" for k, v in epoch.items()), flush=True)
         return 0

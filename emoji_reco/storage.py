@@ -13,6 +13,11 @@ def is_s3(uri: str) -> bool:
     return str(uri).startswith("s3://")
 
 
+def bucket(uri: str) -> str:
+    """The bucket of an s3:// URI."""
+    return uri[len("s3://"):].split("/", 1)[0]
+
+
 def join(uri: str, *parts: str) -> str:
     if is_s3(uri):
         return posixpath.join(uri.rstrip("/"), *parts)
@@ -43,6 +48,17 @@ def _s3():
     from metaflow import S3
 
     return S3()
+
+
+def read_bytes(uri: str) -> bytes:
+    """A file's content (FileNotFoundError when it doesn't exist)."""
+    if is_s3(uri):
+        with _s3() as s3:
+            obj = s3.get(uri, return_missing=True)
+            if not obj.exists:
+                raise FileNotFoundError(uri)
+            return obj.blob
+    return Path(uri).read_bytes()
 
 
 def read_text(uri: str) -> str | None:
@@ -95,6 +111,16 @@ def put_file(local: str, uri: str) -> None:
     tmp = f"{uri}.partial"
     shutil.copyfile(local, tmp)
     os.replace(tmp, uri)
+
+
+def put_bytes(data: bytes, uri: str) -> None:
+    """Write a small file at `uri`."""
+    if is_s3(uri):
+        with _s3() as s3:
+            s3.put(uri, data)
+        return
+    Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    Path(uri).write_bytes(data)
 
 
 def put_dir(local_dir: str, uri: str) -> None:

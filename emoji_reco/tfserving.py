@@ -2,7 +2,6 @@
 their requirements, the tokenizer, labels and metadata)."""
 import json
 import shutil
-import tarfile
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
@@ -33,9 +32,7 @@ def layout(bundle_dir: Path, out_dir: Path, model_version: str) -> Path:
 
 def archive(bundle_dir: Path, tarball: Path, model_version: str) -> Path:
     """model.tar.gz with the layout above at its root."""
+    from .model_source import pack
+
     with tempfile.TemporaryDirectory() as tmp:
-        root = layout(bundle_dir, Path(tmp) / "model", model_version)
-        with tarfile.open(tarball, "w:gz") as out:
-            for path in sorted(root.rglob("*")):
-                out.add(path, arcname=path.relative_to(root).as_posix(), recursive=False)
-    return Path(tarball)
+        return pack(layout(bundle_dir, Path(tmp) / "model", model_version), tarball)

@@ -81,16 +81,25 @@ class EmojiFlow(FlowSpec):
                gpu=config_expr("config.train.gpu"))
     @step
     def train(self):
-        """Fine-tune the base model on the TFRecords and export the model bundle."""
-        from emoji_reco import cards, storage, training
+        """Fine-tune the base model on the TFRecords (here, or as a SageMaker training job) into a model bundle."""
+        from emoji_reco import cards, storage
 
         def live(history, steps):
             cards.train_card(current.card["train"], history, steps, self.settings["train"])
             current.card["train"].refresh()
 
-        self.training = training.train_bundle(
-            self.tfrecords, self.emojis, self.settings, storage.join(storage.run_root(self), "model"),
-            {"run": current.pathspec.rsplit("/", 2)[0], "data": self.data_report["source"]}, on_update=live)
+        if self.settings["train"]["backend"] == "sagemaker":
+            from emoji_reco import sagemaker_training
+
+            self.training = sagemaker_training.train_bundle(
+                self.emojis, self.settings, storage.run_root(self), storage.datastore_root(self),
+                sagemaker_training.job_name(current.run_id, current.retry_count))
+        else:
+            from emoji_reco import training
+
+            self.training = training.train_bundle(
+                self.tfrecords, self.emojis, self.settings, storage.join(storage.run_root(self), "model"),
+                {"run": current.pathspec.rsplit("/", 2)[0], "data": self.data_report["source"]}, on_update=live)
         self.bundle_uri = self.training["bundle_uri"]
         cards.train_card(current.card["train"], self.training["history"], self.training["steps"],
                          self.settings["train"], final={k: self.training[k] for k in ("seconds", "examples_per_second")})
@@ -107,7 +116,7 @@ class EmojiFlow(FlowSpec):
         with tempfile.TemporaryDirectory() as tmp:
             self.evaluation = evaluation.assess(
                 storage.get_dir(self.bundle_uri, tmp), self.splits["test"], self.emojis,
-                endpoint.LocalEndpoint(self.settings["deploy"]["endpoint"]).current_dir(), self.settings["gate"])
+                endpoint.champion_dir(self.settings, f"{tmp}/champion"), self.settings["gate"])
         self.metrics, self.verdict = self.evaluation["metrics"], self.evaluation["verdict"]
         print(f"top1 {self.metrics['top1']:.4f} top3 {self.metrics['top3']:.4f} macro-F1 {self.metrics['macro_f1']:.4f}; "
               f"gate {'passed' if self.verdict['passed'] else 'failed'}: {'; '.join(self.verdict['reasons'])}")
@@ -116,23 +125,37 @@ class EmojiFlow(FlowSpec):
 
     @step
     def register(self):
-        """Record the gate's verdict in the registry (run tags)."""
-        from emoji_reco import registry
+        """Record the gate's verdict in the registry: run tags, and the SageMaker Model Registry when deploying there."""
+        from emoji_reco import registry, storage
 
         self.registry_tag = registry.mark(current.pathspec.rsplit("/", 2)[0], self.verdict)
+        if self.settings["deploy"]["target"] == "sagemaker":
+            from emoji_reco import sagemaker_endpoint, sagemaker_registry
+
+            model = sagemaker_endpoint.package(self.bundle_uri, self.settings, current.run_id, storage.run_root(self))
+            self.model_package = sagemaker_registry.register(model, self.settings, current.pathspec.rsplit("/", 2)[0],
+                                                             self.metrics, self.verdict, storage.run_root(self))
+            print(f"registered {self.model_package['arn']}: {self.model_package['status']}")
         self.next(self.deploy)
 
     @card(id="deployment")
     @step
     def deploy(self):
-        """Publish an approved model to the endpoint after a smoke prediction; crown it champion."""
+        """Publish the approved model after a smoke prediction (SageMaker: the newest approved version); crown it."""
         from emoji_reco import cards, endpoint, registry
 
+        smoke = self.splits["test"].text.head(3).tolist()
         self.deployment = {"deployed": False, "reason": "; ".join(self.verdict["reasons"])}
-        if self.verdict["passed"]:
-            smoke = self.splits["test"].text.head(3).tolist()
+        if self.settings["deploy"]["target"] == "sagemaker":
+            from emoji_reco import sagemaker_endpoint, sagemaker_registry
+
+            newest = sagemaker_registry.newest_approved(self.settings["sagemaker"]["registry"]["group"])
+            if newest:
+                self.deployment = {"deployed": True, **sagemaker_endpoint.deploy(newest, self.settings, smoke)}
+        elif self.verdict["passed"]:
             self.deployment = {"deployed": True, **endpoint.deploy(self.bundle_uri, self.settings["deploy"],
                                                                   current.run_id, smoke)}
+        if self.deployment["deployed"] and self.deployment["version"] == current.run_id:
             registry.crown(current.pathspec.rsplit("/", 2)[0], self.settings["deploy"]["endpoint"])
         cards.deployment_card(current.card["deployment"], self.deployment)
         self.next(self.end)

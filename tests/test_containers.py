@@ -15,7 +15,9 @@ from conftest import ROOT, free_port
 from emoji_reco import bundle, demo_data, tfrecords, tokenization
 
 pytestmark = pytest.mark.timeout(600)
-ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+def env(**extra) -> dict:
+    """This process's environment (as it is now: tests may point AWS at moto), with our venv's bin on PATH."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra}
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -23,9 +25,9 @@ def test_the_inference_entry_point_serves_the_model_sagemaker_unpacked(tiny_bund
     _, folder = tiny_bundle
     shutil.copytree(folder, tmp_path / "opt" / "ml" / "model")
     port = free_port()
-    env = {**ENV, "EMOJI_RECO_MODEL_DIR": str(tmp_path / "opt" / "ml" / "model"), "EMOJI_RECO_HOST": "127.0.0.1",
-           "SAGEMAKER_BIND_TO_PORT": str(port), "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)}
-    proc = subprocess.Popen([str(ROOT / "containers" / "inference" / "serve"), "serve"], env=env,
+    environment = env(EMOJI_RECO_MODEL_DIR=str(tmp_path / "opt" / "ml" / "model"), EMOJI_RECO_HOST="127.0.0.1",
+                      SAGEMAKER_BIND_TO_PORT=str(port), SAGEMAKER_MODEL_SERVER_WORKERS=str(workers))
+    proc = subprocess.Popen([str(ROOT / "containers" / "inference" / "serve"), "serve"], env=environment,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 120
@@ -53,19 +55,20 @@ def opt_ml(root: Path, model_dir: Path, channels=("train", "validation")) -> Pat
         channel = root / "input" / "data" / written["split"]
         channel.mkdir(parents=True, exist_ok=True)
         shutil.copy(written["uri"], channel)
-    bundle.write_labels(root / "input" / "data" / "train", demo_data.EMOJIS)
     settings = {"model": {"base": str(model_dir), "max_length": 32},
                 "train": {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "warmup_fraction": 0.1,
                           "weight_decay": 0.01, "bucket_boundaries": [8, 16], "seed": 1}}
     (root / "input" / "config").mkdir(parents=True)
-    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps({"settings": json.dumps(settings)}))
+    # As the SDK's script mode writes them: every value JSON-encoded (our own image gets the JSON text as is).
+    hyperparameters = {"settings": json.dumps(json.dumps(settings)), "emojis": json.dumps(json.dumps(demo_data.EMOJIS))}
+    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     (root / "model").mkdir()
     return root
 
 
 def run_train(root: Path):
     return subprocess.run([str(ROOT / "containers" / "train" / "train"), "train"], capture_output=True, text=True,
-                          env={**ENV, "EMOJI_RECO_OPT_ML": str(root)}, timeout=500)
+                          env=env(EMOJI_RECO_OPT_ML=str(root)), timeout=500)
 
 
 def test_the_training_entry_point_follows_the_sagemaker_training_contract(tiny_model, tmp_path):

@@ -122,7 +122,7 @@ def test_a_config_for_the_s3_datastore_stops_a_run_on_the_local_one_with_what_to
     assert "expects Metaflow's S3 datastore" in output and "metaflow configure aws" in output
 
 
-@pytest.mark.parametrize("name", ["aws.json", "shared-tweets.json"])
+@pytest.mark.parametrize("name", ["aws.json", "sagemaker.json", "shared-tweets.json"])
 def test_every_config_file_sets_every_setting_of_the_local_one(name):
     local = json.loads((ROOT / "config" / "local.json").read_text())
     other = json.loads((ROOT / "config" / name).read_text())

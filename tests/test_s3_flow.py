@@ -1,23 +1,31 @@
 """EmojiFlow with Metaflow's S3 datastore, against moto in server mode on 127.0.0.1."""
+import json
 import shutil
+
+import boto3
 
 import pytest
 from metaflow import Flow
 
 from conftest import card_json, run_flow, task, tiny_flow_config
+from test_sagemaker import ROLE, queue_answer, settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket_and_resumes_from_them(
-        aws, tiny_model, tmp_path, monkeypatch):
+def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket_resumes_from_them_and_deploys_to_sagemaker(
+        aws, moto_server, tiny_model, tmp_path, monkeypatch):
     client, bucket = aws
     monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_S3", f"s3://{bucket}/metaflow")
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
     (model / "tf_model.h5").rename(tmp_path / "weights.h5")  # train fails: no weights
-    config = tiny_flow_config(tmp_path / "flow.json", model, deploy__endpoint="s3-test", platform__datastore="s3")
+    sagemaker = settings()["sagemaker"]
+    sagemaker["registry"]["group"] = f"flow-{bucket}"
+    config = tiny_flow_config(tmp_path / "flow.json", model, deploy__endpoint=f"ep-{bucket}", deploy__target="sagemaker",
+                              sagemaker__role=ROLE, sagemaker__registry=sagemaker["registry"],
+                              sagemaker__endpoint=sagemaker["endpoint"], platform__datastore="s3")
     status, failed, output = run_flow(config)
     assert status == "failed" and "No weights in" in output
     records = task(failed, "join_convert").data.tfrecords
@@ -32,6 +40,8 @@ def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket_and_resumes_fro
     assert {r["uri"][len(f"s3://{bucket}/"):] for r in records} <= set(shards)
 
     (tmp_path / "weights.h5").rename(model / "tf_model.h5")
+    smoke = [[{"emoji": "😂", "probability": 0.5}]] * 3  # what the endpoint answers the deploy step's smoke test
+    queue_answer(moto_server, json.dumps({"version": "x", "predictions": smoke}).encode())
     status, run, output = run_flow(config, resume_from=failed.id)
     assert status == "successful", output[-4000:]
     for convert in run["convert"]:
@@ -40,7 +50,12 @@ def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket_and_resumes_fro
     assert {key: listing()[key] for key in shards} == shards  # ... and did not rewrite them
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=f"metaflow/EmojiFlow/{run.id}/")["Contents"]}
     assert f"metaflow/EmojiFlow/{run.id}/emoji_reco/model/saved_model/saved_model.pb" in keys
-    assert task(run, "deploy").data.deployment["deployed"]
+    package = task(run, "register").data.model_package
+    assert package["status"] == "Approved" and package["version"] == run.id
+    deployment = task(run, "deploy").data.deployment
+    assert deployment["deployed"] and deployment["changed"] and deployment["endpoint_config"] == f"ep-{bucket}-{run.id}"
+    served = boto3.client("sagemaker").describe_endpoint(EndpointName=f"ep-{bucket}")
+    assert served["EndpointConfigName"] == f"ep-{bucket}-{run.id}" and served["EndpointStatus"] == "InService"
     summary = card_json(run, "end", "summary")  # its run history holds only runs of this datastore
     assert run.id in summary
     assert not [other.id for other in Flow("EmojiFlow").runs() if other.id not in (run.id, failed.id) and other.id in summary]

@@ -1,0 +1,53 @@
+"""The HTTP front: an AWS Lambda handler behind API Gateway that asks the SageMaker endpoint for emojis.
+
+POST a tweet (text/plain), several (one per line), or JSON as the endpoint takes it; the answer is the endpoint's
+(`{"version": ..., "predictions": [[{"emoji", "probability"}, ...]]}`). Bad bodies get a 4xx with the reason; an
+endpoint failure a 502. Standard library and boto3 only (the Lambda runtime has both); `emoji-reco aws lambda-zip`
+packs it. The endpoint's name comes from $ENDPOINT_NAME.
+"""
+import base64
+import json
+import os
+
+import boto3
+
+from . import payloads
+
+MAX_TEXTS = int(os.environ.get("MAX_TEXTS", "64"))
+FILES = ("__init__.py", "payloads.py", "lambda_handler.py")  # what the Lambda package holds
+
+
+def _reply(status: int, body: dict) -> dict:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(body, ensure_ascii=False)}
+
+
+def handler(event: dict, context=None, runtime=None) -> dict:
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    raw = event.get("body") or ""
+    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+    try:
+        texts = payloads.parse_texts(body, headers.get("content-type"), MAX_TEXTS)
+    except payloads.BadRequest as exc:
+        return _reply(exc.status, {"error": str(exc)})
+    runtime = runtime or boto3.client("sagemaker-runtime")
+    try:
+        answer = runtime.invoke_endpoint(EndpointName=os.environ["ENDPOINT_NAME"], ContentType="application/json",
+                                         Accept="application/json", Body=json.dumps(texts).encode())
+        raw_answer = answer["Body"].read()
+        payloads.read_predictions(raw_answer)
+    except (ValueError, runtime.exceptions.ClientError) as exc:
+        return _reply(502, {"error": f"The model endpoint failed: {exc}"})
+    return _reply(200, json.loads(raw_answer))
+
+
+def package(zip_path: str) -> str:
+    """The Lambda deployment package: this handler and what it imports."""
+    import zipfile
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in FILES:
+            out.write(here / name, f"emoji_reco/{name}")
+    return zip_path

@@ -59,3 +59,46 @@ def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket_resumes_from_th
     summary = card_json(run, "end", "summary")  # its run history holds only runs of this datastore
     assert run.id in summary
     assert not [other.id for other in Flow("EmojiFlow").runs() if other.id not in (run.id, failed.id) and other.id in summary]
+
+
+def test_with_sagemaker_training_the_train_step_runs_a_job_and_evaluates_its_model(
+        aws, moto_server, tiny_model, tiny_bundle, tmp_path, monkeypatch):
+    import asyncio
+
+    from metaflow import Runner
+
+    from conftest import FLOW
+    from emoji_reco import model_source, storage
+
+    client, bucket = aws
+    monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
+    monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_S3", f"s3://{bucket}/metaflow")
+    sagemaker = settings()["sagemaker"]
+    sagemaker["registry"]["group"] = f"flow-{bucket}"
+    config = tiny_flow_config(tmp_path / "flow.json", tiny_model, train__backend="sagemaker", deploy__target="sagemaker",
+                              deploy__endpoint=f"ep-{bucket}", sagemaker__role=ROLE, sagemaker__registry=sagemaker["registry"],
+                              sagemaker__training=sagemaker["training"], sagemaker__endpoint=sagemaker["endpoint"])
+    # Moto completes training jobs without running them: play the job's part by putting a model (the tiny bundle,
+    # over the demo emojis) where SageMaker writes it, as soon as the run's id names that place.
+    tarball = model_source.pack(tiny_bundle[1], tmp_path / "model.tar.gz")
+
+    async def run_with_a_job_output():
+        with Runner(FLOW, show_output=False, config=[("config", str(config))]) as runner:
+            executing = await runner.async_run()
+            run_id = executing.run.id
+            storage.put_file(str(tarball), f"s3://{bucket}/metaflow/EmojiFlow/{run_id}/emoji_reco/sagemaker/"
+                                           f"emoji-reco-{run_id}-0/output/model.tar.gz")
+            queue_answer(moto_server, json.dumps({"version": run_id, "predictions": [
+                [{"emoji": "😂", "probability": 0.5}]] * 3}).encode())
+            await executing.wait(timeout=800)
+            return executing.status, executing.run, executing.stdout + executing.stderr
+
+    status, run, output = asyncio.run(run_with_a_job_output())
+    assert status == "successful", output[-4000:]
+    job = task(run, "train").data.training["sagemaker"]
+    assert job["job_name"] == f"emoji-reco-{run.id}-0" and job["status"] == "Completed"
+    assert job["image"].endswith("tensorflow-training:2.16-cpu-py310")
+    assert f"[emoji-reco-{run.id}-0] Starting" in output  # the job's status, in the step's log
+    assert task(run, "train").data.bundle_uri == f"s3://{bucket}/metaflow/EmojiFlow/{run.id}/emoji_reco/model"
+    assert task(run, "evaluate").data.metrics["examples"] > 0  # evaluated the job's model
+    assert task(run, "deploy").data.deployment["model_data"].endswith("/sagemaker/model.tar.gz")

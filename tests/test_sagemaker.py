@@ -41,7 +41,8 @@ def settings(**changes) -> dict:
 
 
 def queue_answer(moto_server: str, body: bytes) -> None:
-    """What the next invoke_endpoint returns (moto's endpoint-results queue)."""
+    """What the next invoke_endpoint returns (moto's endpoint-results queue). Moto then answers that request body
+    with that result whatever the endpoint, so every test sends texts no other test sends."""
     import httpx
 
     httpx.post(f"{moto_server}/moto-api/static/sagemaker/endpoint-results", json={
@@ -163,7 +164,7 @@ def test_a_garbled_answer_fails_the_smoke_test(packaged, moto_server):
     model, _ = packaged
     queue_answer(moto_server, b'{"not": "predictions"}')
     with pytest.raises(EmojiRecoError, match="smoke prediction .* failed"):
-        sagemaker_endpoint.deploy(model, settings(**{"deploy.endpoint": "emoji-garbled"}), ["hi"])
+        sagemaker_endpoint.deploy(model, settings(**{"deploy.endpoint": "emoji-garbled"}), ["garbled?"])
 
 
 def _endpoint(config_name: str, status: str = "InService", reason: str | None = None) -> dict:
@@ -201,10 +202,10 @@ def test_an_update_is_blue_green_with_auto_rollback_alarms(packaged, moto_server
     model = {**model, "version": "10"}
     config = settings(**{"deploy.endpoint": "emoji-bg", "sagemaker.endpoint.blue_green.alarms": ["emoji-5xx"]})
     sm = boto3.client("sagemaker")
-    queue_answer(moto_server, real_answer(tiny_bundle, ["hi"]))
+    queue_answer(moto_server, real_answer(tiny_bundle, ["blue and green"]))
     with Stubber(sm) as stub:
         _stub_update(stub, config, _endpoint("emoji-bg-10"))
-        result = sagemaker_endpoint.deploy(model, config, ["hi"], client=sm)
+        result = sagemaker_endpoint.deploy(model, config, ["blue and green"], client=sm)
         stub.assert_no_pending_responses()
     assert result["changed"] and result["previous_config"] == "emoji-bg-old"
 
@@ -217,7 +218,7 @@ def test_a_failed_update_leaves_the_previous_version_serving_and_says_why(packag
     with Stubber(sm) as stub:
         _stub_update(stub, config, _endpoint("emoji-bg-old", "InService", "Alarm emoji-5xx fired; rolled back"))
         with pytest.raises(EmojiRecoError, match="Alarm emoji-5xx fired; rolled back.*emoji-bg-old still serves"):
-            sagemaker_endpoint.deploy(model, config, ["hi"], client=sm)
+            sagemaker_endpoint.deploy(model, config, ["never invoked"], client=sm)
 
 
 def test_the_registry_keeps_versions_approvals_and_the_newest_approved(aws, packaged, capsys):
@@ -290,7 +291,7 @@ def test_the_http_front_refuses_bad_bodies_with_the_reason(aws, monkeypatch, eve
 def test_the_http_front_reports_an_endpoint_failure_as_502(aws, moto_server, monkeypatch):
     monkeypatch.setenv("ENDPOINT_NAME", "emoji-reco")
     queue_answer(moto_server, b"<html>oops</html>")
-    reply = lambda_handler.handler(_http("hello"))
+    reply = lambda_handler.handler(_http("is anyone there"))
     assert reply["statusCode"] == 502 and "model endpoint failed" in json.loads(reply["body"])["error"]
 
 

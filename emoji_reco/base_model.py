@@ -14,8 +14,10 @@ WEIGHT_FILES = ("model.safetensors", "tf_model.h5")
 
 def is_local(spec: str) -> bool:
     """Whether `spec` names the bundled model or a local folder (rather than an s3:// prefix or a Hub id)."""
-    return spec in (None, "", BUNDLED) or Path(spec).expanduser().is_dir() or Path(spec).is_absolute() \
-        or spec.startswith(".")
+    if spec in (None, "", BUNDLED):
+        return True
+    path = Path(spec).expanduser()
+    return path.is_dir() or path.is_absolute() or spec.startswith(".")
 
 
 def fingerprint(folder: Path) -> str:
@@ -45,7 +47,7 @@ def resolve(spec: str) -> Path:
     path = Path(spec).expanduser()
     if path.is_dir():
         return path
-    if path.is_absolute() or spec.startswith("."):
+    if is_local(spec):
         raise ModelError(f"Base model folder {spec} does not exist. Set model.base to 'bundled', a folder, "
                          "an s3:// prefix or a Hugging Face id.")
     try:

@@ -8,6 +8,7 @@
 """
 from metaflow import FlowMutator
 
+from . import storage
 from .errors import EmojiRecoError
 
 # Every step but `start` reads or writes the datastore (S3 in AWS mode), so every one can meet a network error.
@@ -34,7 +35,7 @@ class Placement(FlowMutator):
 
 def check_datastore(settings: dict, datastore_root: str) -> None:
     """Stop early when the config expects the S3 datastore and the run uses another."""
-    if settings.get("platform", {}).get("datastore") == "s3" and not datastore_root.startswith("s3://"):
+    if settings.get("platform", {}).get("datastore") == "s3" and not storage.is_s3(datastore_root):
         raise EmojiRecoError(
             f"This config expects Metaflow's S3 datastore, but the run stores its artifacts in {datastore_root}. "
             "Run `metaflow configure aws` (or set METAFLOW_DEFAULT_DATASTORE=s3 and "

@@ -23,7 +23,7 @@ def _sdk():
     try:
         import sagemaker
     except ImportError as exc:
-        raise EmojiRecoError("SageMaker training needs the SDK: pip install 'emoji-reco[aws]'.") from exc
+        raise EmojiRecoError("SageMaker training and deploys need the SDK: pip install 'emoji-reco[aws]'.") from exc
     return sagemaker
 
 

@@ -79,14 +79,14 @@ def train(settings: dict, emojis: list, run_root: str, datastore_root: str, name
         raise EmojiRecoError("SageMaker training reads the run's TFRecords from S3: run on Metaflow's S3 datastore "
                              "(`metaflow configure aws`, or METAFLOW_DEFAULT_DATASTORE=s3).")
     training = settings["sagemaker"]["training"]
+    if training["mode"] == "container" and not training["image"]:
+        raise EmojiRecoError("sagemaker.training.mode 'container' needs sagemaker.training.image (an ECR URI).")
     job_settings = {"model": {**settings["model"], "base": stage_base_model(settings["model"]["base"], datastore_root)},
                     "train": settings["train"]}
     hyperparameters = {"settings": json.dumps(job_settings), "emojis": json.dumps(emojis, ensure_ascii=False)}
     records = storage.join(run_root, "tfrecords")
     with tempfile.TemporaryDirectory() as tmp:
         source = script_source(Path(tmp), training["framework_version"]) if training["mode"] == "script" else None
-        if training["mode"] == "container" and not training["image"]:
-            raise EmojiRecoError("sagemaker.training.mode 'container' needs sagemaker.training.image (an ECR URI).")
         estimator = sagemaker_sdk.estimator(training, sagemaker_sdk.execution_role(settings), storage.bucket(run_root),
                                             storage.join(run_root, "sagemaker"), hyperparameters, source)
         started = time.time()
@@ -106,8 +106,7 @@ def fetch_model(model_artifact: str, bundle_uri: str) -> str:
             (tarball,) = storage.get_files([model_artifact], tmp)
         except FileNotFoundError as exc:
             raise ModelError(f"The training job finished but its model is not at {model_artifact}.") from exc
-        folder = model_source.find_bundle(model_source.extract(Path(tarball), Path(tmp) / "model"))
-        storage.put_dir(str(folder), bundle_uri)
+        storage.put_dir(str(model_source.extract(Path(tarball), Path(tmp) / "model")), bundle_uri)
     return bundle_uri
 
 

@@ -63,11 +63,10 @@ def read_bytes(uri: str) -> bytes:
 
 def read_text(uri: str) -> str | None:
     """A small text file's content, or None when it doesn't exist."""
-    if is_s3(uri):
-        with _s3() as s3:
-            obj = s3.get(uri, return_missing=True)
-            return obj.text if obj.exists else None
-    return Path(uri).read_text(encoding="utf-8") if os.path.isfile(uri) else None
+    try:
+        return read_bytes(uri).decode("utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        return None
 
 
 def fetch_inputs(uri: str, tmp: str, suffixes: tuple, exclude: tuple = ()) -> list[tuple[str, str]]:

@@ -1,5 +1,6 @@
-"""Micro-batching: concurrent requests share one model call; a lone request doesn't wait for company."""
+"""Micro-batching: concurrent requests share model calls; a lone request doesn't wait for company."""
 import asyncio
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -11,56 +12,65 @@ class _Job:
 
 
 class MicroBatcher:
-    """Runs `predict(texts) -> rows` on one thread, one call at a time. While a call runs, new requests queue;
-    the next call takes every queued request up to `max_batch` texts. With `max_wait_ms`, an idle batcher
-    also waits that long for more requests before calling (off by default: no added latency).
-    `max_batch=1` turns batching off: one request per call (a request with more texts is still one call)."""
+    """Runs `predict(texts) -> rows` on `threads` threads, one call per thread at a time. While the calls run,
+    new requests queue; the next free thread takes the queued requests, oldest first, up to `max_batch` texts.
+    With `max_wait_ms`, an idle batcher also waits that long for more requests before calling (off by default:
+    no added latency). `max_batch=1` turns batching off: one request per call (a request with more texts is
+    still one call)."""
 
-    def __init__(self, predict, max_batch: int = 64, max_wait_ms: float = 0.0):
+    def __init__(self, predict, max_batch: int = 64, max_wait_ms: float = 0.0, threads: int = 1):
         self.predict, self.max_batch, self.max_wait = predict, max(1, max_batch), max_wait_ms / 1000
-        self._queue: asyncio.Queue | None = None
-        self._worker: asyncio.Task | None = None
-        self._held: _Job | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self.threads = max(1, threads)
+        self._pending: deque[_Job] = deque()
+        self._arrived: asyncio.Event | None = None
+        self._workers: list[asyncio.Task] = []
+        self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="model")
         self.calls = 0
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
-        self._worker = asyncio.create_task(self._run())
+        self._arrived = asyncio.Event()
+        self._workers = [asyncio.create_task(self._run()) for _ in range(self.threads)]
 
     async def stop(self) -> None:
-        if self._worker:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, texts: list[str]) -> list:
         """The model's rows for `texts`, computed together with whatever else is waiting."""
         job = _Job(list(texts))
-        await self._queue.put(job)
+        self._pending.append(job)
+        self._arrived.set()
         return await job.future
 
+    async def _arrival(self, timeout: float | None = None) -> bool:
+        """Wait for a new request (at most `timeout` seconds); False if none came."""
+        self._arrived.clear()
+        try:
+            await asyncio.wait_for(self._arrived.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
     async def _take(self) -> list[_Job]:
-        jobs = [self._held or await self._queue.get()]
-        self._held = None
+        while not self._pending:
+            await self._arrival()
+        jobs = [self._pending.popleft()]
         size = len(jobs[0].texts)
         deadline = asyncio.get_running_loop().time() + self.max_wait
         while size < self.max_batch:
-            try:
-                job = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
+            if not self._pending:
                 remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
+                if remaining <= 0 or not await self._arrival(remaining):
                     break
-                try:
-                    job = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
-            if size + len(job.texts) > self.max_batch:
-                self._held = job  # it goes first in the next call
-                break
-            jobs.append(job)
-            size += len(job.texts)
+                continue
+            if size + len(self._pending[0].texts) > self.max_batch:
+                break  # it goes first in the next call
+            jobs.append(self._pending.popleft())
+            size += len(jobs[-1].texts)
+        if self._pending:  # what is left wakes an idle thread
+            self._arrived.set()
         return jobs
 
     async def _run(self) -> None:

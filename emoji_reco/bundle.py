@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import payloads, tokenization
+from . import packing, payloads, tokenization
 from .errors import ModelError
 from .text import clean_text
 
@@ -27,7 +27,8 @@ def read_metadata(folder: Path) -> dict:
 
 def export(model, tokenizer_dir: Path, emojis: list, metadata: dict, out_dir: Path) -> Path:
     """Write a bundle: a SavedModel whose `serving_default` maps int32 `input_ids`/`attention_mask` to
-    `logits` and `probabilities`, next to the tokenizer, the label map and metadata."""
+    `logits` and `probabilities` (for BERT models also a `packed` signature, see `packing`), next to the
+    tokenizer, the label map and metadata."""
     import shutil
 
     import tensorflow as tf
@@ -41,7 +42,10 @@ def export(model, tokenizer_dir: Path, emojis: list, metadata: dict, out_dir: Pa
         logits = model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
         return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
 
-    tf.saved_model.save(model, str(out_dir / SAVED_MODEL), signatures={"serving_default": serve})
+    signatures = {"serving_default": serve}
+    if packed := packing.signature(model):
+        signatures[packing.SIGNATURE] = packed
+    tf.saved_model.save(model, str(out_dir / SAVED_MODEL), signatures=signatures)
     shutil.copytree(tokenizer_dir, out_dir / TOKENIZER, dirs_exist_ok=True)
     write_labels(out_dir, emojis)
     (out_dir / METADATA).write_text(json.dumps(metadata, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -49,9 +53,10 @@ def export(model, tokenizer_dir: Path, emojis: list, metadata: dict, out_dir: Pa
 
 
 class Predictor:
-    """Scores texts with a bundle: clean, tokenize (the training tokenizer), batch by length, run the SavedModel."""
+    """Scores texts with a bundle: clean, tokenize (the training tokenizer), batch by length, run the SavedModel;
+    a batch of mixed lengths runs packed when the bundle has that signature."""
 
-    def __init__(self, folder, batch_size: int = 64):
+    def __init__(self, folder, batch_size: int = 64, pack: bool = True):
         import tensorflow as tf
 
         folder = Path(folder)
@@ -62,7 +67,9 @@ class Predictor:
         self.emojis = read_labels(folder)
         self.batch_size = batch_size
         self.tokenizer = tokenization.load(folder / TOKENIZER, self.metadata["max_length"])
-        self._serve = tf.saved_model.load(str(folder / SAVED_MODEL)).signatures["serving_default"]
+        signatures = tf.saved_model.load(str(folder / SAVED_MODEL)).signatures
+        self._serve = signatures["serving_default"]
+        self._packed = signatures.get(packing.SIGNATURE) if pack else None
 
     def logits(self, texts: list[str]) -> np.ndarray:
         """Raw scores, one row per text, in input order."""
@@ -73,10 +80,20 @@ class Predictor:
         out = np.zeros((len(ids), len(self.emojis)), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
-            input_ids, mask = tokenization.pad([ids[i] for i in rows])
-            result = self._serve(input_ids=tf.constant(input_ids), attention_mask=tf.constant(mask))
+            batch = [ids[i] for i in rows]
+            if self._packed is not None and packing.worth_packing([len(r) for r in batch]):
+                inputs = packing.pack(batch, self.metadata["max_length"])
+                result = self._packed(**{k: tf.constant(v) for k, v in inputs.items()})
+            else:
+                input_ids, mask = tokenization.pad(batch)
+                result = self._serve(input_ids=tf.constant(input_ids), attention_mask=tf.constant(mask))
             out[rows] = result["logits"].numpy()
         return out
+
+    def warm_up(self) -> None:
+        """Call every form of the model once (a first call costs ~0.3 s), so traffic doesn't pay for it."""
+        self.logits(["warm up"])  # padded
+        self.logits(["warm up", "a second, longer text to warm up the packed form"])
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         logits = self.logits(texts)

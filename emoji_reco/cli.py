@@ -216,6 +216,8 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--port", type=int, help="default $SAGEMAKER_BIND_TO_PORT or 8080")
     se.add_argument("--workers", type=int, help="server processes (default $SAGEMAKER_MODEL_SERVER_WORKERS or 1)")
     se.add_argument("--max-batch", dest="max_batch", type=int, help="texts per model call (default 64; 1: no batching)")
+    se.add_argument("--model-threads", dest="model_threads", type=int,
+                    help="model calls at once per worker (default: one per CPU core)")
     se.add_argument("--max-wait-ms", dest="max_wait_ms", type=float, help="wait for more requests when idle (default 0)")
     se.set_defaults(func=serve_cmd)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import emoji_reco  # noqa: F401  (Keras 2 before TensorFlow)
-from emoji_reco import base_model, bundle, data, demo_data, endpoint, tfrecords, tokenization
+from emoji_reco import base_model, bundle, data, demo_data, endpoint, packing, tfrecords, tokenization
 from emoji_reco.errors import ModelError
 
 EMOJIS = demo_data.EMOJIS
@@ -93,6 +93,42 @@ def test_exported_bundle_predicts_like_the_model(tiny_bundle):
     top = predictor.top_k(texts, k=3)
     assert all(len(t) == 3 and t[0]["probability"] >= t[1]["probability"] >= t[2]["probability"] for t in top)
     assert bundle.read_labels(folder) == EMOJIS
+
+
+def test_packed_rows_score_each_text_as_if_it_were_alone(tiny_bundle):
+    import tensorflow as tf
+
+    _, folder = tiny_bundle
+    assert packing.SIGNATURE in tf.saved_model.load(str(folder / bundle.SAVED_MODEL)).signatures
+    predictor = bundle.Predictor(folder, batch_size=512)  # the texts are one call
+    texts = demo_data.demo_tweets(300, seed=3).TWEET.tolist() + ["", "word " * 100]
+    ids = tokenization.encode(predictor.tokenizer, [emoji_reco.text.clean_text(t) for t in texts])
+    inputs = packing.pack(ids, 32)
+    rows, width = inputs["input_ids"].shape
+    assert width <= 32 and rows < len(texts) / 3  # short texts share rows
+    for i, (row, column) in enumerate(inputs["starts"]):  # every text sits whole in its row, numbered in order
+        assert inputs["input_ids"][row, column : column + len(ids[i])].tolist() == ids[i]
+        assert inputs["position_ids"][row, column : column + len(ids[i])].tolist() == list(range(len(ids[i])))
+        assert len(set(inputs["segments"][row, column : column + len(ids[i])].tolist())) == 1
+    assert (inputs["segments"] > 0).sum() == sum(map(len, ids))
+    assert packing.worth_packing([len(r) for r in ids]) and not packing.worth_packing([12, 12, 11])
+    packed = predictor.logits(texts)  # one batch of mixed lengths: packed
+    alone = np.concatenate([predictor.logits([t]) for t in texts])  # one text per call: padded (no padding)
+    np.testing.assert_allclose(packed, alone, atol=1e-5)
+
+
+def test_models_without_a_packed_form_export_and_predict_padded(tmp_path, tiny_model):
+    from transformers import DistilBertConfig, TFDistilBertForSequenceClassification
+
+    model = TFDistilBertForSequenceClassification(DistilBertConfig(
+        vocab_size=30522, dim=32, n_layers=1, n_heads=2, hidden_dim=64, num_labels=len(EMOJIS)))
+    tok = tokenization.save_fast_tokenizer(tiny_model, tmp_path / "tok")
+    bundle.export(model, tok, EMOJIS, {"max_length": 32}, tmp_path / "bundle")
+    predictor = bundle.Predictor(tmp_path / "bundle")
+    texts = ["short", "a somewhat longer text than that one", "mid length text"]
+    ids = tokenization.encode(predictor.tokenizer, texts)
+    direct = [model(input_ids=np.array([r]), training=False).logits.numpy()[0] for r in ids]
+    np.testing.assert_allclose(predictor.logits(texts), direct, atol=1e-5)
 
 
 def test_endpoint_publishes_atomically_and_rolls_back(tmp_path, tiny_bundle):

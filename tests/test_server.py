@@ -1,4 +1,5 @@
 """The inference server as a client sees it: a real uvicorn server on 127.0.0.1 with the tiny model."""
+import asyncio
 import io
 import json
 import tarfile
@@ -17,6 +18,7 @@ from schemathesis.checks import not_a_server_error
 
 from conftest import free_port
 from emoji_reco import demo_data
+from emoji_reco.batching import MicroBatcher
 from emoji_reco.endpoint import LocalEndpoint
 from emoji_reco.errors import ModelError
 from emoji_reco.model_source import FixedSource, extract
@@ -130,6 +132,37 @@ def test_concurrent_requests_share_model_calls(server):
         answers = list(pool.map(lambda i: post(url, [f"text {i}"] * 4), range(64)))
     assert all(a.status_code == 200 for a in answers)
     assert app.state.batcher.calls - before < 64
+
+
+def test_the_batcher_keeps_every_model_thread_busy_and_answers_each_request_its_own_rows():
+    active, peak, calls, lock = 0, 0, [], threading.Lock()
+
+    def predict(texts):
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+            calls.append(len(texts))
+        time.sleep(0.2)
+        with lock:
+            active -= 1
+        return [t.upper() for t in texts]
+
+    async def ask(requests, max_batch):
+        batcher = MicroBatcher(predict, max_batch=max_batch, threads=2)
+        await batcher.start()
+        try:
+            return await asyncio.wait_for(asyncio.gather(*(batcher.submit(r) for r in requests)), 10)
+        finally:
+            await batcher.stop()
+
+    # A request that doesn't fit the first call goes to the idle thread at once, not after that call.
+    assert asyncio.run(ask([["a"], ["b", "c"]], max_batch=2)) == [["A"], ["B", "C"]]
+    assert peak == 2 and calls == [1, 2]
+    calls.clear()
+    requests = [[f"t{i}"] * (1 + i % 3) for i in range(30)]
+    assert asyncio.run(ask(requests, max_batch=4)) == [[t.upper() for t in r] for r in requests]
+    assert max(calls) <= 4 and len(calls) < 30 and sum(calls) == sum(map(len, requests))
 
 
 def test_ping_waits_for_a_deploy_and_new_versions_are_picked_up_without_failing_requests(tiny_bundle):

@@ -36,15 +36,21 @@ def parse_texts(body: bytes, content_type: str | None, max_texts: int) -> list[s
     elif ctype == "text/plain":
         texts = [line for line in text.splitlines() if line.strip()]
     else:
-        rows = [row for row in csv.reader(io.StringIO(text)) if row and any(cell.strip() for cell in row)]
-        if rows and rows[0][0].strip().lower() == "text":
-            rows = rows[1:]
-        texts = [row[0] for row in rows]
+        texts = _csv_texts(text)
     if not texts:
         raise BadRequest("No texts to score: send at least one.")
     if len(texts) > max_texts:
         raise BadRequest(f"Too many texts: {len(texts)} in one request, at most {max_texts}.")
     return texts
+
+
+def _csv_texts(text: str) -> list[str]:
+    """The first column, one text per row; any line ending (a lone CR too) ends a row; any field length."""
+    csv.field_size_limit(max(csv.field_size_limit(), len(text)))
+    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row and any(cell.strip() for cell in row)]
+    if rows and rows[0][0].strip().lower() == "text":
+        rows = rows[1:]
+    return [row[0] for row in rows]
 
 
 def _json_texts(text: str) -> list[str]:

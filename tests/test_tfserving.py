@@ -88,6 +88,11 @@ def test_handlers_refuse_bad_requests_like_our_server(handlers):
         handlers.input_handler(b"[oops", context)
 
 
+def test_csv_texts_of_any_length_and_line_ending_are_read_whole():
+    body = b"text\r" + b"y" * 200_000 + b'\r\n"two\rlines"\rlast'
+    assert payloads.parse_texts(body, "text/csv", 8) == ["y" * 200_000, "two\rlines", "last"]
+
+
 def test_tokenization_in_the_image_matches_training_exactly(handlers, tmp_path, tiny_model):
     texts = demo_data.demo_raw_tweets(300, seed=5).text.tolist() + TRICKY
     cleaned = [clean_text(t) for t in texts]

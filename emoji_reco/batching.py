@@ -1,13 +1,27 @@
-"""Micro-batching: concurrent requests share model calls; a lone request doesn't wait for company."""
+"""Micro-batching: concurrent requests share model calls; a lone request doesn't wait for company.
+
+Admission is bounded: the queue holds at most `max_queued` texts (a request that doesn't fit is refused at once
+with `Overloaded`), and each request has a deadline; a request whose deadline passed or whose caller left is
+dropped before the model sees it.
+"""
 import asyncio
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 
+class Overloaded(Exception):
+    """The queue is full: the caller should come back later."""
+
+
+class DeadlineExceeded(Exception):
+    """The request's deadline passed before the model could score it."""
+
+
 @dataclass
 class _Job:
     texts: list
+    deadline: float  # the event loop's clock
     future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -18,14 +32,17 @@ class MicroBatcher:
     no added latency). `max_batch=1` turns batching off: one request per call (a request with more texts is
     still one call)."""
 
-    def __init__(self, predict, max_batch: int = 64, max_wait_ms: float = 0.0, threads: int = 1):
+    def __init__(self, predict, max_batch: int = 64, max_wait_ms: float = 0.0, threads: int = 1,
+                 max_queued: int = 1024):
         self.predict, self.max_batch, self.max_wait = predict, max(1, max_batch), max_wait_ms / 1000
-        self.threads = max(1, threads)
+        self.threads, self.max_queued = max(1, threads), max(1, max_queued)
         self._pending: deque[_Job] = deque()
+        self.queued = 0  # texts waiting in _pending
         self._arrived: asyncio.Event | None = None
         self._workers: list[asyncio.Task] = []
         self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="model")
         self.calls = 0
+        self.dropped = {"deadline": 0, "gone": 0}
 
     async def start(self) -> None:
         self._arrived = asyncio.Event()
@@ -37,12 +54,38 @@ class MicroBatcher:
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def submit(self, texts: list[str]) -> list:
-        """The model's rows for `texts`, computed together with whatever else is waiting."""
-        job = _Job(list(texts))
+    async def submit(self, texts: list[str], timeout: float | None = None) -> list:
+        """The model's rows for `texts`, computed together with whatever else is waiting. Raises `Overloaded`
+        at once when the queue has no room, `DeadlineExceeded` when `timeout` seconds pass first. A caller
+        that is cancelled (its client left) leaves nothing behind for the model."""
+        if self.queued and self.queued + len(texts) > self.max_queued:
+            raise Overloaded(f"{self.queued} texts are waiting; at most {self.max_queued}")
+        loop = asyncio.get_running_loop()
+        job = _Job(list(texts), loop.time() + (timeout if timeout is not None else float("inf")))
         self._pending.append(job)
+        self.queued += len(job.texts)
         self._arrived.set()
-        return await job.future
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.future), timeout)
+        except TimeoutError:
+            raise DeadlineExceeded(f"no answer within {timeout:.3g} s") from None
+        finally:
+            job.future.cancel()  # no-op when done; otherwise the batcher skips it
+
+    def _live(self, job: _Job, now: float) -> bool:
+        if job.future.done():  # the caller left (or timed out)
+            self.dropped["gone"] += 1
+            return False
+        if now >= job.deadline:
+            self.dropped["deadline"] += 1
+            job.future.set_exception(DeadlineExceeded("deadline passed in the queue"))
+            return False
+        return True
+
+    def _pop(self) -> _Job:
+        job = self._pending.popleft()
+        self.queued -= len(job.texts)
+        return job
 
     async def _arrival(self, timeout: float | None = None) -> bool:
         """Wait for a new request (at most `timeout` seconds); False if none came."""
@@ -53,13 +96,22 @@ class MicroBatcher:
         except TimeoutError:
             return False
 
+    def _drop_dead_head(self) -> None:
+        now = asyncio.get_running_loop().time()
+        while self._pending and not self._live(self._pending[0], now):
+            self._pop()
+
     async def _take(self) -> list[_Job]:
-        while not self._pending:
+        while True:
+            self._drop_dead_head()
+            if self._pending:
+                break
             await self._arrival()
-        jobs = [self._pending.popleft()]
+        jobs = [self._pop()]
         size = len(jobs[0].texts)
         deadline = asyncio.get_running_loop().time() + self.max_wait
         while size < self.max_batch:
+            self._drop_dead_head()
             if not self._pending:
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0 or not await self._arrival(remaining):
@@ -67,7 +119,7 @@ class MicroBatcher:
                 continue
             if size + len(self._pending[0].texts) > self.max_batch:
                 break  # it goes first in the next call
-            jobs.append(self._pending.popleft())
+            jobs.append(self._pop())
             size += len(jobs[-1].texts)
         if self._pending:  # what is left wakes an idle thread
             self._arrived.set()

@@ -15,7 +15,7 @@ def _model_dir(args, tmp: str) -> Path:
     from .endpoint import LocalEndpoint
 
     if args.model:
-        return Path(storage.get_dir(args.model, tmp))
+        return Path(storage.get_dir(args.model, f"{tmp}/model"))
     current = LocalEndpoint(args.endpoint).current_dir()
     if current is None:
         raise ModelError(f"No model is deployed to endpoint {args.endpoint!r} yet. Run "
@@ -179,6 +179,10 @@ def aws_cmd(args) -> int:
     return 0
 
 
+def _names(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="emoji-reco", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -219,6 +223,18 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--model-threads", dest="model_threads", type=int,
                     help="model calls at once per worker (default: one per CPU core)")
     se.add_argument("--max-wait-ms", dest="max_wait_ms", type=float, help="wait for more requests when idle (default 0)")
+    se.add_argument("--max-queued-texts", dest="max_queued_texts", type=int,
+                    help="texts waiting for the model before new requests get 503 (default 256 per worker)")
+    se.add_argument("--max-open-requests", dest="max_open_requests", type=int,
+                    help="requests in progress before new ones get 503 (default 256 per worker)")
+    se.add_argument("--deadline-ms", dest="deadline_ms", type=float,
+                    help="a request not scored by then gets 503 and is dropped (default 2000)")
+    se.add_argument("--allowed-hosts", dest="allowed_hosts", type=_names,
+                    help="Host names to answer, comma-separated; '*' for any (default: loopback names when bound "
+                         "to loopback, else any). Set it behind a proxy.")
+    se.add_argument("--allowed-origins", dest="allowed_origins", type=_names,
+                    help="web origins (https://app.example.com) whose pages may call this server, comma-separated; "
+                         "'*' for any (default: same origin only)")
     se.set_defaults(func=serve_cmd)
 
     ca = sub.add_parser("cards", help="PNG snapshots of a run's cards (needs Chromium and the [browser] extra)")

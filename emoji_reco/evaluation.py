@@ -1,4 +1,7 @@
 """Scores on a test split, and the quality gate that decides whether a candidate may replace the champion."""
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
@@ -57,15 +60,40 @@ def gate(candidate: dict, champion: dict | None, settings: dict) -> dict:
             "champion": None if champion is None else champion[metric], "reasons": reasons}
 
 
+def score_champion(champion_dir: Path | None, test, emojis: list) -> dict | None:
+    """The champion bundle's scores on the candidate's test texts and labels (None when there is no champion)."""
+    from .bundle import Predictor
+
+    if champion_dir is None:
+        return None
+    rival = Predictor(champion_dir)
+    champion = score(align(rival.probabilities(test.text.tolist()), rival.emojis, emojis), test.label.to_numpy(), emojis)
+    champion["version"] = Path(champion_dir).name
+    return champion
+
+
 def assess(bundle_dir, test, emojis: list, champion_dir, gate_settings: dict) -> dict:
     """Score the candidate bundle and the champion (if any) on the same test texts, and apply the gate."""
     from .bundle import Predictor
 
-    texts, labels = test.text.tolist(), test.label.to_numpy()
-    metrics = score(Predictor(bundle_dir).probabilities(texts), labels, emojis, texts)
-    champion = None
-    if champion_dir is not None:
-        rival = Predictor(champion_dir)
-        champion = score(align(rival.probabilities(texts), rival.emojis, emojis), labels, emojis)
-        champion["version"] = champion_dir.name
+    texts = test.text.tolist()
+    metrics = score(Predictor(bundle_dir).probabilities(texts), test.label.to_numpy(), emojis, texts)
+    champion = score_champion(champion_dir, test, emojis)
     return {"metrics": metrics, "champion": champion, "verdict": gate(metrics, champion, gate_settings)}
+
+
+@dataclass
+class Recheck:
+    """The gate again at deploy time, against the champion the endpoint serves then, if that is not the one the
+    candidate was evaluated against (another run deployed meanwhile). Called under the endpoint's lock."""
+
+    test: object
+    emojis: list
+    candidate: dict
+    gate_settings: dict
+    evaluated_against: str | None
+
+    def __call__(self, champion_dir: Path | None) -> dict | None:
+        if (champion_dir.name if champion_dir else None) == self.evaluated_against:
+            return None  # the verdict stands
+        return gate(self.candidate, score_champion(champion_dir, self.test, self.emojis), self.gate_settings)

@@ -2,43 +2,53 @@
 
 POST a tweet (text/plain), several (one per line), or JSON as the endpoint takes it; the answer is the endpoint's
 (`{"version": ..., "predictions": [[{"emoji", "probability"}, ...]]}`). Bad bodies get a 4xx with the reason; an
-endpoint failure a 502. Standard library and boto3 only (the Lambda runtime has both); `emoji-reco aws lambda-zip`
-packs it. The endpoint's name comes from $ENDPOINT_NAME.
+endpoint failure a 502 with a generic message and the request id (SageMaker's own error text, which names the
+account and its logs, goes to the function's log only). Standard library and boto3 only (the Lambda runtime has
+both); `emoji-reco aws lambda-zip` packs it. The endpoint's name comes from $ENDPOINT_NAME.
 """
 import base64
 import json
+import logging
 import os
+import uuid
 
 import boto3
 
 from . import payloads
 
 MAX_TEXTS = int(os.environ.get("MAX_TEXTS", "64"))
+log = logging.getLogger("emoji_reco.http_front")
+log.setLevel(logging.INFO)
 FILES = ("__init__.py", "payloads.py", "lambda_handler.py")  # what the Lambda package holds
 
 
-def _reply(status: int, body: dict) -> dict:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
+def _reply(status: int, body: dict, request_id: str) -> dict:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json", "X-Request-Id": request_id},
             "body": json.dumps(body, ensure_ascii=False)}
 
 
 def handler(event: dict, context=None, runtime=None) -> dict:
+    request_id = getattr(context, "aws_request_id", None) or uuid.uuid4().hex[:16]
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     raw = event.get("body") or ""
-    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
     try:
+        body = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
         texts = payloads.parse_texts(body, headers.get("content-type"), MAX_TEXTS)
     except payloads.BadRequest as exc:
-        return _reply(exc.status, {"error": str(exc)})
+        return _reply(exc.status, {"error": str(exc), "request_id": request_id}, request_id)
+    except ValueError:  # not base64
+        return _reply(400, {"error": "The body is not valid base64.", "request_id": request_id}, request_id)
     runtime = runtime or boto3.client("sagemaker-runtime")
     try:
         answer = runtime.invoke_endpoint(EndpointName=os.environ["ENDPOINT_NAME"], ContentType="application/json",
                                          Accept="application/json", Body=json.dumps(texts).encode())
         raw_answer = answer["Body"].read()
         payloads.read_predictions(raw_answer)
-    except (ValueError, runtime.exceptions.ClientError) as exc:
-        return _reply(502, {"error": f"The model endpoint failed: {exc}"})
-    return _reply(200, json.loads(raw_answer))
+    except (ValueError, runtime.exceptions.ClientError):
+        log.exception("request %s: the model endpoint failed", request_id)
+        return _reply(502, {"error": "The model endpoint failed; try again later.", "request_id": request_id},
+                      request_id)
+    return _reply(200, json.loads(raw_answer), request_id)
 
 
 def package(zip_path: str) -> str:

@@ -22,7 +22,8 @@ def parse_texts(body: bytes, content_type: str | None, max_texts: int) -> list[s
     """The texts a request asks about.
 
     application/json: a list of strings (or of {"text": ...}), {"instances": [...]} or {"inputs": ...};
-    text/plain: one text per line; text/csv: the first column, one text per row (a `text` header is skipped).
+    text/plain: one text per line, lines ending in \n or \r\n only (a U+2028 or a lone \r stays inside its text);
+    text/csv: the first column, one text per row (a `text` header is skipped).
     """
     ctype = (content_type or "application/json").split(";")[0].strip().lower()
     if ctype not in CONTENT_TYPES:
@@ -34,7 +35,7 @@ def parse_texts(body: bytes, content_type: str | None, max_texts: int) -> list[s
     if ctype == "application/json":
         texts = _json_texts(text)
     elif ctype == "text/plain":
-        texts = [line for line in text.splitlines() if line.strip()]
+        texts = [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
     else:
         texts = _csv_texts(text)
     if not texts:
@@ -58,6 +59,8 @@ def _json_texts(text: str) -> list[str]:
         data = json.loads(text)
     except ValueError as exc:
         raise BadRequest(f"Malformed JSON: {exc}.") from exc
+    except RecursionError as exc:  # "[" * 1000: nesting deeper than the parser's stack
+        raise BadRequest("Malformed JSON: nested too deeply; send a flat list of strings.") from exc
     if isinstance(data, dict):
         if "instances" in data:
             data = data["instances"]

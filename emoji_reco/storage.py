@@ -2,6 +2,7 @@
 import os
 import posixpath
 import shutil
+import tempfile
 from pathlib import Path
 
 from .errors import DataError
@@ -132,21 +133,40 @@ def put_dir(local_dir: str, uri: str) -> None:
     shutil.copytree(local_dir, uri, dirs_exist_ok=True)  # into `uri` as it is: it may be a mount (/opt/ml/model)
 
 
+def safe_relative(url: str, prefix: str) -> str:
+    """The part of an object's URL under `prefix`, as a relative path that stays inside the folder it is
+    downloaded into; DataError for an absolute name, `..`, `.` or empty parts."""
+    rel = url[len(prefix):]
+    if not rel or any(part in ("", ".", "..") for part in rel.split("/")) or "\\" in rel:
+        raise DataError(f"Refusing to download {url}: its name would leave the target folder "
+                        "(absolute, '..' or empty parts). Remove or rename that object.")
+    return rel
+
+
 def get_dir(uri: str, local_dir: str) -> str:
-    """A local folder holding the tree at `uri` (the folder itself when it is already local)."""
+    """A local folder holding the tree at `uri` (the folder itself when it is already local). An S3 tree is
+    downloaded into a temporary folder beside `local_dir` and renamed into place, so `local_dir` appears whole
+    or not at all; it must not exist yet, or be empty."""
     if not is_s3(uri):
         if not os.path.isdir(uri):
             raise FileNotFoundError(uri)
         return uri
     prefix = uri.rstrip("/") + "/"
-    with _s3() as s3:
-        objs = s3.get_recursive([prefix])
-        if not objs:
-            raise FileNotFoundError(uri)
-        for o in objs:
-            target = os.path.join(local_dir, o.url[len(prefix):])
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            shutil.copyfile(o.path, target)
+    parent = os.path.dirname(os.path.abspath(local_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(local_dir)}.partial-", dir=parent)
+    try:
+        with _s3() as s3:
+            objs = s3.get_recursive([prefix])
+            if not objs:
+                raise FileNotFoundError(uri)
+            for o in objs:
+                target = os.path.join(staging, safe_relative(o.url, prefix))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copyfile(o.path, target)
+        os.replace(staging, local_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return local_dir
 
 

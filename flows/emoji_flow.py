@@ -115,7 +115,7 @@ class EmojiFlow(FlowSpec):
 
         with tempfile.TemporaryDirectory() as tmp:
             self.evaluation = evaluation.assess(
-                storage.get_dir(self.bundle_uri, tmp), self.splits["test"], self.emojis,
+                storage.get_dir(self.bundle_uri, f"{tmp}/candidate"), self.splits["test"], self.emojis,
                 endpoint.champion_dir(self.settings, f"{tmp}/champion"), self.settings["gate"])
         self.metrics, self.verdict = self.evaluation["metrics"], self.evaluation["verdict"]
         print(f"top1 {self.metrics['top1']:.4f} top3 {self.metrics['top3']:.4f} macro-F1 {self.metrics['macro_f1']:.4f}; "
@@ -142,7 +142,7 @@ class EmojiFlow(FlowSpec):
     @step
     def deploy(self):
         """Publish the approved model after a smoke prediction (SageMaker: the newest approved version); crown it."""
-        from emoji_reco import cards, endpoint, registry
+        from emoji_reco import cards, endpoint, evaluation, registry
 
         smoke = self.splits["test"].text.head(3).tolist()
         self.deployment = {"deployed": False, "reason": "; ".join(self.verdict["reasons"])}
@@ -153,8 +153,9 @@ class EmojiFlow(FlowSpec):
             if newest:
                 self.deployment = {"deployed": True, **sagemaker_endpoint.deploy(newest, self.settings, smoke)}
         elif self.verdict["passed"]:
-            self.deployment = {"deployed": True, **endpoint.deploy(self.bundle_uri, self.settings["deploy"],
-                                                                  current.run_id, smoke)}
+            recheck = evaluation.Recheck(self.splits["test"], self.emojis, self.metrics, self.settings["gate"],
+                                         (self.evaluation["champion"] or {}).get("version"))
+            self.deployment = endpoint.deploy(self.bundle_uri, self.settings["deploy"], current.run_id, smoke, recheck)
         if self.deployment["deployed"] and self.deployment["version"] == current.run_id:
             registry.crown(current.pathspec.rsplit("/", 2)[0], self.settings["deploy"]["endpoint"])
         cards.deployment_card(current.card["deployment"], self.deployment)

@@ -8,7 +8,7 @@ from metaflow.cards import get_cards
 from conftest import task
 from emoji_reco import demo_data
 from emoji_reco.card_images import CHROMIUM_ARGS, chromium, render
-from test_server import running, wait_ready
+from serving import running, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -7,50 +7,21 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from conftest import free_port
 from emoji_reco import demo_data
 from emoji_reco.batching import MicroBatcher
 from emoji_reco.endpoint import LocalEndpoint
 from emoji_reco.errors import ModelError
 from emoji_reco.model_source import FixedSource, extract
-from emoji_reco.server import ServeSettings, create_app
+from serving import post, running, wait_ready
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@contextmanager
-def running(**settings):
-    """A real server in this process (so the test can look at its batcher); yields (url, app)."""
-    app = create_app(ServeSettings(**{"reload_seconds": 0.2, **settings}))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}", app
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-def wait_ready(url, version=None, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        ping = httpx.get(f"{url}/ping")
-        if ping.status_code == 200 and (version is None or ping.json()["version"] == version):
-            return ping.json()
-        time.sleep(0.1)
-    raise AssertionError(f"not ready: {ping.status_code} {ping.text}")
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +30,6 @@ def server(tiny_bundle):
     with running(model=str(folder), max_texts=8, max_body_bytes=4096) as (url, app):
         wait_ready(url)
         yield url, app
-
-
-def post(url, body, content_type="application/json", headers=(), **kwargs):
-    data = json.dumps(body).encode() if content_type == "application/json" and not isinstance(body, bytes) else body
-    return httpx.post(f"{url}/invocations", content=data, headers={"Content-Type": content_type, **dict(headers)},
-                      **kwargs)
 
 
 @pytest.mark.parametrize("body, content_type, n", [

@@ -1,6 +1,7 @@
 """The `emoji-reco` command: predict with the deployed model, look after the endpoint and registry."""
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -113,11 +114,21 @@ def models_cmd(args) -> int:
         status = sm.APPROVED if args.action == "approve" else sm.REJECTED
         print(json.dumps(sm.set_status(args.model, status, args.group, args.note)))
         return 0
+    from metaflow.exception import MetaflowNotFound
+
     from . import registry
 
     if args.action == "list":
-        for model in registry.models(args.flow):
+        try:
+            models = registry.models(args.flow)
+        except MetaflowNotFound:
+            print(f"No {args.flow} runs here yet (Metaflow looks in the .metaflow folder of this directory or above "
+                  "it, or in your configured datastore). Run `python flows/emoji_flow.py run` first.")
+            return 0
+        for model in models:
             print(f"{model['run']:40} {','.join(model['state']):20} {model['created_at']}")
+        if not models:
+            print(f"No registered models yet: no {args.flow} run has reached its register step.")
         return 0
     if not args.model:
         raise EmojiRecoError(f"models {args.action} needs the run, e.g. EmojiFlow/1234.")
@@ -157,25 +168,20 @@ def demo_data_cmd(args) -> int:
 
 
 def aws_cmd(args) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from . import retrain
 
-    try:
-        if args.action == "lambda-zip":
-            from .lambda_handler import package
+    if args.action == "lambda-zip":
+        from .lambda_handler import package
 
-            print(package(args.output))
-        elif args.action == "wire-retrain":
-            missing = [f"--{n.replace('_', '-')}" for n in ("bucket", "state_machine") if not getattr(args, n)]
-            if missing:
-                raise EmojiRecoError(f"wire-retrain needs {' and '.join(missing)}.")
-            print(json.dumps(retrain.wire(args.bucket, args.prefix, args.state_machine, args.rule), indent=1))
-        else:
-            retrain.unwire(args.rule)
-            print(f"removed rule {args.rule} and its role")
-    except (BotoCoreError, ClientError) as exc:
-        raise EmojiRecoError(f"AWS refused: {exc}") from exc
+        print(package(args.output))
+    elif args.action == "wire-retrain":
+        missing = [f"--{n.replace('_', '-')}" for n in ("bucket", "state_machine") if not getattr(args, n)]
+        if missing:
+            raise EmojiRecoError(f"wire-retrain needs {' and '.join(missing)}.")
+        print(json.dumps(retrain.wire(args.bucket, args.prefix, args.state_machine, args.rule), indent=1))
+    else:
+        retrain.unwire(args.rule)
+        print(f"removed rule {args.rule} and its role")
     return 0
 
 
@@ -183,8 +189,15 @@ def _names(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line, with where to look."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="emoji-reco", description=__doc__)
+    p = _Parser(prog="emoji-reco", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     pr = sub.add_parser("predict", help="top emojis for texts, or for every row of a file")
@@ -262,13 +275,41 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _user_error(exc: BaseException) -> str | None:
+    """One line for an error the user can act on, or None for a bug."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from metaflow.exception import MetaflowNotFound
+
+    if isinstance(exc, EmojiRecoError):
+        return str(exc)
+    if isinstance(exc, MetaflowNotFound):
+        return f"{exc}. Check the run (e.g. EmojiFlow/1234) and that you are in the folder (or datastore) where it ran."
+    if isinstance(exc, NoCredentialsError):
+        return "No AWS credentials: run `aws configure` or set AWS_PROFILE."
+    if isinstance(exc, (BotoCoreError, ClientError)):
+        return f"AWS refused: {exc}"
+    if isinstance(exc, FileNotFoundError):
+        return f"Not found: {exc.filename or exc}."
+    if isinstance(exc, PermissionError):
+        return f"Permission denied: {exc.filename or exc}."
+    return None
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except EmojiRecoError as exc:
-        print(f"emoji-reco: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("emoji-reco: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        message = _user_error(exc)
+        if message is None and os.environ.get("EMOJI_RECO_DEBUG"):
+            raise
+        if message is None:
+            message = f"unexpected error ({type(exc).__name__}: {exc}); set EMOJI_RECO_DEBUG=1 for the traceback"
+        print(f"emoji-reco: {message}".replace("\n", " "), file=sys.stderr)
+        return 1 if message.startswith("unexpected error") else 2
 
 
 if __name__ == "__main__":

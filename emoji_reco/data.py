@@ -11,13 +11,15 @@ from sklearn.model_selection import train_test_split
 
 from . import demo_data, storage
 from .errors import DataError
-from .text import clean_text, find_emojis, normalize_emoji, strip_emojis
+from .text import clean_text, find_emojis, is_emoji, normalize_emoji, strip_emojis
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 TEXT_COLUMNS = ("text", "tweet", "content", "body")
 LABEL_COLUMNS = ("label", "emoji", "labels", "target")
 SPLITS = ("train", "validation", "test")
 DEMO_SOURCE = "demo"
+# Bytes that are not UTF-8 are read as U+FFFD; a row holding one is dropped (and counted), not guessed at.
+_UNDECODABLE = "\ufffd"
 
 
 @dataclass
@@ -86,6 +88,10 @@ def _clean_rows(path: str, settings: dict, demo: dict):
         label_map = _load_label_map(settings.get("labels"), path)
     if frame.empty:
         raise DataError(f"{path} holds no rows. Point --data at a file with tweets in it.")
+    read = int(len(frame) + read_report.get("malformed_row", 0))
+    undecodable = frame.apply(lambda column: column.str.contains(_UNDECODABLE, regex=False)).any(axis=1)
+    frame = frame[~undecodable]
+    read_report = {**read_report, "undecodable_text": int(undecodable.sum())}
     text_col, label_col = _columns(frame, settings, path)
     shape = settings.get("shape", "auto")
     if shape == "auto":
@@ -98,7 +104,7 @@ def _clean_rows(path: str, settings: dict, demo: dict):
         rows = _labeled(frame[text_col], frame[label_col], label_map, path, dropped)
     else:
         rows = _raw(frame[text_col], dropped)
-    return rows, dropped, int(len(frame) + read_report.get("malformed_row", 0)), shape, label_map
+    return rows, dropped, read, shape, label_map
 
 
 def _dedupe(rows: pd.DataFrame, dropped: Counter) -> pd.DataFrame:
@@ -122,6 +128,22 @@ def read_table(uri: str, fmt: str = "auto") -> tuple[pd.DataFrame, dict]:
     return pd.concat(frames, ignore_index=True), {"malformed_row": malformed}
 
 
+def _strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every column as strings: a null is "" (never "None" or "nan"), a whole-number float is an integer ("3", not
+    "3.0", as a label column with a null holds), bytes are decoded (undecodable bytes as U+FFFD)."""
+
+    def text(value) -> str:
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+    out = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_float_dtype(column) and column.dropna().map(float.is_integer).all():
+            column = column.astype("Int64")
+        out[name] = column.astype(object).where(column.notna(), "").map(text)
+    return pd.DataFrame(out, index=frame.index)
+
+
 def _format_of(path: str, fmt: str) -> str:
     if fmt != "auto":
         return fmt
@@ -137,13 +159,15 @@ def _read_one(local: str, origin: str, fmt: str) -> tuple[pd.DataFrame, int]:
     fmt = _format_of(origin, fmt)
     bad_lines = []
     try:
-        if fmt == "csv":
+        if os.path.getsize(local) == 0:
+            frame = pd.DataFrame()
+        elif fmt == "csv":
             frame = pd.read_csv(local, dtype=str, keep_default_na=False, engine="python", encoding="utf-8",
                                 encoding_errors="replace", on_bad_lines=lambda line: bad_lines.append(line))
         elif fmt == "jsonl":
             frame = _read_jsonl(local, bad_lines)
         elif fmt == "parquet":
-            frame = pd.read_parquet(local).astype(str)
+            frame = _strings(pd.read_parquet(local))
         else:
             raise DataError(f"Unknown data.format {fmt!r}: use auto, csv, jsonl or parquet.")
     except DataError:
@@ -162,13 +186,14 @@ def _read_jsonl(path: str, bad_lines: list) -> pd.DataFrame:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 record = None
             if isinstance(record, dict):
-                records.append({k: "" if v is None else str(v) for k, v in record.items()})
+                records.append({str(k): v if v is None or isinstance(v, (str, int, float)) else json.dumps(v)
+                                for k, v in record.items()})
             else:
                 bad_lines.append(line)
-    return pd.DataFrame.from_records(records)
+    return _strings(pd.DataFrame.from_records(records))
 
 
 def _columns(frame: pd.DataFrame, settings: dict, path: str) -> tuple[str, str | None]:
@@ -221,11 +246,13 @@ def _labeled(texts: pd.Series, labels: pd.Series, label_map: dict | None, path: 
         emoji = label.map(lambda v: label_map.get(str(int(v))) if v else None)
     else:
         emoji = label.map(lambda v: normalize_emoji(v) if v else None)
-    unknown = ~missing_text & ~empty & ~missing_label & emoji.isna()
+    labeled = ~missing_text & ~empty & ~missing_label
+    unknown = labeled & emoji.isna()
+    not_emoji = labeled & ~unknown & ~emoji.map(is_emoji)
     for reason, mask in (("missing_text", missing_text), ("empty_after_cleaning", empty),
-                         ("missing_label", missing_label), ("unknown_label", unknown)):
+                         ("missing_label", missing_label), ("unknown_label", unknown), ("not_an_emoji", not_emoji)):
         dropped[reason] += int(mask.sum())
-    keep = ~(missing_text | empty | missing_label | unknown)
+    keep = labeled & ~unknown & ~not_emoji
     return pd.DataFrame({"text": text[keep], "emoji": emoji[keep]})
 
 

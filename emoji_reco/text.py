@@ -29,6 +29,11 @@ def normalize_emoji(value: str) -> str:
     return _EMOJI_DECORATION.sub("", str(value)).strip()
 
 
+def is_emoji(value) -> bool:
+    """Whether a label is one emoji or a sequence of them (and nothing else)."""
+    return isinstance(value, str) and bool(value) and emoji.purely_emoji(value)
+
+
 def find_emojis(text: str) -> list[str]:
     """The normalised emojis in a text, in order, with repeats."""
     return [normalize_emoji(e["emoji"]) for e in emoji.emoji_list(text)]

@@ -1,16 +1,20 @@
 """`emoji-reco` as a user runs it: scoring a file, the endpoint, errors."""
 import json
+import os
 import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
+from conftest import free_port
 from emoji_reco import demo_data
 from emoji_reco.endpoint import LocalEndpoint
 
 
-def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "emoji_reco.cli", *args], capture_output=True, text=True, env=env)
+def cli(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "emoji_reco.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=120)
 
 
 def test_predict_on_a_file_keeps_every_row_in_order_and_reports_accuracy(tmp_path, tiny_bundle):
@@ -56,3 +60,36 @@ def test_endpoint_status_and_rollback(tmp_path, tiny_bundle):
     assert status["current"] == "b" and status["versions"] == ["a", "b"]
     assert "now serves a" in cli("endpoint", "rollback", "--endpoint", "cli-test").stdout
     assert endpoint.current_version() == "a"
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["nonsense"],
+    ["predict"],
+    ["predict", "--model", "/no/such/bundle", "hi"],
+    ["predict", "--endpoint", "nothing-here", "--input", "/no/such.csv"],
+    ["predict", "--top-k", "many", "hi"],
+    ["endpoint", "rollback", "--endpoint", "nothing-here"],
+    ["endpoint", "launch"],
+    ["models", "approve"],
+    ["models", "approve", "EmojiFlow/12345"],
+    ["models", "list", "--registry", "sagemaker"],
+    ["cards", "snapshot", "EmojiFlow/12345", "--output", "out"],
+    ["serve", "--model", "/no/such/bundle"],
+    ["serve", "--port", "eighty"],
+    ["aws", "wire-retrain"],
+    ["aws", "unwire-retrain"],
+    ["demo-data"],
+])
+def test_every_subcommand_where_nothing_exists_says_what_to_do_in_one_line(tmp_path, args):
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1"}
+    result = cli(*args, env=env, cwd=tmp_path)  # an empty folder: no runs, no endpoint
+    ours = [line for line in result.stderr.splitlines() if line.startswith("emoji-reco")]
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert len(ours) == 1 and len(ours[0]) > 30, result.stderr[-3000:]
+
+
+def test_models_list_with_no_runs_says_so(tmp_path):
+    result = cli("models", "list", cwd=tmp_path)
+    assert result.returncode == 0 and "No EmojiFlow runs here yet" in result.stdout and not result.stderr.strip()

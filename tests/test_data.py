@@ -1,27 +1,16 @@
 """Loading, cleaning, labelling and splitting: each input shape, each drop reason, each early-stop message."""
 import json
 
+import emoji as emoji_lib
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from emoji_reco import data, demo_data
 from emoji_reco.errors import DataError
 from emoji_reco.text import clean_text, find_emojis, normalize_emoji
-
-SETTINGS = {"path": "", "format": "auto", "shape": "auto", "text_column": None, "label_column": None,
-            "labels": None, "top_emojis": 10, "min_examples_per_class": 3, "sample": None,
-            "validation_fraction": 0.1, "test_fraction": 0.1, "seed": 42}
-
-
-def prepare(path, **overrides):
-    return data.prepare({**SETTINGS, "path": str(path), **overrides}, {"rows": 0, "seed": 0})
-
-
-def labeled_rows(n_per_class=10, emojis=("😂", "😭", "🔥")):
-    return [(f"text number {i} for {e}", e) for e in emojis for i in range(n_per_class)]
-
+from datasets import labeled_rows, prepare
 
 def test_clean_text_removes_mentions_urls_entities_and_space():
     assert clean_text("  @bob check https://t.co/x &amp; www.a.com   now\n\tok ") == "check & now ok"
@@ -166,3 +155,80 @@ def test_a_separate_test_file_is_the_test_split_without_training_texts(tmp_path)
     assert prepared.splits["test"].text.tolist() == ["unseen text one", "unseen three"]
     assert prepared.report["test_dropped"] == {"in_training_data": 1, "not_a_training_emoji": 1}
     assert len(prepared.splits["train"]) + len(prepared.splits["validation"]) == 60
+
+
+def test_undecodable_rows_nulls_and_non_emoji_labels_are_dropped_and_counted(tmp_path):
+    rows = "".join(f"text {i} for {e},{e}\n" for e in ("😂", "😭") for i in range(6))
+    (tmp_path / "t.csv").write_bytes(b"TWEET,LABEL\n" + rows.encode() + b"caf\xe9 latin-1,\xf0\x9f\x98\x82\n"
+                                     + b"a greeting,hello\nanother,1.0\n")
+    prepared = prepare(tmp_path / "t.csv")
+    assert prepared.emojis == ["😂", "😭"] and prepared.report["rows_read"] == 15
+    assert prepared.report["dropped"] == {"undecodable_text": 1, "not_an_emoji": 2}
+    assert not any("\ufffd" in t or "latin" in t for split in prepared.splits.values() for t in split.text)
+
+
+def test_parquet_and_json_nulls_are_missing_values_not_the_texts_none_or_nan(tmp_path):
+    texts = [f"tweet {i}" for i in range(12)] + [None, "no label"]
+    labels = [0.0, 1.0] * 6 + [1.0, None]  # one null turns an integer column into floats
+    pd.DataFrame({"text": texts, "label": labels}).to_parquet(tmp_path / "t.parquet")
+    (tmp_path / "labels.json").write_text(json.dumps({"0": "😂", "1": "😭"}))
+    prepared = prepare(tmp_path / "t.parquet")
+    assert prepared.emojis == ["😂", "😭"]  # not "0.0", "1.0", "nan"
+    assert prepared.report["dropped"] == {"missing_text": 1, "missing_label": 1}
+    kept = {t for split in prepared.splits.values() for t in split.text}
+    assert "None" not in kept and "nan" not in kept and len(kept) == 12
+    lines = [json.dumps({"text": t, "label": v}) for t, v in zip(texts, [0, 1] * 6 + [1, None])]
+    (tmp_path / "t.jsonl").write_text("\n".join(lines) + '\n{"text": "deep", "label": ' + "[" * 5000 + "\n")
+    again = prepare(tmp_path / "t.jsonl")
+    assert again.emojis == ["😂", "😭"] and again.report["dropped"] == {
+        "malformed_row": 1, "missing_text": 1, "missing_label": 1}
+
+
+def test_an_empty_file_and_single_class_data_stop_with_one_clear_message(tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(DataError, match="holds no rows"):
+        prepare(tmp_path / "empty.csv")
+    pd.DataFrame(labeled_rows(10, emojis=("😂",)), columns=["TWEET", "LABEL"]).to_csv(tmp_path / "one.csv", index=False)
+    with pytest.raises(DataError, match="1 usable class"):
+        prepare(tmp_path / "one.csv")
+
+
+CELLS = st.one_of(st.none(), st.sampled_from(["😂", "😭", "🔥", "0", "1", "2", "hello", "", " ", "nan", "None"]),
+                  st.text(max_size=30), st.integers(-3, 5), st.floats(allow_nan=True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(fmt=st.sampled_from(["csv", "jsonl", "parquet", "csv", "jsonl", "parquet", "bytes"]),
+       encoding=st.sampled_from(["utf-8"] * 4 + ["latin-1", "utf-16"]),
+       rows=st.lists(st.tuples(st.text(min_size=1, max_size=20), st.sampled_from(["😂", "😭", "0", "1"])),
+                     min_size=10, max_size=40)
+       .flatmap(lambda good: st.lists(st.tuples(CELLS, CELLS), max_size=10).map(lambda noise: good + noise)),
+       raw=st.binary(max_size=300),
+       columns=st.sampled_from([("text", "label"), ("TWEET", "LABEL")] * 3 + [("body", "x"), ("a", "b")]))
+def test_random_files_give_a_clean_result_or_a_clear_data_error(tmp_path_factory, fmt, encoding, rows, raw, columns):
+    folder = tmp_path_factory.mktemp("fuzz")
+    frame = pd.DataFrame(rows, columns=list(columns)).astype(object)
+    path = folder / f"data.{'csv' if fmt == 'bytes' else fmt}"
+    if fmt == "bytes":
+        path.write_bytes(raw)
+    elif fmt == "csv":
+        path.write_bytes(frame.to_csv(index=False).encode(encoding, "replace"))
+    elif fmt == "jsonl":
+        path.write_bytes(frame.to_json(orient="records", lines=True, force_ascii=False).encode(encoding, "replace"))
+    else:
+        frame.astype(str).where(frame.notna(), None).to_parquet(path)
+    (folder / "labels.json").write_text(json.dumps({"0": "😂", "1": "😭", "2": "🔥"}))
+    try:
+        prepared = prepare(path, min_examples_per_class=1, validation_fraction=0.2, test_fraction=0.2)
+    except DataError as exc:
+        assert str(exc) and "Traceback" not in str(exc)
+        event("DataError")
+        return
+    event("prepared")
+    emojis = prepared.emojis
+    assert len(emojis) >= 2 and all(emoji_lib.purely_emoji(e) for e in emojis)
+    for split in prepared.splits.values():
+        assert split.label.between(0, len(emojis) - 1).all()
+        assert all(isinstance(t, str) and t.strip() and t not in ("None", "nan") for t in split.text)
+        assert not any("\ufffd" in t for t in split.text)
+    assert prepared.report["rows_kept"] == sum(len(s) for s in prepared.splits.values())

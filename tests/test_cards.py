@@ -1,4 +1,6 @@
 """Card builders: a card that can't be built says so and never raises into the step."""
+import json
+
 from metaflow.cards import Markdown
 
 from emoji_reco import cards
@@ -25,3 +27,41 @@ def test_the_conversion_card_totals_its_shards():
     cards.conversion_card(card, records)
     total = card[-1].render()["source"]
     assert "400 records" in total and "4800 tokens" in total and "5.0%" in total and "100 records/s" in total
+
+
+class Recorder:
+    """Stands in for Metaflow's card process: records whether each refresh re-renders the card or sends data."""
+
+    def __init__(self):
+        self.modes = []
+
+    def create(self, mode, **_):
+        self.modes.append(mode)
+
+
+def test_the_live_training_card_is_built_once_and_then_only_its_data_changes():
+    from metaflow.plugins.cards.component_serializer import CardComponentManager
+
+    creator = Recorder()
+    card = CardComponentManager("train-card", {"type": "default"}, creator, logger=print, refresh_interval=0)
+    live = cards.TrainCard(card, {"epochs": 2, "learning_rate": 5e-5})
+    history, steps, ids, layouts = [], [], [], []
+    for epoch in (1, 2):
+        for at in (0.5, 1.0):
+            steps.append({"at": epoch - 1 + at, "loss": 2.0 / epoch, "accuracy": 0.3 * epoch, "examples_per_second": 80})
+            live.update(history, steps)
+            card.refresh()
+            data = card._get_latest_data()
+            ids.append(list(data["components"]))
+            layouts.append(data["component_update_ts"])
+        history.append({"epoch": epoch, "loss": 2.0 / epoch, "accuracy": 0.3 * epoch, "val_accuracy": 0.25 * epoch})
+    live.update(history, steps, final={"seconds": 12.5, "examples_per_second": 81.3})
+    card.refresh()
+    final = card._get_latest_data(final=True)
+    assert creator.modes[0] == "render_runtime" and set(creator.modes[1:]) == {"refresh"}  # never rebuilt
+    assert all(i == ids[0] for i in ids) and len(set(layouts)) == 1  # the same components, updated in place
+    components = list(final["components"].values())
+    text = json.dumps(components, ensure_ascii=False)
+    assert "examples_per_second**: 81.3" in text and "Training (live)" not in text and "| 2 | 1.0 |" in text
+    curves = next(c for c in components if c["type"] == "vegaChart")
+    assert {v["metric"] for v in curves["spec"]["data"]["values"]} >= {"loss", "val_accuracy", "loss (running)"}

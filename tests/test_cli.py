@@ -93,3 +93,15 @@ def test_every_subcommand_where_nothing_exists_says_what_to_do_in_one_line(tmp_p
 def test_models_list_with_no_runs_says_so(tmp_path):
     result = cli("models", "list", cwd=tmp_path)
     assert result.returncode == 0 and "No EmojiFlow runs here yet" in result.stdout and not result.stderr.strip()
+
+
+NOTICES = ("cuInit", "CUDA error", "oneDNN", "absl::InitializeLog", "cpu_feature_guard")
+
+
+def test_cli_output_carries_no_tensorflow_start_up_notices(tiny_bundle):
+    _, folder = tiny_bundle
+    quiet = cli("predict", "--model", str(folder), "monday again")
+    assert quiet.returncode == 0 and not [n for n in NOTICES if n in quiet.stderr], quiet.stderr
+    noisy = cli("predict", "--model", str(folder), "monday again", env={**os.environ, "EMOJI_RECO_TF_NOTICES": "1"})
+    assert any(n in noisy.stderr for n in NOTICES)  # what TensorFlow prints here without the filter
+    assert noisy.stdout == quiet.stdout

@@ -4,6 +4,7 @@ from pathlib import Path
 from metaflow import Config, FlowSpec, Parameter, card, config_expr, current, project, resources, step
 
 from emoji_reco.placement import Placement
+from emoji_reco.settings import parse
 
 DEFAULT_CONFIG = str(Path(__file__).resolve().parent.parent / "config" / "local.json")
 
@@ -13,7 +14,8 @@ DEFAULT_CONFIG = str(Path(__file__).resolve().parent.parent / "config" / "local.
 class EmojiFlow(FlowSpec):
     """Learn which emoji fits a tweet and serve the best model."""
 
-    config = Config("config", default=DEFAULT_CONFIG, help="JSON settings file (see config/).")
+    config = Config("config", default=DEFAULT_CONFIG, parser=parse,
+                    help="JSON settings: a file that `extends` another and holds what differs (see config/).")
     data = Parameter("data", default=config_expr("config.data.path"),
                      help="Tweets: a CSV, JSON Lines or Parquet file or folder, local or s3://. Empty: the demo set.")
     base_model = Parameter("base_model", default=config_expr("config.model.base"),
@@ -84,8 +86,10 @@ class EmojiFlow(FlowSpec):
         """Fine-tune the base model on the TFRecords (here, or as a SageMaker training job) into a model bundle."""
         from emoji_reco import cards, storage
 
+        card = cards.TrainCard(current.card["train"], self.settings["train"])
+
         def live(history, steps):
-            cards.train_card(current.card["train"], history, steps, self.settings["train"])
+            card.update(history, steps)
             current.card["train"].refresh()
 
         if self.settings["train"]["backend"] == "sagemaker":
@@ -101,8 +105,8 @@ class EmojiFlow(FlowSpec):
                 self.tfrecords, self.emojis, self.settings, storage.join(storage.run_root(self), "model"),
                 {"run": current.pathspec.rsplit("/", 2)[0], "data": self.data_report["source"]}, on_update=live)
         self.bundle_uri = self.training["bundle_uri"]
-        cards.train_card(current.card["train"], self.training["history"], self.training["steps"],
-                         self.settings["train"], final={k: self.training[k] for k in ("seconds", "examples_per_second")})
+        card.update(self.training["history"], self.training["steps"],
+                    final={k: self.training[k] for k in ("seconds", "examples_per_second")})
         self.next(self.evaluate)
 
     @card(id="evaluation")

@@ -68,33 +68,36 @@ def tiny_bundle(tmp_path_factory, tiny_model):
     return model, out
 
 
-def write_config(path: Path, **overrides) -> Path:
-    """config/local.json with `section__key=value` overrides, written to `path`."""
-    config = json.loads((ROOT / "config" / "local.json").read_text())
-    for dotted, value in overrides.items():
-        section, key = dotted.split("__", 1)
-        config[section][key] = value
-    path.write_text(json.dumps(config))
-    return path
+def flow_config(extends: str = "local.json", **changes) -> dict:
+    """A config value that extends a config file with `{"section.key": value}` changes (as a user's config would)."""
+    from emoji_reco.settings import merge
+
+    config = {"extends": extends}
+    for dotted, value in changes.items():
+        *parents, key = dotted.split(".")
+        nested = {key: value}
+        for part in reversed(parents):
+            nested = {part: nested}
+        config = merge(config, nested)
+    return config
 
 
-def tiny_flow_config(path: Path, model_dir: Path, **overrides) -> Path:
+def tiny_flow_config(model_dir: Path, **changes) -> dict:
     """A flow config that trains the tiny model on a small demo set in seconds."""
-    settings = dict(model__base=str(model_dir), model__max_length=32, demo__rows=600, train__epochs=1,
-                    train__batch_size=16, train__learning_rate=1e-3, train__bucket_boundaries=[8, 16],
-                    gate__min_score=0.0)
-    settings.update(overrides)
-    return write_config(path, **settings)
+    return flow_config(**{"model.base": str(model_dir), "model.max_length": 32, "demo.rows": 600, "train.epochs": 1,
+                          "train.batch_size": 16, "train.learning_rate": 1e-3, "train.bucket_boundaries": [8, 16],
+                          "gate.min_score": 0.0, **changes})
 
 
-def run_flow(config: Path, resume_from: str | None = None, **params):
-    """Run (or resume) EmojiFlow through Metaflow's Runner; return (status, run, stdout+stderr)."""
+def run_flow(config: dict, resume_from: str | None = None, **params):
+    """Run (or resume) EmojiFlow through Metaflow's Runner with `config` as its config value; return (status, run,
+    stdout+stderr)."""
     from metaflow import Runner
 
     if resume_from:
         with Runner(FLOW, show_output=False).resume(origin_run_id=resume_from) as result:
             return result.status, result.run, result.stdout + result.stderr
-    with Runner(FLOW, show_output=False, config=[("config", str(config))]).run(**params) as result:
+    with Runner(FLOW, show_output=False, config_value=[("config", config)]).run(**params) as result:
         return result.status, result.run, result.stdout + result.stderr
 
 
@@ -117,8 +120,7 @@ def card_json(run, step, card_id) -> str:
 @pytest.fixture(scope="session")
 def champion(tmp_path_factory, tiny_model):
     """A successful EmojiFlow run on the demo data with the tiny model, deployed to the `emoji-reco` endpoint."""
-    config = tiny_flow_config(tmp_path_factory.mktemp("cfg") / "flow.json", tiny_model)
-    status, run, output = run_flow(config)
+    status, run, output = run_flow(tiny_flow_config(tiny_model))
     assert status == "successful", output[-4000:]
     return run
 

@@ -1,25 +1,17 @@
 """The entry points our images run (`serve`, `train`), as plain processes against an /opt/ml-shaped folder.
 No Docker engine here: the Dockerfiles are linted (hadolint, in `make test`), their entry points tested."""
-import json
-import os
 import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from conftest import ROOT, free_port
-from emoji_reco import bundle, demo_data, tfrecords, tokenization
+from emoji_reco import bundle, demo_data
+from sagemaker_job import env, opt_ml, run_train
 
 pytestmark = pytest.mark.timeout(600)
-def env(**extra) -> dict:
-    """This process's environment (as it is now: tests may point AWS at moto), with our venv's bin on PATH."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **extra}
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_inference_entry_point_serves_the_model_sagemaker_unpacked(tiny_bundle, tmp_path, workers):
     _, folder = tiny_bundle
@@ -44,31 +36,6 @@ def test_the_inference_entry_point_serves_the_model_sagemaker_unpacked(tiny_bund
     finally:
         proc.terminate()
         proc.wait(30)
-
-
-def opt_ml(root: Path, model_dir: Path, channels=("train", "validation")) -> Path:
-    """An /opt/ml as SageMaker lays it out for a training job: hyperparameters and TFRecord channels."""
-    splits = {name: demo_data.demo_tweets(200, seed=i).assign(label=lambda f: f.LABEL.map(demo_data.EMOJIS.index))
-              .rename(columns={"TWEET": "text"}) for i, name in enumerate(channels)}
-    tok = tokenization.save_fast_tokenizer(model_dir, root / "tok")
-    for written in tfrecords.convert_shard(splits, 0, 1, tok, 32, 64, str(root / "records")):
-        channel = root / "input" / "data" / written["split"]
-        channel.mkdir(parents=True, exist_ok=True)
-        shutil.copy(written["uri"], channel)
-    settings = {"model": {"base": str(model_dir), "max_length": 32},
-                "train": {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "warmup_fraction": 0.1,
-                          "weight_decay": 0.01, "bucket_boundaries": [8, 16], "seed": 1}}
-    (root / "input" / "config").mkdir(parents=True)
-    # As the SDK's script mode writes them: every value JSON-encoded (our own image gets the JSON text as is).
-    hyperparameters = {"settings": json.dumps(json.dumps(settings)), "emojis": json.dumps(json.dumps(demo_data.EMOJIS))}
-    (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    (root / "model").mkdir()
-    return root
-
-
-def run_train(root: Path):
-    return subprocess.run([str(ROOT / "containers" / "train" / "train"), "train"], capture_output=True, text=True,
-                          env=env(EMOJI_RECO_OPT_ML=str(root)), timeout=500)
 
 
 def test_the_training_entry_point_follows_the_sagemaker_training_contract(tiny_model, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from metaflow import Flow
 
 from conftest import card_json, run_flow, task, tiny_flow_config
-from test_sagemaker import ROLE, queue_answer, settings
+from sagemaker_job import QUICK_SAGEMAKER, queue_answer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -21,11 +21,9 @@ def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket_resumes_from_th
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
     (model / "tf_model.h5").rename(tmp_path / "weights.h5")  # train fails: no weights
-    sagemaker = settings()["sagemaker"]
-    sagemaker["registry"]["group"] = f"flow-{bucket}"
-    config = tiny_flow_config(tmp_path / "flow.json", model, deploy__endpoint=f"ep-{bucket}", deploy__target="sagemaker",
-                              sagemaker__role=ROLE, sagemaker__registry=sagemaker["registry"],
-                              sagemaker__endpoint=sagemaker["endpoint"], platform__datastore="s3")
+    config = tiny_flow_config(model, **QUICK_SAGEMAKER, **{"deploy.endpoint": f"ep-{bucket}", "deploy.target": "sagemaker",
+                                                          "sagemaker.registry.group": f"flow-{bucket}",
+                                                          "platform.datastore": "s3"})
     status, failed, output = run_flow(config)
     assert status == "failed" and "No weights in" in output
     records = task(failed, "join_convert").data.tfrecords
@@ -73,13 +71,10 @@ def test_with_sagemaker_training_the_train_step_runs_a_job_and_evaluates_its_mod
     client, bucket = aws
     monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_S3", f"s3://{bucket}/metaflow")
-    sagemaker = settings()["sagemaker"]
-    sagemaker["registry"]["group"] = f"flow-{bucket}"
     # Another demo seed: other smoke texts than the test above (moto answers a repeated request body from its cache).
-    config = tiny_flow_config(tmp_path / "flow.json", tiny_model, demo__seed=11, train__backend="sagemaker",
-                              deploy__target="sagemaker",
-                              deploy__endpoint=f"ep-{bucket}", sagemaker__role=ROLE, sagemaker__registry=sagemaker["registry"],
-                              sagemaker__training=sagemaker["training"], sagemaker__endpoint=sagemaker["endpoint"])
+    config = tiny_flow_config(tiny_model, **QUICK_SAGEMAKER, **{
+        "demo.seed": 11, "train.backend": "sagemaker", "deploy.target": "sagemaker", "deploy.endpoint": f"ep-{bucket}",
+        "sagemaker.registry.group": f"flow-{bucket}"})
     # Moto completes training jobs without running them: play the job's part by putting a model (the tiny bundle,
     # over the demo emojis) where SageMaker writes it, as soon as the run's id names that place.
     tarball = model_source.pack(tiny_bundle[1], tmp_path / "model.tar.gz")

@@ -20,35 +20,9 @@ from conftest import ROOT
 from emoji_reco import (bundle, cli, demo_data, lambda_handler, model_source, payloads, sagemaker_endpoint,
                         sagemaker_registry, sagemaker_training, storage)
 from emoji_reco.errors import EmojiRecoError
-from test_containers import opt_ml, run_train
+from sagemaker_job import ROLE, opt_ml, queue_answer, run_train, settings
 
 pytestmark = pytest.mark.timeout(600)
-ROLE = "arn:aws:iam::123456789012:role/emoji-sagemaker"
-
-
-def settings(**changes) -> dict:
-    """config/sagemaker.json with a role and quick polling, plus `section.key` changes."""
-    config = json.loads((ROOT / "config" / "sagemaker.json").read_text())
-    config["sagemaker"]["role"] = ROLE
-    config["sagemaker"]["training"]["poll_seconds"] = config["sagemaker"]["endpoint"]["poll_seconds"] = 0.1
-    for dotted, value in changes.items():
-        node = config
-        *path, key = dotted.split(".")
-        for part in path:
-            node = node[part]
-        node[key] = value
-    return config
-
-
-def queue_answer(moto_server: str, body: bytes) -> None:
-    """What the next invoke_endpoint returns (moto's endpoint-results queue). Moto then answers that request body
-    with that result whatever the endpoint, so every test sends texts no other test sends."""
-    import httpx
-
-    httpx.post(f"{moto_server}/moto-api/static/sagemaker/endpoint-results", json={
-        "results": [{"Body": body.decode(), "ContentType": "application/json"}]}).raise_for_status()
-
-
 def real_answer(tiny_bundle, texts) -> bytes:
     """What our server answers for `texts` with the tiny bundle."""
     model_dir = tiny_bundle[1]
@@ -292,7 +266,9 @@ def test_the_http_front_reports_an_endpoint_failure_as_502(aws, moto_server, mon
     monkeypatch.setenv("ENDPOINT_NAME", "emoji-reco")
     queue_answer(moto_server, b"<html>oops</html>")
     reply = lambda_handler.handler(_http("is anyone there"))
-    assert reply["statusCode"] == 502 and "model endpoint failed" in json.loads(reply["body"])["error"]
+    body = json.loads(reply["body"])
+    assert reply["statusCode"] == 502 and "model endpoint failed" in body["error"]
+    assert "oops" not in reply["body"] and body["request_id"] == reply["headers"]["X-Request-Id"]  # detail: log only
 
 
 def test_the_lambda_package_holds_the_handler_and_what_it_imports(tmp_path):
@@ -318,3 +294,23 @@ def test_the_local_default_never_imports_the_sagemaker_sdk():
     done = subprocess.run([sys.executable, "-c", f"import sys, importlib; [importlib.import_module(m) for m in {modules}]; "
                            "print('sagemaker' in sys.modules)"], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr[-2000:]
+
+
+def test_the_http_front_template_throttles_names_its_origins_and_requires_auth_by_default():
+    from cfnlint.decode import cfn_yaml
+
+    template = cfn_yaml.load(str(ROOT / "deploy" / "http-front.yaml"))
+    params, resources = template["Parameters"], template["Resources"]
+    assert "Default" not in params["AllowedOrigins"] and "*" in params["AllowedOrigins"]["AllowedPattern"]  # refused
+    assert resources["Api"]["Properties"]["CorsConfiguration"]["AllowOrigins"] == {"Ref": "AllowedOrigins"}
+    throttling = resources["Stage"]["Properties"]["DefaultRouteSettings"]
+    assert throttling == {"ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+                          "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"}}
+    assert params["Auth"]["Default"] == "AWS_IAM" and set(params["Auth"]["AllowedValues"]) == {"AWS_IAM", "JWT", "NONE"}
+    assert resources["Route"]["Properties"]["AuthorizationType"] == {"Ref": "Auth"}
+    assert resources["Authorizer"]["Condition"] == "UseJwt" and resources["Authorizer"]["Properties"]["AuthorizerType"] == "JWT"
+    import re
+
+    pattern = re.compile(params["AllowedOrigins"]["AllowedPattern"])
+    assert pattern.fullmatch("https://app.example.com") and not pattern.fullmatch("*")
+    assert not pattern.fullmatch("https://*.example.com") and not pattern.fullmatch("https://a.com/path")

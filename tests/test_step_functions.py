@@ -15,10 +15,11 @@ import boto3
 import pytest
 
 from conftest import FLOW, ROOT
+from emoji_reco.settings import parse
 from emoji_reco import cli, retrain
 
 pytestmark = pytest.mark.timeout(300)
-AWS_CONFIG = json.loads((ROOT / "config" / "aws.json").read_text())
+AWS_CONFIG = parse(json.dumps({"extends": "aws.json"}))
 STATE_MACHINE = "emoji_reco.user.tester.EmojiFlow"  # @project: <project>.user.<user>.<flow>
 
 

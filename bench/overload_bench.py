@@ -1,0 +1,201 @@
+"""The inference server past its capacity, on loopback only, bounded in time: an open-loop load (requests sent at
+a fixed rate whatever the answers, here 3x the measured capacity) against the default run's model.
+
+    python bench/overload_bench.py [--model BUNDLE] [--factor 3] [--seconds 20]
+
+1. Capacity: wrk, 16 closed-loop clients, one real tweet per request (as bench/serve_bench.py).
+2. Overload: `--factor` x capacity, open loop, for `--seconds`: goodput (200s per second) against capacity, the
+   share of 200 and 503 answers (anything else is counted apart), p99 of the 200s against the deadline, the
+   server's peak memory against its idle memory.
+3. Recovery: as the load stops, /ping and one request, and how long each took.
+
+The open-loop generator is asyncio on raw sockets: each request goes out at its scheduled time on an idle
+keep-alive connection (a new one when none is idle), and its latency counts from the scheduled time, so a slow
+server can't slow the load down (no coordinated omission).
+"""
+import argparse
+import asyncio
+import json
+import random
+import resource
+import shutil
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+from common import OUT, shared_tweets
+from serve_bench import Server, load
+
+MAX_CONNECTIONS = 2000
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class MemoryWatch(threading.Thread):
+    """The peak resident memory of a process, sampled every 50 ms."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.running = pid, 0.0, True
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, rss_mb(self.pid))
+            time.sleep(0.05)
+
+
+async def _exchange(reader, writer, request: bytes) -> int:
+    writer.write(request)
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("closed")
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(status_line.split()[1])
+
+
+async def open_loop(port: int, bodies: list[bytes], rate: float, seconds: float) -> dict:
+    """Send `rate` requests per second for `seconds`, each at its scheduled time; collect (status, latency)."""
+    loop = asyncio.get_running_loop()
+    idle, results, opened, inflight = [], [], 0, set()
+    start = loop.time() + 0.2
+    total = int(rate * seconds)
+
+    async def one(i: int, scheduled: float):
+        nonlocal opened
+        body = bodies[i % len(bodies)]
+        request = (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        conn = idle.pop() if idle else None
+        try:
+            if conn is None:
+                if opened >= MAX_CONNECTIONS:
+                    results.append(("no connection", 0.0))
+                    return
+                opened += 1
+                conn = await asyncio.open_connection("127.0.0.1", port)
+            status = await _exchange(*conn, request)
+            results.append((status, loop.time() - scheduled))
+            idle.append(conn)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            results.append((type(exc).__name__, loop.time() - scheduled))
+            if conn:
+                conn[1].close()
+            opened -= 1
+
+    for i in range(total):
+        scheduled = start + i / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.ensure_future(one(i, scheduled))
+        inflight.add(task)
+        task.add_done_callback(inflight.discard)
+    sent_for = loop.time() - start
+    recovery = await after_load(port, loop.time())  # while the last requests of the load are still in flight
+    pending = list(inflight)
+    if pending:
+        await asyncio.wait(pending, timeout=30)
+    for reader_writer in idle:
+        reader_writer[1].close()
+    return {"results": results, "sent_for_s": sent_for, "connections_opened": opened, "after_load": recovery}
+
+
+async def after_load(port: int, stopped: float) -> dict:
+    """As the load stops: /ping, then one request, each on a new connection; seconds from the stop to each answer."""
+    loop, out = asyncio.get_running_loop(), {}
+    body = json.dumps(["is it over yet"]).encode()
+    for name, request in (
+            ("ping", f"GET /ping HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()),
+            ("request", (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\n\r\n").encode() + body)):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        out[f"{name}_status"] = await _exchange(reader, writer, request)
+        out[f"{name}_answered_s_after_stop"] = round(loop.time() - stopped, 3)
+        writer.close()
+    return out
+
+
+def summarise(run: dict, rate: float, seconds: float, capacity: float, deadline_ms: float) -> dict:
+    statuses = [s for s, _ in run["results"]]
+    ok = [lat for s, lat in run["results"] if s == 200]
+    counts = {str(k): statuses.count(k) for k in sorted(set(statuses), key=str)}
+    p = statistics.quantiles(ok, n=100) if len(ok) >= 100 else [max(ok or [0])] * 99
+    return {
+        "offered_requests_per_s": rate, "sent": len(statuses), "sent_over_s": round(run["sent_for_s"], 2),
+        "answers": counts,
+        "share_200": round(statuses.count(200) / len(statuses), 3),
+        "share_503": round(statuses.count(503) / len(statuses), 3),
+        "share_other": round(1 - (statuses.count(200) + statuses.count(503)) / len(statuses), 4),
+        "goodput_per_s": round(len(ok) / seconds, 1),
+        "goodput_vs_capacity": round(len(ok) / seconds / capacity, 2),
+        "p50_200_ms": round(1000 * statistics.median(ok), 1) if ok else None,
+        "p99_200_ms": round(1000 * p[98], 1), "deadline_ms": deadline_ms,
+        "p99_200_vs_deadline": round(1000 * p[98] / deadline_ms, 2),
+        "connections_opened": run["connections_opened"],
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", help="bundle folder (default: the local endpoint's current version)")
+    parser.add_argument("--factor", type=float, default=3.0, help="offered load as a multiple of capacity")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the overload")
+    parser.add_argument("--capacity-seconds", type=int, default=15)
+    parser.add_argument("--server-option", action="append", default=[], help="extra `emoji-reco serve` option")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("This bench measures capacity with wrk: apt-get install wrk")
+    from emoji_reco.endpoint import LocalEndpoint
+    from emoji_reco.server import ServeSettings
+
+    model = args.model or str(LocalEndpoint("emoji-reco").current_dir())
+    texts, _ = shared_tweets()
+    texts = [t for t in texts if t.strip()][:5000]
+    random.Random(0).shuffle(texts)
+    OUT.mkdir(exist_ok=True)
+    wrk_bodies = OUT / "overload_bodies.txt"
+    wrk_bodies.write_text("".join(json.dumps([t]) + "\n" for t in texts), encoding="utf-8")
+    bodies = [json.dumps([t]).encode() for t in texts]
+    options = [o for opt in args.server_option for o in opt.split(" ", 1)]
+    deadline_ms = ServeSettings().deadline_ms
+    for i, option in enumerate(options):
+        if option == "--deadline-ms":
+            deadline_ms = float(options[i + 1])
+    results = {"model": model, "server_options": options}
+    with Server(model, *options) as server:
+        time.sleep(1)
+        results["idle_rss_mb"] = round(rss_mb(server.proc.pid), 1)
+        capacity = load(server.url, wrk_bodies, 16, args.capacity_seconds)
+        results["capacity"] = capacity
+        rate = round(args.factor * capacity["requests_per_s"], 1)
+        print(json.dumps(results, indent=1), flush=True)
+        watch = MemoryWatch(server.proc.pid)
+        watch.start()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        run = asyncio.run(open_loop(server.port, bodies, rate, args.seconds))
+        spent = resource.getrusage(resource.RUSAGE_SELF)
+        watch.running = False
+        watch.join()
+        results["overload"] = summarise(run, rate, args.seconds, capacity["requests_per_s"], deadline_ms)
+        results["peak_rss_mb"] = round(watch.peak, 1)
+        results["peak_vs_idle_rss"] = round(watch.peak / results["idle_rss_mb"], 2)
+        results["load_generator_cpu_s"] = round(spent.ru_utime + spent.ru_stime - usage.ru_utime - usage.ru_stime, 1)
+        results["after_load"] = run["after_load"]
+    print(json.dumps(results, indent=1))
+    (OUT / "overload.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -219,26 +219,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def champion_dir(settings: dict, tmp: str) -> Path | None:
-    """The bundle the configured endpoint serves now (local endpoint), or the newest approved one (SageMaker)."""
-    if settings["deploy"]["target"] == "sagemaker":
-        from . import sagemaker_registry, storage
-
-        newest = sagemaker_registry.newest_approved(settings["sagemaker"]["registry"]["group"])
-        return Path(storage.get_dir(newest["bundle_uri"], tmp)) if newest and newest.get("bundle_uri") else None
-    return LocalEndpoint(settings["deploy"]["endpoint"]).current_dir()
-
-
 def deploy(bundle_uri: str, settings: dict, version: str, smoke_texts: list[str], recheck=None) -> dict:
     """Publish a bundle to the configured endpoint, smoke-tested first, if `recheck` (see `publish`) lets it;
     return whether it was deployed and where it serves."""
     import tempfile
 
     from . import storage
-    from .errors import EmojiRecoError
 
-    if settings["target"] != "local":
-        raise EmojiRecoError(f"deploy.target {settings['target']!r} is not supported; use 'local'.")
     endpoint = LocalEndpoint(settings["endpoint"])
     with tempfile.TemporaryDirectory(prefix="emoji-reco-deploy-") as tmp:
         result = endpoint.publish(Path(storage.get_dir(bundle_uri, f"{tmp}/bundle")), version, smoke_texts,

@@ -83,8 +83,8 @@ class EmojiFlow(FlowSpec):
                gpu=config_expr("config.train.gpu"))
     @step
     def train(self):
-        """Fine-tune the base model on the TFRecords (here, or as a SageMaker training job) into a model bundle."""
-        from emoji_reco import cards, storage
+        """Fine-tune the base model on the TFRecords into a model bundle, where `train.backend` says."""
+        from emoji_reco import backends, cards
 
         card = cards.TrainCard(current.card["train"], self.settings["train"])
 
@@ -92,18 +92,8 @@ class EmojiFlow(FlowSpec):
             card.update(history, steps)
             current.card["train"].refresh()
 
-        if self.settings["train"]["backend"] == "sagemaker":
-            from emoji_reco import sagemaker_training
-
-            self.training = sagemaker_training.train_bundle(
-                self.emojis, self.settings, storage.run_root(self), storage.datastore_root(self),
-                sagemaker_training.job_name(current.run_id, current.retry_count))
-        else:
-            from emoji_reco import training
-
-            self.training = training.train_bundle(
-                self.tfrecords, self.emojis, self.settings, storage.join(storage.run_root(self), "model"),
-                {"run": current.pathspec.rsplit("/", 2)[0], "data": self.data_report["source"]}, on_update=live)
+        self.training = backends.trainer(self.settings).train(
+            backends.RunInfo.of(self), self.tfrecords, self.emojis, self.data_report["source"], on_update=live)
         self.bundle_uri = self.training["bundle_uri"]
         card.update(self.training["history"], self.training["steps"],
                     final={k: self.training[k] for k in ("seconds", "examples_per_second")})
@@ -115,12 +105,12 @@ class EmojiFlow(FlowSpec):
         """Score the candidate and the champion on the test split and apply the quality gate."""
         import tempfile
 
-        from emoji_reco import cards, endpoint, evaluation, storage
+        from emoji_reco import backends, cards, evaluation, storage
 
         with tempfile.TemporaryDirectory() as tmp:
             self.evaluation = evaluation.assess(
                 storage.get_dir(self.bundle_uri, f"{tmp}/candidate"), self.splits["test"], self.emojis,
-                endpoint.champion_dir(self.settings, f"{tmp}/champion"), self.settings["gate"])
+                backends.target(self.settings).champion(f"{tmp}/champion"), self.settings["gate"])
         self.metrics, self.verdict = self.evaluation["metrics"], self.evaluation["verdict"]
         print(f"top1 {self.metrics['top1']:.4f} top3 {self.metrics['top3']:.4f} macro-F1 {self.metrics['macro_f1']:.4f}; "
               f"gate {'passed' if self.verdict['passed'] else 'failed'}: {'; '.join(self.verdict['reasons'])}")
@@ -129,39 +119,27 @@ class EmojiFlow(FlowSpec):
 
     @step
     def register(self):
-        """Record the gate's verdict in the registry: run tags, and the SageMaker Model Registry when deploying there."""
-        from emoji_reco import registry, storage
+        """Record the gate's verdict: the run's tags, and the deploy target's model registry if it has one."""
+        from emoji_reco import backends, registry
 
-        self.registry_tag = registry.mark(current.pathspec.rsplit("/", 2)[0], self.verdict)
-        if self.settings["deploy"]["target"] == "sagemaker":
-            from emoji_reco import sagemaker_endpoint, sagemaker_registry
-
-            model = sagemaker_endpoint.package(self.bundle_uri, self.settings, current.run_id, storage.run_root(self))
-            self.model_package = sagemaker_registry.register(model, self.settings, current.pathspec.rsplit("/", 2)[0],
-                                                             self.metrics, self.verdict, storage.run_root(self))
-            print(f"registered {self.model_package['arn']}: {self.model_package['status']}")
+        run = backends.RunInfo.of(self)
+        self.registry_tag = registry.mark(run.pathspec, self.verdict)
+        self.model_package = backends.target(self.settings).register(run, self.bundle_uri, self.metrics, self.verdict)
         self.next(self.deploy)
 
     @card(id="deployment")
     @step
     def deploy(self):
-        """Publish the approved model after a smoke prediction (SageMaker: the newest approved version); crown it."""
-        from emoji_reco import cards, endpoint, evaluation, registry
+        """Serve what should serve, after a smoke prediction, where `deploy.target` says; crown this run if it is it."""
+        from emoji_reco import backends, cards, evaluation, registry
 
-        smoke = self.splits["test"].text.head(3).tolist()
-        self.deployment = {"deployed": False, "reason": "; ".join(self.verdict["reasons"])}
-        if self.settings["deploy"]["target"] == "sagemaker":
-            from emoji_reco import sagemaker_endpoint, sagemaker_registry
-
-            newest = sagemaker_registry.newest_approved(self.settings["sagemaker"]["registry"]["group"])
-            if newest:
-                self.deployment = {"deployed": True, **sagemaker_endpoint.deploy(newest, self.settings, smoke)}
-        elif self.verdict["passed"]:
-            recheck = evaluation.Recheck(self.splits["test"], self.emojis, self.metrics, self.settings["gate"],
-                                         (self.evaluation["champion"] or {}).get("version"))
-            self.deployment = endpoint.deploy(self.bundle_uri, self.settings["deploy"], current.run_id, smoke, recheck)
-        if self.deployment["deployed"] and self.deployment["version"] == current.run_id:
-            registry.crown(current.pathspec.rsplit("/", 2)[0], self.settings["deploy"]["endpoint"])
+        run = backends.RunInfo.of(self)
+        recheck = evaluation.Recheck(self.splits["test"], self.emojis, self.metrics, self.settings["gate"],
+                                     (self.evaluation["champion"] or {}).get("version"))
+        self.deployment = backends.target(self.settings).deploy(
+            run, self.bundle_uri, self.verdict, self.splits["test"].text.head(3).tolist(), recheck)
+        if self.deployment["deployed"] and self.deployment["version"] == run.run_id:
+            registry.crown(run.pathspec, self.settings["deploy"]["endpoint"])
         cards.deployment_card(current.card["deployment"], self.deployment)
         self.next(self.end)
 

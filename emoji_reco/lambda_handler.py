@@ -19,7 +19,7 @@ from . import payloads
 MAX_TEXTS = int(os.environ.get("MAX_TEXTS", "64"))
 log = logging.getLogger("emoji_reco.http_front")
 log.setLevel(logging.INFO)
-FILES = ("__init__.py", "payloads.py", "lambda_handler.py")  # what the Lambda package holds
+FILES = ("__init__.py", "quiet_tensorflow.py", "payloads.py", "lambda_handler.py")  # what the Lambda package holds
 
 
 def _reply(status: int, body: dict, request_id: str) -> dict:

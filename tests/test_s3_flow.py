@@ -80,7 +80,7 @@ def test_with_sagemaker_training_the_train_step_runs_a_job_and_evaluates_its_mod
     tarball = model_source.pack(tiny_bundle[1], tmp_path / "model.tar.gz")
 
     async def run_with_a_job_output():
-        with Runner(FLOW, show_output=False, config=[("config", str(config))]) as runner:
+        with Runner(FLOW, show_output=False, config_value=[("config", config)]) as runner:
             executing = await runner.async_run()
             run_id = executing.run.id
             storage.put_file(str(tarball), f"s3://{bucket}/metaflow/EmojiFlow/{run_id}/emoji_reco/sagemaker/"

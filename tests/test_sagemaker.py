@@ -285,7 +285,8 @@ def test_the_lambda_package_holds_the_handler_and_what_it_imports(tmp_path):
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     status, modules = done.stdout.splitlines()
-    assert status == "400" and modules == "['emoji_reco', 'emoji_reco.lambda_handler', 'emoji_reco.payloads']"
+    assert status == "400" and modules == ("['emoji_reco', 'emoji_reco.lambda_handler', 'emoji_reco.payloads', "
+                                           "'emoji_reco.quiet_tensorflow']")
 
 
 def test_the_local_default_never_imports_the_sagemaker_sdk():

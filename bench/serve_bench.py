@@ -33,14 +33,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Server:
-    """`emoji-reco serve` in its own process on 127.0.0.1."""
+# Runs `emoji-reco` from another checkout (an older version, for a side-by-side run): the editable install's
+# finder is taken out so that checkout's `emoji_reco` is the one imported.
+FROM_CHECKOUT = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in str(f)]; "
+                 "sys.path.insert(0, sys.argv.pop(1)); from emoji_reco.cli import main; sys.exit(main())")
 
-    def __init__(self, model: str, *options: str):
+
+class Server:
+    """`emoji-reco serve` in its own process on 127.0.0.1 (from `checkout` when given, else this one)."""
+
+    def __init__(self, model: str, *options: str, checkout: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cli = Path(sys.executable).parent / "emoji-reco"
-        self.proc = subprocess.Popen([str(cli), "serve", "--model", model, "--port", str(self.port), *options],
+        cli = [sys.executable, "-c", FROM_CHECKOUT, checkout] if checkout else [str(Path(sys.executable).parent / "emoji-reco")]
+        self.proc = subprocess.Popen([*cli, "serve", "--model", model, "--port", str(self.port), *options],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def __enter__(self):

@@ -239,7 +239,7 @@ def parser() -> argparse.ArgumentParser:
                     help="model calls at once per worker (default: one per CPU core)")
     se.add_argument("--max-wait-ms", dest="max_wait_ms", type=float, help="wait for more requests when idle (default 0)")
     se.add_argument("--max-queued-texts", dest="max_queued_texts", type=int,
-                    help="texts waiting for the model before new requests get 503 (default 256 per worker)")
+                    help="texts waiting for the model before new requests get 503 (default 128 per worker)")
     se.add_argument("--max-open-requests", dest="max_open_requests", type=int,
                     help="requests in progress before new ones get 503 (default 256 per worker)")
     se.add_argument("--deadline-ms", dest="deadline_ms", type=float,

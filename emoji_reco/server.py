@@ -38,7 +38,7 @@ class ServeSettings:
     default_k: int = 3
     reload_seconds: float = 2.0
     # Overload: beyond these a request gets 503 + Retry-After at once (bench/RESULTS.md, "Reliability").
-    max_queued_texts: int = 256  # texts waiting for the model, per worker (~1 s of work on 2 cores)
+    max_queued_texts: int = 128  # texts waiting for the model, per worker: 2 batches, enough to keep 2 cores busy
     max_open_requests: int = 256  # /invocations requests in progress, per worker
     deadline_ms: float = 2000.0  # a request not scored by then gets 503; the model never sees it
     # Who may call: Host names (None: loopback names when bound to loopback, else any) and cross-site

@@ -18,15 +18,13 @@ import asyncio
 import json
 import random
 import resource
-import shutil
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
 
-from common import OUT, shared_tweets
-from serve_bench import Server, load
+from common import OUT
+from serve_bench import Server, load, setup
 
 MAX_CONNECTIONS = 2000
 
@@ -198,18 +196,10 @@ def main():
     parser.add_argument("--baseline", help="a checkout of another version (git worktree add DIR REV): its server "
                                            "gets the same load in the same run, for ratios")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("This bench measures capacity with wrk: apt-get install wrk")
-    from emoji_reco.endpoint import LocalEndpoint
     from emoji_reco.server import ServeSettings
 
-    model = args.model or str(LocalEndpoint("emoji-reco").current_dir())
-    texts, _ = shared_tweets()
-    texts = [t for t in texts if t.strip()][:5000]
+    model, texts, wrk_bodies = setup(args.model, "overload_bodies.txt")
     random.Random(0).shuffle(texts)
-    OUT.mkdir(exist_ok=True)
-    wrk_bodies = OUT / "overload_bodies.txt"
-    wrk_bodies.write_text("".join(json.dumps([t]) + "\n" for t in texts), encoding="utf-8")
     bodies = [json.dumps([t]).encode() for t in texts]
     options = [o for opt in args.server_option for o in opt.split(" ", 1)]
     deadline_ms = ServeSettings().deadline_ms

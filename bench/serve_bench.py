@@ -116,23 +116,31 @@ def bare_model(model: str, texts: list[str], threads: int, sizes=(1, 4, 16, 64),
     return out
 
 
+def setup(model: str | None, bodies_name: str) -> tuple[str, list[str], Path]:
+    """The model to serve (default: the local endpoint's current version), 5,000 real tweets, and a file of request
+    bodies for wrk (one tweet each)."""
+    if not shutil.which("wrk"):
+        sys.exit("This bench uses wrk as its load generator: apt-get install wrk")
+    from emoji_reco.endpoint import LocalEndpoint
+
+    model = model or str(LocalEndpoint("emoji-reco").current_dir())
+    texts, _ = shared_tweets()
+    texts = [t for t in texts if t.strip()][:5000]
+    OUT.mkdir(exist_ok=True)
+    bodies = OUT / bodies_name
+    bodies.write_text("".join(json.dumps([t]) + "\n" for t in texts), encoding="utf-8")
+    return model, texts, bodies
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", help="bundle folder (default: the local endpoint's current version)")
     parser.add_argument("--seconds", type=int, default=60, help="length of the load run")
     parser.add_argument("--compare-seconds", type=int, default=20, help="length of each throughput measurement")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("This bench needs wrk as its load generator: apt-get install wrk")
-    from emoji_reco.endpoint import LocalEndpoint
     from emoji_reco.server import ServeSettings, limit_op_threads, model_threads
 
-    model = args.model or str(LocalEndpoint("emoji-reco").current_dir())
-    texts, _ = shared_tweets()
-    texts = [t for t in texts if t.strip()][:5000]
-    OUT.mkdir(exist_ok=True)
-    bodies = OUT / "serve_bodies.txt"
-    bodies.write_text("".join(json.dumps([t]) + "\n" for t in texts), encoding="utf-8")
+    model, texts, bodies = setup(args.model, "serve_bodies.txt")
 
     threads, op_threads = model_threads(ServeSettings())
     limit_op_threads(op_threads)

@@ -221,15 +221,41 @@ def test_the_registry_keeps_versions_approvals_and_the_newest_approved(aws, pack
     assert cli.main(["models", "approve", "99", "--registry", "sagemaker", "--group", group]) == 2
 
 
-def test_local_models_can_be_rejected_and_approved_by_hand(champion, capsys):
+TAGGED_FLOW = """
+from metaflow import FlowSpec, step
+
+
+class TaggedFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    TaggedFlow()
+"""
+
+
+def test_local_models_can_be_rejected_and_approved_by_hand(tmp_path, capsys):
+    from metaflow import Runner
+
     from emoji_reco import registry
 
-    run = champion.pathspec
+    flow = tmp_path / "tagged_flow.py"
+    flow.write_text(TAGGED_FLOW)
+    with Runner(str(flow), show_output=False).run() as result:  # a run of its own: the shared champion stays as is
+        run = result.run.pathspec
     assert cli.main(["models", "reject", run]) == 0
-    assert "rejected" in next(m["state"] for m in registry.models("EmojiFlow") if m["run"] == run)
+    assert "rejected" in next(m["state"] for m in registry.models("TaggedFlow") if m["run"] == run)
     assert cli.main(["models", "approve", run]) == 0
-    state = next(m["state"] for m in registry.models("EmojiFlow") if m["run"] == run)
+    state = next(m["state"] for m in registry.models("TaggedFlow") if m["run"] == run)
     assert "approved" in state and "rejected" not in state
+    capsys.readouterr()
+    assert cli.main(["models", "list", "--flow", "TaggedFlow"]) == 0 and "approved" in capsys.readouterr().out
 
 
 def _http(body: str | bytes, content_type: str = "text/plain", b64: bool = False) -> dict:

@@ -1,6 +1,7 @@
 """EmojiFlow's settings: one file of defaults (`config/base.json`), and config files that name what they `extends`
 and hold only what differs. `parse` is the flow's `Config` parser: it follows `extends`, deep-merges, and refuses
-an unknown key or a wrong type with a message that names its path. `resolve` applies a run's parameters.
+an unknown key or a wrong type with a message that names its path. `with_overrides` applies a run's parameters
+(and tests' changes) as dotted keys.
 
     {"extends": "aws.json", "train": {"backend": "sagemaker"}}
 
@@ -119,8 +120,3 @@ def with_overrides(config: dict, overrides: dict) -> dict:
             node = node.setdefault(part, {})
         node[key] = value
     return validate(out, defaults())
-
-
-def resolve(config, parameters: dict) -> dict:
-    """A run's settings: the config with the run's parameters applied."""
-    return with_overrides(config, parameters)

@@ -31,7 +31,7 @@ class EmojiFlow(FlowSpec):
         """Fix this run's settings: the config file plus this run's parameters."""
         from emoji_reco import placement, settings, storage
 
-        self.settings = settings.resolve(self.config, {
+        self.settings = settings.with_overrides(self.config, {
             "data.path": self.data, "data.sample": self.sample, "model.base": self.base_model,
             "train.epochs": self.epochs, "train.learning_rate": self.learning_rate})
         placement.check_datastore(self.settings, storage.datastore_root(self))

@@ -270,7 +270,7 @@ def limit_op_threads(threads: int) -> None:
         log.info("TensorFlow is already initialised; keeping its thread settings")
 
 
-BUSY = {"Retry-After": "1"}
+BUSY, BUSY_MESSAGE = {"Retry-After": "1"}, "The server is busy; retry shortly."
 
 
 def create_app(settings: ServeSettings) -> Guard:
@@ -310,7 +310,7 @@ def create_app(settings: ServeSettings) -> Guard:
         nonlocal open_requests
         request_id = request.state.request_id
         if open_requests >= settings.max_open_requests:
-            return _error(503, "The server is busy; retry shortly.", request_id, BUSY)
+            return _error(503, BUSY_MESSAGE, request_id, BUSY)
         open_requests += 1
         try:
             return await answer(request, request_id)
@@ -321,17 +321,14 @@ def create_app(settings: ServeSettings) -> Guard:
         expires = asyncio.get_running_loop().time() + deadline
         try:
             body = await _read_body(request, settings.max_body_bytes)
-        except ClientDisconnect:
-            return _error(499, "Client closed the request.", request_id)
-        except payloads.BadRequest as exc:
-            return _error(exc.status, str(exc), request_id)
-        try:
             texts = payloads.parse_texts(body, request.headers.get("content-type"), settings.max_texts)
             if model.current is None:
                 return _error(503, "No model loaded yet; retry when /ping answers 200.", request_id, BUSY)
             k = payloads.parse_k(request.query_params.get("k") or request.headers.get("x-top-k"),
                                  settings.default_k, len(model.current.emojis))
             raw = request.query_params.get("raw") == "logits"
+        except ClientDisconnect:
+            return _error(499, "Client closed the request.", request_id)
         except payloads.BadRequest as exc:
             return _error(exc.status, str(exc), request_id)
         scoring = asyncio.ensure_future(batcher.submit(texts, expires - asyncio.get_running_loop().time()))
@@ -346,7 +343,7 @@ def create_app(settings: ServeSettings) -> Guard:
         try:
             rows = scoring.result()
         except Overloaded:
-            return _error(503, "The server is busy; retry shortly.", request_id, BUSY)
+            return _error(503, BUSY_MESSAGE, request_id, BUSY)
         except DeadlineExceeded:
             return _error(503, f"No answer within {settings.deadline_ms:.0f} ms; the server is busy.", request_id, BUSY)
         except Exception:  # the model failed, not the request; the log has the detail

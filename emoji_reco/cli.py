@@ -135,6 +135,10 @@ def models_cmd(args) -> int:
     if not args.model:
         raise EmojiRecoError(f"models {args.action} needs the run, e.g. EmojiFlow/1234.")
     print(registry.mark(args.model, {"passed": args.action == "approve"}))
+    if args.deploy and args.action == "approve":
+        deployment = registry.deploy_approved(args.model)
+        print(f"endpoint {deployment['endpoint']} now serves {deployment['version']}" if deployment["deployed"]
+              else f"not deployed: {deployment['reason']}")
     return 0
 
 
@@ -226,6 +230,8 @@ def parser() -> argparse.ArgumentParser:
     mo.add_argument("--group", default="emoji-reco", help="SageMaker model package group")
     mo.add_argument("--note", default="", help="approval note (SageMaker)")
     mo.add_argument("--flow", default="EmojiFlow")
+    mo.add_argument("--deploy", action="store_true",
+                    help="approve: also publish the run's model to its local endpoint, after a smoke prediction")
     mo.set_defaults(func=models_cmd)
 
     se = sub.add_parser("serve", help="HTTP inference server (SageMaker contract: /ping, /invocations) and web page")

@@ -31,6 +31,28 @@ def crown(run_pathspec: str, endpoint: str) -> None:
     Run(run_pathspec, _namespace_check=False).add_tag(tag)
 
 
+def deploy_approved(run_pathspec: str) -> dict:
+    """Publish a run's model to the local endpoint its config names, after the same smoke prediction as its deploy
+    step, and crown it there: a person's approval (`emoji-reco models approve RUN --deploy`) overrides the gate."""
+    from . import backends
+    from .errors import EmojiRecoError
+
+    run = Run(run_pathspec, _namespace_check=False)
+    if "evaluate" not in run or not run["evaluate"].task.finished:
+        raise EmojiRecoError(f"{run_pathspec} has no evaluated model to deploy: it stopped before its evaluate step.")
+    settings, bundle_uri = run["start"].task.data.settings, run["train"].task.data.bundle_uri
+    smoke = run["prepare"].task.data.splits["test"].text.head(3).tolist()
+    target = backends.target(settings)
+    if not isinstance(target, backends.LocalTarget):
+        raise EmojiRecoError(f"{run_pathspec} deploys to {settings['deploy']['target']}: approve its model package "
+                             "there (`emoji-reco models approve VERSION --registry sagemaker`).")
+    deployment = target.deploy(backends.RunInfo(run.pathspec, run.id, "", ""), bundle_uri,
+                               {"passed": True, "reasons": ["approved by hand"]}, smoke)
+    if deployment["deployed"]:
+        crown(run.pathspec, settings["deploy"]["endpoint"])
+    return deployment
+
+
 def _started(run) -> str:
     # A run's own timestamp moves when its tags change; its start step's doesn't.
     return run["start"].created_at.isoformat(timespec="seconds")

@@ -128,3 +128,19 @@ def test_a_config_for_the_s3_datastore_stops_a_run_on_the_local_one_with_what_to
     assert "expects Metaflow's S3 datastore" in output and "metaflow configure aws" in output
 
 
+
+
+def test_a_person_can_approve_a_rejected_run_and_deploy_it(tiny_model):
+    import uuid
+
+    from metaflow import Run
+
+    endpoint = f"approved-{uuid.uuid4().hex[:6]}"
+    status, run, output = run_flow(tiny_flow_config(tiny_model, **{"gate.min_score": 1.01, "deploy.endpoint": endpoint}))
+    assert status == "successful" and not task(run, "deploy").data.deployment["deployed"], output[-3000:]
+    approved = subprocess.run([sys.executable, "-m", "emoji_reco.cli", "models", "approve", run.pathspec, "--deploy"],
+                              capture_output=True, text=True, timeout=300)
+    assert approved.returncode == 0 and f"endpoint {endpoint} now serves {run.id}" in approved.stdout, approved.stderr
+    assert LocalEndpoint(endpoint).current_version() == run.id
+    tags = Run(run.pathspec, _namespace_check=False).user_tags
+    assert {registry.APPROVED, registry.champion_tag(endpoint)} <= set(tags) and registry.REJECTED not in tags

@@ -311,13 +311,14 @@ def main(argv=None) -> int:
         print("emoji-reco: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        message = _user_error(exc)
-        if message is None and os.environ.get("EMOJI_RECO_DEBUG"):
-            raise
+        message, status = _user_error(exc), 2
         if message is None:
+            if os.environ.get("EMOJI_RECO_DEBUG"):
+                raise
             message = f"unexpected error ({type(exc).__name__}: {exc}); set EMOJI_RECO_DEBUG=1 for the traceback"
+            status = 1
         print(f"emoji-reco: {message}".replace("\n", " "), file=sys.stderr)
-        return 1 if message.startswith("unexpected error") else 2
+        return status
 
 
 if __name__ == "__main__":

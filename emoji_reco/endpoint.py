@@ -93,8 +93,7 @@ class LocalEndpoint:
         return self._pointer().get("version")
 
     def current_dir(self) -> Path | None:
-        version = self.current_version()
-        return self.versions_dir / version if version else None
+        return self._dir(self.current_version())
 
     def versions(self) -> list[str]:
         if not self.versions_dir.is_dir():
@@ -185,7 +184,6 @@ class LocalEndpoint:
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
-        self._reconcile(self._state())
 
     def rollback(self, smoke_texts: list[str] = ("rollback check",)) -> str:
         """Serve the previous version again, once it has passed a smoke prediction."""
@@ -214,8 +212,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, but another user's
+        pass
     return True
 
 

@@ -27,6 +27,10 @@ def _reply(status: int, body: dict, request_id: str) -> dict:
             "body": json.dumps(body, ensure_ascii=False)}
 
 
+def _refuse(status: int, message: str, request_id: str) -> dict:
+    return _reply(status, {"error": message, "request_id": request_id}, request_id)
+
+
 def handler(event: dict, context=None, runtime=None) -> dict:
     request_id = getattr(context, "aws_request_id", None) or uuid.uuid4().hex[:16]
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
@@ -35,9 +39,9 @@ def handler(event: dict, context=None, runtime=None) -> dict:
         body = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
         texts = payloads.parse_texts(body, headers.get("content-type"), MAX_TEXTS)
     except payloads.BadRequest as exc:
-        return _reply(exc.status, {"error": str(exc), "request_id": request_id}, request_id)
+        return _refuse(exc.status, str(exc), request_id)
     except ValueError:  # not base64
-        return _reply(400, {"error": "The body is not valid base64.", "request_id": request_id}, request_id)
+        return _refuse(400, "The body is not valid base64.", request_id)
     runtime = runtime or boto3.client("sagemaker-runtime")
     try:
         answer = runtime.invoke_endpoint(EndpointName=os.environ["ENDPOINT_NAME"], ContentType="application/json",
@@ -46,8 +50,7 @@ def handler(event: dict, context=None, runtime=None) -> dict:
         payloads.read_predictions(raw_answer)
     except (ValueError, runtime.exceptions.ClientError):
         log.exception("request %s: the model endpoint failed", request_id)
-        return _reply(502, {"error": "The model endpoint failed; try again later.", "request_id": request_id},
-                      request_id)
+        return _refuse(502, "The model endpoint failed; try again later.", request_id)
     return _reply(200, json.loads(raw_answer), request_id)
 
 

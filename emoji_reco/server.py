@@ -106,7 +106,7 @@ class ServedModel:
             return
         try:
             await loop.run_in_executor(None, self.load, version)
-            self.failed.pop(version, None)
+            self.failed.clear()  # older failures no longer keep the newest version from serving
         except Exception:  # keep serving what we have; try this version again after a backoff
             attempts = self.failed[version].attempts + 1 if version in self.failed else 1
             delay = min(300.0, max(interval, 1.0) * 2 ** (attempts - 1))
@@ -126,10 +126,9 @@ class ServedModel:
         """What keeps the newest version from serving, in words fit for any client (details go to the log)."""
         if self.source_error:
             return self.source_error
-        waiting = [(v, f) for v, f in self.failed.items() if self.current is None or v != self.current.version]
-        if not waiting:
+        if not self.failed:
             return None
-        version, failure = waiting[-1]
+        version, failure = list(self.failed.items())[-1]
         retry = max(0, round(failure.retry_at - time.monotonic())) if self.source.follows else None
         return (f"version {version} failed to load ({failure.attempts} attempt(s)"
                 + (f"; next try in {retry} s)" if retry is not None else ")") + "; see the server log")

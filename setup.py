@@ -9,7 +9,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["emoji_reco", "emoji_reco.*"]),
-    package_data={"emoji_reco": ["static/*"]},
+    package_data={"emoji_reco": ["serving/static/*", "aws/tfserving_code/*"]},
     install_requires=[
         "metaflow>=2.19,<2.20",
         "tensorflow>=2.21,<2.22",
@@ -32,6 +32,7 @@ setup(
             "hypothesis>=6.100",
             "moto[server]>=5.2,<6",
             "pytest-timeout>=2.3",
+            "pytest-randomly>=3.15",  # every test in a random order (seed printed; -p no:randomly to turn off)
             "ruff>=0.6",
             "playwright>=1.45",
             "pillow>=10",  # reads screenshots' pixels

@@ -37,9 +37,10 @@ def baseline(config: dict) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from emoji_reco import data, evaluation
+    from emoji_reco.data import dataset
+    from emoji_reco.model import evaluation
 
-    prepared = data.prepare(config["data"], config["demo"])
+    prepared = dataset.prepare(config["data"], config["demo"])
     train = pd.concat([prepared.splits["train"], prepared.splits["validation"]])
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     model = LogisticRegression(max_iter=2000, C=2.0).fit(vectorizer.fit_transform(train.text), train.label)

@@ -38,7 +38,7 @@ def ours(args, barrier, queue):
     """One convert task of the flow (`tfrecords.convert_shard`), timed from a start shared with its siblings,
     after imports, so the wall time is conversion, not interpreter start-up."""
     splits, shard, shards, tok_dir, out = args
-    from emoji_reco import tfrecords
+    from emoji_reco.model import tfrecords
 
     barrier.wait()
     start = time.time()
@@ -62,7 +62,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=0, help="use the first N tweets (0: all)")
     args = parser.parse_args()
-    from emoji_reco import base_model, tokenization
+    from emoji_reco.model import base_model, tokenization
 
     texts, labels = shared_tweets()
     if args.rows:

@@ -79,7 +79,7 @@ def bare_model(model: str, texts: list[str], threads: int, sizes=(1, 4, 16, 64),
     """The model call the server makes (clean, tokenize, forward), in this process with the server's thread
     settings: p50 milliseconds per call and texts/s by batch size on one thread, then batches of 16 on `threads`
     threads at once (what the server does under load), and the model's ceiling: length-sorted batches of 64."""
-    from emoji_reco.bundle import Predictor
+    from emoji_reco.model.bundle import Predictor
 
     predictor = Predictor(model, batch_size=max(sizes))
     predictor.logits(texts[: max(sizes)])
@@ -121,7 +121,7 @@ def setup(model: str | None, bodies_name: str) -> tuple[str, list[str], Path]:
     bodies for wrk (one tweet each)."""
     if not shutil.which("wrk"):
         sys.exit("This bench uses wrk as its load generator: apt-get install wrk")
-    from emoji_reco.endpoint import LocalEndpoint
+    from emoji_reco.serving.local_endpoint import LocalEndpoint
 
     model = model or str(LocalEndpoint("emoji-reco").current_dir())
     texts, _ = shared_tweets()
@@ -138,7 +138,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=60, help="length of the load run")
     parser.add_argument("--compare-seconds", type=int, default=20, help="length of each throughput measurement")
     args = parser.parse_args()
-    from emoji_reco.server import ServeSettings, limit_op_threads, model_threads
+    from emoji_reco.serving.server import ServeSettings, limit_op_threads, model_threads
 
     model, texts, bodies = setup(args.model, "serve_bodies.txt")
 

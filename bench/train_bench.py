@@ -18,7 +18,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=2000, help="training tweets per mode")
     args = parser.parse_args()
-    from emoji_reco import base_model, tfrecords, tokenization, training
+    from emoji_reco.model import base_model, tfrecords, tokenization, training
 
     texts, labels = shared_tweets()
     rows = args.rows + 256

@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from . import quiet_tensorflow  # noqa: E402
+from emoji_reco import quiet_tensorflow  # noqa: E402
 
 quiet_tensorflow.install()
 

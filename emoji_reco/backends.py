@@ -11,7 +11,7 @@ trainer class and one entry in TRAINERS; a new place to serve, one target class 
 from dataclasses import dataclass
 from pathlib import Path
 
-from .settings import ConfigError
+from emoji_reco.settings import ConfigError
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class RunInfo:
     def of(cls, flow) -> "RunInfo":
         from metaflow import current
 
-        from . import storage
+        from emoji_reco import storage
 
         return cls(f"{current.flow_name}/{current.run_id}", current.run_id, storage.run_root(flow),
                    storage.datastore_root(flow), current.retry_count)
@@ -41,7 +41,8 @@ class LocalTrainer:
         self.settings = settings
 
     def train(self, run: RunInfo, tfrecords: list, emojis: list, data_source: str, on_update=None) -> dict:
-        from . import storage, training
+        from emoji_reco import storage
+        from emoji_reco.model import training
 
         return training.train_bundle(tfrecords, emojis, self.settings, storage.join(run.run_root, "model"),
                                      {"run": run.pathspec, "data": data_source}, on_update=on_update)
@@ -54,10 +55,10 @@ class SageMakerTrainer:
         self.settings = settings
 
     def train(self, run: RunInfo, tfrecords: list, emojis: list, data_source: str, on_update=None) -> dict:
-        from . import sagemaker_training
+        from emoji_reco.aws import training_job
 
-        return sagemaker_training.train_bundle(emojis, self.settings, run.run_root, run.datastore_root,
-                                               sagemaker_training.job_name(run.run_id, run.attempt))
+        return training_job.train_bundle(emojis, self.settings, run.run_root, run.datastore_root,
+                                               training_job.job_name(run.run_id, run.attempt))
 
 
 class LocalTarget:
@@ -67,7 +68,7 @@ class LocalTarget:
         self.settings = settings
 
     def champion(self, tmp: str) -> Path | None:
-        from .endpoint import LocalEndpoint
+        from emoji_reco.serving.local_endpoint import LocalEndpoint
 
         return LocalEndpoint(self.settings["deploy"]["endpoint"]).current_dir()
 
@@ -75,11 +76,11 @@ class LocalTarget:
         return None
 
     def deploy(self, run: RunInfo, bundle_uri: str, verdict: dict, smoke: list[str], recheck=None) -> dict:
-        from . import endpoint
+        from emoji_reco.serving import local_endpoint
 
         if not verdict["passed"]:
             return {"deployed": False, "reason": "; ".join(verdict["reasons"])}
-        return endpoint.deploy(bundle_uri, self.settings["deploy"], run.run_id, smoke, recheck)
+        return local_endpoint.deploy(bundle_uri, self.settings["deploy"], run.run_id, smoke, recheck)
 
 
 class SageMakerTarget:
@@ -91,26 +92,27 @@ class SageMakerTarget:
         self.group = settings["sagemaker"]["registry"]["group"]
 
     def champion(self, tmp: str) -> Path | None:
-        from . import sagemaker_registry, storage
+        from emoji_reco import storage
+        from emoji_reco.aws import model_registry
 
-        newest = sagemaker_registry.newest_approved(self.group)
+        newest = model_registry.newest_approved(self.group)
         return Path(storage.get_dir(newest["bundle_uri"], tmp)) if newest and newest.get("bundle_uri") else None
 
     def register(self, run: RunInfo, bundle_uri: str, metrics: dict, verdict: dict) -> dict:
-        from . import sagemaker_endpoint, sagemaker_registry
+        from emoji_reco.aws import endpoint, model_registry
 
-        model = sagemaker_endpoint.package(bundle_uri, self.settings, run.run_id, run.run_root)
-        package = sagemaker_registry.register(model, self.settings, run.pathspec, metrics, verdict, run.run_root)
+        model = endpoint.upload_model(bundle_uri, self.settings, run.run_id, run.run_root)
+        package = model_registry.register(model, self.settings, run.pathspec, metrics, verdict, run.run_root)
         print(f"registered {package['arn']}: {package['status']}")
         return package
 
     def deploy(self, run: RunInfo, bundle_uri: str, verdict: dict, smoke: list[str], recheck=None) -> dict:
-        from . import sagemaker_endpoint, sagemaker_registry
+        from emoji_reco.aws import endpoint, model_registry
 
-        newest = sagemaker_registry.newest_approved(self.group)
+        newest = model_registry.newest_approved(self.group)
         if not newest:
             return {"deployed": False, "reason": "; ".join(verdict["reasons"]) + f"; no approved version in {self.group}"}
-        return {"deployed": True, **sagemaker_endpoint.deploy(newest, self.settings, smoke)}
+        return {"deployed": True, **endpoint.deploy(newest, self.settings, smoke)}
 
 
 TRAINERS = {"local": LocalTrainer, "sagemaker": SageMakerTrainer}

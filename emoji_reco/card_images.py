@@ -3,7 +3,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import EmojiRecoError
+from emoji_reco.errors import EmojiRecoError
 
 # Quiet, offline Chromium: without these it keeps trying to reach Google's services.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",

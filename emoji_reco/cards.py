@@ -4,7 +4,7 @@ import traceback
 
 from metaflow.cards import Markdown, Table, VegaChart
 
-from .text import display_emoji as show
+from emoji_reco.data.text import display_emoji as show
 
 # Emoji categories on an x axis: upright (Vega-Lite turns nominal labels 90° by default) and large enough to read.
 EMOJI_AXIS = {"labelAngle": 0, "labelFontSize": 16, "labelPadding": 4}

@@ -6,14 +6,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import EmojiRecoError, ModelError
+from emoji_reco.errors import EmojiRecoError, ModelError
 
 DEFAULT_ENDPOINT = "emoji-reco"
 
 
 def _model_dir(args, tmp: str) -> Path:
-    from . import storage
-    from .endpoint import LocalEndpoint
+    from emoji_reco import storage
+    from emoji_reco.serving.local_endpoint import LocalEndpoint
 
     if args.model:
         return Path(storage.get_dir(args.model, f"{tmp}/model"))
@@ -25,13 +25,13 @@ def _model_dir(args, tmp: str) -> Path:
 
 
 def _format(answer: list[dict]) -> str:
-    from .text import display_emoji
+    from emoji_reco.data.text import display_emoji
 
     return "  ".join(f"{display_emoji(a['emoji'])} {a['probability']:.3f}" for a in answer)
 
 
 def predict(args) -> int:
-    from .bundle import Predictor
+    from emoji_reco.model.bundle import Predictor
 
     if not args.texts and not args.input:
         raise EmojiRecoError("Give texts to score, or --input FILE.")
@@ -53,8 +53,8 @@ def score_file(predictor, args) -> int:
     import pandas as pd
     from tqdm import tqdm
 
-    from .data import load_labeled_texts
-    from .text import clean_text
+    from emoji_reco.data.dataset import load_labeled_texts
+    from emoji_reco.data.text import clean_text
 
     frame = load_labeled_texts(args.input)
     out = {"text": frame.text.tolist(), "error": [""] * len(frame)}
@@ -91,7 +91,7 @@ def score_file(predictor, args) -> int:
 
 
 def endpoint_cmd(args) -> int:
-    from .endpoint import LocalEndpoint
+    from emoji_reco.serving.local_endpoint import LocalEndpoint
 
     endpoint = LocalEndpoint(args.endpoint)
     if args.action == "rollback":
@@ -104,7 +104,7 @@ def endpoint_cmd(args) -> int:
 
 def models_cmd(args) -> int:
     if args.registry == "sagemaker":
-        from . import sagemaker_registry as sm
+        from emoji_reco.aws import model_registry as sm
 
         if args.action == "list":
             for v in sm.versions(args.group):
@@ -118,7 +118,7 @@ def models_cmd(args) -> int:
         return 0
     from metaflow.exception import MetaflowNotFound
 
-    from . import registry
+    from emoji_reco import registry
 
     if args.action == "list":
         try:
@@ -143,7 +143,7 @@ def models_cmd(args) -> int:
 
 
 def cards_cmd(args) -> int:
-    from .card_images import snapshot_run
+    from emoji_reco.card_images import snapshot_run
 
     for png in snapshot_run(args.run, Path(args.output)):
         print(png)
@@ -151,7 +151,7 @@ def cards_cmd(args) -> int:
 
 
 def serve_cmd(args) -> int:
-    from .server import ServeSettings, serve
+    from emoji_reco.serving.server import ServeSettings, serve
 
     overrides = {k: v for k, v in vars(args).items() if k in ServeSettings.__dataclass_fields__ and v is not None}
     serve(ServeSettings(**overrides))
@@ -159,7 +159,7 @@ def serve_cmd(args) -> int:
 
 
 def demo_data_cmd(args) -> int:
-    from .demo_data import EMOJIS, demo_raw_tweets, demo_tweets
+    from emoji_reco.data.demo import EMOJIS, demo_raw_tweets, demo_tweets
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -174,19 +174,19 @@ def demo_data_cmd(args) -> int:
 
 
 def aws_cmd(args) -> int:
-    from . import retrain
+    from emoji_reco.aws import retrain_rule
 
     if args.action == "lambda-zip":
-        from .lambda_handler import package
+        from emoji_reco.aws.http_front import build_zip
 
-        print(package(args.output))
+        print(build_zip(args.output))
     elif args.action == "wire-retrain":
         missing = [f"--{n.replace('_', '-')}" for n in ("bucket", "state_machine") if not getattr(args, n)]
         if missing:
             raise EmojiRecoError(f"wire-retrain needs {' and '.join(missing)}.")
-        print(json.dumps(retrain.wire(args.bucket, args.prefix, args.state_machine, args.rule), indent=1))
+        print(json.dumps(retrain_rule.wire(args.bucket, args.prefix, args.state_machine, args.rule), indent=1))
     else:
-        retrain.unwire(args.rule)
+        retrain_rule.unwire(args.rule)
         print(f"removed rule {args.rule} and its role")
     return 0
 

@@ -8,8 +8,8 @@
 """
 from metaflow import FlowMutator
 
-from . import storage
-from .errors import EmojiRecoError
+from emoji_reco import storage
+from emoji_reco.errors import EmojiRecoError
 
 # Every step but `start` reads or writes the datastore (S3 in AWS mode), so every one can meet a network error.
 NETWORK_STEPS = ("prepare", "convert", "join_convert", "train", "evaluate", "register", "deploy", "end")

@@ -34,8 +34,8 @@ def crown(run_pathspec: str, endpoint: str) -> None:
 def deploy_approved(run_pathspec: str) -> dict:
     """Publish a run's model to the local endpoint its config names, after the same smoke prediction as its deploy
     step, and crown it there: a person's approval (`emoji-reco models approve RUN --deploy`) overrides the gate."""
-    from . import backends
-    from .errors import EmojiRecoError
+    from emoji_reco import backends
+    from emoji_reco.errors import EmojiRecoError
 
     run = Run(run_pathspec, _namespace_check=False)
     if "evaluate" not in run or not run["evaluate"].task.finished:

@@ -13,7 +13,7 @@ import difflib
 import json
 from pathlib import Path
 
-from .errors import EmojiRecoError
+from emoji_reco.errors import EmojiRecoError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 BASE = "base.json"

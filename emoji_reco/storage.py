@@ -5,7 +5,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import DataError
+from emoji_reco.errors import DataError
 
 FLOW_FILES = "emoji_reco"
 

@@ -41,9 +41,10 @@ class EmojiFlow(FlowSpec):
     @step
     def prepare(self):
         """Load, clean, label and split the tweets."""
-        from emoji_reco import cards, data
+        from emoji_reco import cards
+        from emoji_reco.data import dataset
 
-        prepared = data.prepare(self.settings["data"], self.settings["demo"])
+        prepared = dataset.prepare(self.settings["data"], self.settings["demo"])
         self.splits, self.emojis, self.data_report = prepared.splits, prepared.emojis, prepared.report
         print(f"kept {self.data_report['rows_kept']} of {self.data_report['rows_read']} rows; "
               f"dropped {self.data_report['dropped']}")
@@ -57,7 +58,8 @@ class EmojiFlow(FlowSpec):
         """Tokenize one shard of every split into TFRecord files."""
         import tempfile
 
-        from emoji_reco import base_model, storage, tfrecords, tokenization
+        from emoji_reco import storage
+        from emoji_reco.model import base_model, tfrecords, tokenization
 
         with tempfile.TemporaryDirectory() as tmp:
             tok_dir = tokenization.save_fast_tokenizer(base_model.resolve(self.settings["model"]["base"]), tmp)
@@ -105,7 +107,8 @@ class EmojiFlow(FlowSpec):
         """Score the candidate and the champion on the test split and apply the quality gate."""
         import tempfile
 
-        from emoji_reco import backends, cards, evaluation, storage
+        from emoji_reco import backends, cards, storage
+        from emoji_reco.model import evaluation
 
         with tempfile.TemporaryDirectory() as tmp:
             self.evaluation = evaluation.assess(
@@ -131,7 +134,8 @@ class EmojiFlow(FlowSpec):
     @step
     def deploy(self):
         """Serve what should serve, after a smoke prediction, where `deploy.target` says; crown this run if it is it."""
-        from emoji_reco import backends, cards, evaluation, registry
+        from emoji_reco import backends, cards, registry
+        from emoji_reco.model import evaluation
 
         run = backends.RunInfo.of(self)
         recheck = evaluation.Recheck(self.splits["test"], self.emojis, self.metrics, self.settings["gate"],

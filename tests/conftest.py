@@ -1,5 +1,4 @@
 """Shared fixtures: an isolated Metaflow root and endpoint home, a tiny BERT, flow configs, a moto server."""
-import json
 import os
 import shutil
 import socket
@@ -10,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.flows import run_flow, tiny_flow_config
+from helpers.network import free_port
 
 # Isolate the session as a user's folder would be: Metaflow's local datastore (and its cards) is the
 # .metaflow folder found from the working directory, the endpoint home is $EMOJI_RECO_HOME.
@@ -18,10 +19,6 @@ SESSION = Path(tempfile.mkdtemp(prefix="emoji-reco-tests-"))
 os.environ["EMOJI_RECO_HOME"] = str(SESSION / "home")
 os.environ["METAFLOW_USER"] = "tester"  # Metaflow refuses to run as "root"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-ROOT = Path(__file__).resolve().parent.parent
-FLOW = str(ROOT / "flows" / "emoji_flow.py")
-
 
 @pytest.fixture(scope="session", autouse=True)
 def session_dir():
@@ -34,7 +31,7 @@ def session_dir():
 
 @pytest.fixture(scope="session")
 def bundled_model_dir():
-    from emoji_reco import base_model
+    from emoji_reco.model import base_model
 
     return base_model.resolve("bundled")
 
@@ -42,8 +39,9 @@ def bundled_model_dir():
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, bundled_model_dir):
     """A 2-layer, 32-wide BERT with random weights and the real MiniLM tokenizer: seconds to train."""
-    import emoji_reco  # noqa: F401  (selects Keras 2 before TensorFlow loads)
     from transformers import BertConfig, TFBertModel
+
+    import emoji_reco  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
@@ -59,62 +57,14 @@ def tiny_model(tmp_path_factory, bundled_model_dir):
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory, tiny_model):
     """The tiny model (untrained head) exported as a bundle over the demo emojis: (model, folder)."""
-    from emoji_reco import base_model, bundle, demo_data, tokenization
+    from emoji_reco.data import demo
+    from emoji_reco.model import base_model, bundle, tokenization
 
-    model = base_model.load_classifier(tiny_model, demo_data.EMOJIS)
+    model = base_model.load_classifier(tiny_model, demo.EMOJIS)
     out = tmp_path_factory.mktemp("bundle")
     tok = tokenization.save_fast_tokenizer(tiny_model, out.parent / "tok")
-    bundle.export(model, tok, demo_data.EMOJIS, {"max_length": 32, "base_model": str(tiny_model)}, out)
+    bundle.export(model, tok, demo.EMOJIS, {"max_length": 32, "base_model": str(tiny_model)}, out)
     return model, out
-
-
-def flow_config(extends: str = "local.json", **changes) -> dict:
-    """A config value that extends a config file with `{"section.key": value}` changes (as a user's config would)."""
-    from emoji_reco.settings import merge
-
-    config = {"extends": extends}
-    for dotted, value in changes.items():
-        *parents, key = dotted.split(".")
-        nested = {key: value}
-        for part in reversed(parents):
-            nested = {part: nested}
-        config = merge(config, nested)
-    return config
-
-
-def tiny_flow_config(model_dir: Path, **changes) -> dict:
-    """A flow config that trains the tiny model on a small demo set in seconds."""
-    return flow_config(**{"model.base": str(model_dir), "model.max_length": 32, "demo.rows": 600, "train.epochs": 1,
-                          "train.batch_size": 16, "train.learning_rate": 1e-3, "train.bucket_boundaries": [8, 16],
-                          "gate.min_score": 0.0, **changes})
-
-
-def run_flow(config: dict, resume_from: str | None = None, **params):
-    """Run (or resume) EmojiFlow through Metaflow's Runner with `config` as its config value; return (status, run,
-    stdout+stderr)."""
-    from metaflow import Runner
-
-    if resume_from:
-        with Runner(FLOW, show_output=False).resume(origin_run_id=resume_from) as result:
-            return result.status, result.run, result.stdout + result.stderr
-    with Runner(FLOW, show_output=False, config_value=[("config", config)]).run(**params) as result:
-        return result.status, result.run, result.stdout + result.stderr
-
-
-def task(run, step):
-    return run[step].task
-
-
-def card_json(run, step, card_id) -> str:
-    """The components of a rendered card (Metaflow embeds them as base64 JSON in the HTML), as JSON text."""
-    import base64
-    import re
-
-    from metaflow.cards import get_cards
-
-    html = get_cards(task(run, step), id=card_id)[0].get()
-    payload = re.search(r'__MF_DATA__\["[^"]+"\] = "([^"]+)"', html).group(1)
-    return json.dumps(json.loads(base64.b64decode(payload)), ensure_ascii=False)
 
 
 @pytest.fixture(scope="session")
@@ -123,12 +73,6 @@ def champion(tmp_path_factory, tiny_model):
     status, run, output = run_flow(tiny_flow_config(tiny_model))
     assert status == "successful", output[-4000:]
     return run
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

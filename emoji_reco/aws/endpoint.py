@@ -1,0 +1,138 @@
+"""Deploy a model bundle to a SageMaker real-time endpoint: create it, or update it blue/green with auto-rollback.
+
+The model runs in the AWS TensorFlow Serving image (`sagemaker.endpoint.image` "tfserving": our model.tar.gz with
+code/inference.py) or in our own inference image (an ECR URI). A version is promoted only after a smoke prediction
+through the endpoint passes; a failed update leaves the previous version serving and says why.
+"""
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+
+from emoji_reco import storage
+from emoji_reco.aws import sdk, tfserving
+from emoji_reco.errors import EmojiRecoError
+from emoji_reco.serving import payloads, sources
+
+VARIANT = "AllTraffic"
+
+
+def resource_name(endpoint: str, version: str) -> str:
+    """The model and endpoint-config name of one version (SageMaker: 63 characters, letters, digits, hyphens)."""
+    return "".join(c if c.isalnum() else "-" for c in f"{endpoint}-{version}")[:63].strip("-")
+
+
+def image(endpoint_settings: dict) -> str:
+    if endpoint_settings["image"] == "tfserving":
+        return sdk.image_uri(endpoint_settings["framework_version"], "inference",
+                                       endpoint_settings["instance_type"])
+    return endpoint_settings["image"]
+
+
+def upload_model(bundle_uri: str, settings: dict, version: str, run_root: str) -> dict:
+    """The serving image and the bundle as its model.tar.gz (TF Serving layout, or the bundle as is for our image),
+    uploaded under the run's prefix."""
+    ep = settings["sagemaker"]["endpoint"]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(storage.get_dir(bundle_uri, f"{tmp}/bundle"))
+        tarball = Path(tmp) / "model.tar.gz"
+        if ep["image"] == "tfserving":
+            tfserving.archive(folder, tarball, version)
+        else:
+            sources.make_tarball(folder, tarball)
+        model_data = storage.join(run_root, "sagemaker", "model.tar.gz")
+        storage.put_file(str(tarball), model_data)
+    return {"image": image(ep), "model_data": model_data, "version": version, "bundle_uri": bundle_uri}
+
+
+def blue_green(endpoint_settings: dict) -> dict:
+    """The update's DeploymentConfig: shift all traffic to the new fleet, roll back if an alarm fires."""
+    policy = endpoint_settings["blue_green"]
+    config = {"BlueGreenUpdatePolicy": {
+        "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": policy["bake_seconds"]},
+        "TerminationWaitInSeconds": policy["termination_wait_seconds"],
+        "MaximumExecutionTimeoutInSeconds": 60 * endpoint_settings["wait_minutes"]}}
+    if policy["alarms"]:
+        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": a} for a in policy["alarms"]]}
+    return config
+
+
+def wait_in_service(client, endpoint: str, minutes: float, poll_seconds: float, log=print) -> dict:
+    """The endpoint's description once it is no longer creating or updating."""
+    deadline, last = time.time() + 60 * minutes, None
+    while True:
+        described = client.describe_endpoint(EndpointName=endpoint)
+        if described["EndpointStatus"] != last:
+            last = described["EndpointStatus"]
+            log(f"[{endpoint}] {last}")
+        if last not in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
+            return described
+        if time.time() > deadline:
+            raise EmojiRecoError(f"Endpoint {endpoint} still {last} after {minutes} minutes.")
+        time.sleep(poll_seconds)
+
+
+def invoke(endpoint: str, texts: list[str], client=None) -> list[list[dict]]:
+    """The top emojis for `texts` from a SageMaker endpoint, read as production reads them."""
+    client = client or boto3.client("sagemaker-runtime")
+    answer = client.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Accept="application/json",
+                                     Body=json.dumps(texts).encode())
+    return payloads.read_predictions(answer["Body"].read())
+
+
+def _exists(describe, **name) -> dict | None:
+    """The description of a SageMaker resource, or None when there is none by that name."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return describe(**name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+            return None
+        raise
+
+
+def deploy(model: dict, settings: dict, smoke_texts: list[str], log=print, client=None, runtime=None) -> dict:
+    """Serve `model` (image, model_data, version: a registry entry) on the configured endpoint; where and what
+    serves, and whether it changed. `client`/`runtime`: boto3 sagemaker and sagemaker-runtime clients."""
+    deploy_settings, sm = settings["deploy"], settings["sagemaker"]
+    endpoint, ep = deploy_settings["endpoint"], sm["endpoint"]
+    version = model["version"]
+    client, name = client or boto3.client("sagemaker"), resource_name(endpoint, version)
+    current = _exists(client.describe_endpoint, EndpointName=endpoint)
+    result = {"target": "sagemaker", "endpoint": endpoint, "endpoint_config": name, "model": name, "version": version,
+              "path": f"SageMaker endpoint {endpoint}",
+              "query": f"aws sagemaker-runtime invoke-endpoint --endpoint-name {endpoint} --content-type application/json "
+                       "--body '[\"your tweet here\"]' --cli-binary-format raw-in-base64-out answer.json"}
+    if current and current["EndpointConfigName"] == name and current["EndpointStatus"] == "InService":
+        return {**result, "changed": False, "previous_config": name}
+
+    container = {"Image": model["image"], "ModelDataUrl": model["model_data"], "Environment": {"EMOJI_RECO_VERSION": version}}
+    if not _exists(client.describe_model, ModelName=name):
+        client.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=sdk.execution_role(settings))
+    if not _exists(client.describe_endpoint_config, EndpointConfigName=name):
+        client.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+            "VariantName": VARIANT, "ModelName": name, "InstanceType": ep["instance_type"],
+            "InitialInstanceCount": ep["instance_count"]}])
+    if current is None:
+        client.create_endpoint(EndpointName=endpoint, EndpointConfigName=name)
+    else:
+        client.update_endpoint(EndpointName=endpoint, EndpointConfigName=name, DeploymentConfig=blue_green(ep))
+    described = wait_in_service(client, endpoint, ep["wait_minutes"], ep["poll_seconds"], log)
+    previous = current["EndpointConfigName"] if current else None
+    if described["EndpointStatus"] != "InService" or described["EndpointConfigName"] != name:
+        raise EmojiRecoError(
+            f"Deploying {name} to endpoint {endpoint} failed ({described['EndpointStatus']}: "
+            f"{described.get('FailureReason', 'rolled back')}); "
+            + (f"{described['EndpointConfigName']} still serves." if previous else "nothing serves."))
+    try:
+        smoke = invoke(endpoint, smoke_texts, runtime)
+    except (ValueError, client.exceptions.ClientError) as exc:
+        if previous:
+            client.update_endpoint(EndpointName=endpoint, EndpointConfigName=previous, DeploymentConfig=blue_green(ep))
+        raise EmojiRecoError(f"The smoke prediction through endpoint {endpoint} failed ({exc}); "
+                             + (f"rolling back to {previous}." if previous else "the endpoint stays up for a look.")) from exc
+    return {**result, "changed": True, "previous_config": previous, "image": model["image"], "model_data": model["model_data"],
+            "smoke": list(zip(smoke_texts, smoke))}

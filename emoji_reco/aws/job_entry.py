@@ -1,0 +1,55 @@
+"""The training entry point of our training image, on SageMaker's training contract.
+
+Reads `/opt/ml/input/config/hyperparameters.json` (`settings`: the flow's settings as JSON, at least its `model`
+and `train` sections; `emojis`: the label list as JSON; either JSON-encoded once more, as the SDK's script mode
+does), the TFRecords of the `train` and `validation` channels under `/opt/ml/input/data/<channel>/`, and writes the
+model bundle to `/opt/ml/model`. A failure is written to `/opt/ml/output/failure`, as SageMaker expects. `$EMOJI_RECO_OPT_ML`
+moves the root (for tests).
+"""
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+CHANNELS = ("train", "validation")
+
+
+def hyperparameter(hyperparameters: dict, name: str):
+    """A JSON hyperparameter, whether SageMaker passes it as JSON text or as a JSON-encoded string of it."""
+    if name not in hyperparameters:
+        raise KeyError(f"Hyperparameter {name!r} is missing (have {sorted(hyperparameters)}).")
+    value = json.loads(hyperparameters[name])
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def main() -> int:
+    root = Path(os.environ.get("EMOJI_RECO_OPT_ML", "/opt/ml"))
+    try:
+        import tensorflow as tf
+
+        import emoji_reco  # noqa: F401  (Keras 2 before TensorFlow)
+        from emoji_reco.model import training
+
+        hyperparameters = json.loads((root / "input" / "config" / "hyperparameters.json").read_text())
+        settings, emojis = (hyperparameter(hyperparameters, name) for name in ("settings", "emojis"))
+        data = root / "input" / "data"
+        records = [{"uri": str(path), "split": channel, "records": sum(1 for _ in tf.data.TFRecordDataset(str(path)))}
+                   for channel in CHANNELS for path in sorted((data / channel).rglob("*.tfrecord"))]
+        missing = [c for c in CHANNELS if not any(r["split"] == c for r in records)]
+        if missing:
+            raise FileNotFoundError(f"No .tfrecord files in channel(s) {missing} under {data}.")
+        result = training.train_bundle(records, emojis, settings, str(root / "model"),
+                                       {"run": os.environ.get("TRAINING_JOB_NAME", "")})
+        for epoch in result["history"]:  # one line per epoch, for SageMaker metric definitions
+            print("metrics " + " ".join(f"{k}={v}" for k, v in epoch.items()), flush=True)
+        return 0
+    except Exception as exc:
+        (root / "output").mkdir(parents=True, exist_ok=True)
+        (root / "output" / "failure").write_text(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        print(f"training failed: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

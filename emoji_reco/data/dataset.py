@@ -1,0 +1,334 @@
+"""Load tweets (CSV, JSON Lines, Parquet; local or s3://), clean them, label them, split them."""
+import gzip
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from emoji_reco import storage
+from emoji_reco.data.demo import demo_tweets
+from emoji_reco.data.text import clean_text, find_emojis, is_emoji, normalize_emoji, strip_emojis
+from emoji_reco.errors import DataError
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+TEXT_COLUMNS = ("text", "tweet", "content", "body")
+LABEL_COLUMNS = ("label", "emoji", "labels", "target")
+SPLITS = ("train", "validation", "test")
+DEMO_SOURCE = "demo"
+# Bytes that are not UTF-8 are read as U+FFFD; a row holding one is dropped (and counted), not guessed at.
+_UNDECODABLE = "\ufffd"
+
+
+@dataclass
+class Prepared:
+    """Cleaned splits (columns `text`, `label` as class id), the emoji of each class id, and a report."""
+
+    splits: dict
+    emojis: list
+    report: dict = field(default_factory=dict)
+
+
+def prepare(settings: dict, demo: dict) -> Prepared:
+    """Read, clean, label and split the data the settings name (the demo set when no path is given).
+
+    With `test_path`, the test split is that file (same cleaning, the same emojis, texts seen in
+    training removed) and train/validation come from `path`.
+    """
+    path = settings.get("path") or DEMO_SOURCE
+    rows, dropped, read, shape, label_map = _clean_rows(path, settings, demo)
+    rows = _keep_top(rows, settings.get("top_emojis"), dropped)
+    rows = _dedupe(rows, dropped)
+    if settings.get("sample") and len(rows) > settings["sample"]:
+        dropped["sampled_out"] += len(rows) - settings["sample"]
+        rows = rows.sample(n=settings["sample"], random_state=settings["seed"])
+    emojis = _class_order(rows, label_map)
+    _check_class_sizes(rows, settings["min_examples_per_class"], path)
+    labels = {e: i for i, e in enumerate(emojis)}
+    rows = _with_label_ids(rows, labels)
+    report = {"source": str(path), "shape": shape, "rows_read": read, "rows_kept": int(len(rows))}
+    if settings.get("test_path"):
+        test, test_dropped, test_read, _, _ = _clean_rows(settings["test_path"], settings, demo)
+        known = test.emoji.isin(labels)
+        test_dropped["not_a_training_emoji"] += int((~known).sum())
+        test = _dedupe(test[known], test_dropped)
+        seen = test.text.isin(set(rows.text))
+        test_dropped["in_training_data"] += int(seen.sum())
+        test = test[~seen]
+        splits = _split(rows, {**settings, "test_fraction": 0.0}, path)
+        splits["test"] = _with_label_ids(test, labels)
+        report.update(test_source=str(settings["test_path"]), test_rows_read=test_read,
+                      test_dropped=_counts(test_dropped))
+    else:
+        splits = _split(rows, settings, path)
+    report["dropped"] = _counts(dropped)
+    report["splits"] = {name: {emojis[k]: int(v) for k, v in sorted(Counter(df.label).items())}
+                        for name, df in splits.items()}
+    return Prepared(splits=splits, emojis=emojis, report=report)
+
+
+def _with_label_ids(rows: pd.DataFrame, labels: dict) -> pd.DataFrame:
+    """`text` and `label` (class id) columns, renumbered from 0."""
+    return rows.assign(label=rows.emoji.map(labels).astype("int64"))[["text", "label"]].reset_index(drop=True)
+
+
+def _counts(counter: Counter) -> dict:
+    """The non-zero counts, by reason, as plain ints."""
+    return {k: int(v) for k, v in sorted(counter.items()) if v}
+
+
+def _clean_rows(path: str, settings: dict, demo: dict):
+    """Cleaned `text`/`emoji` rows of one source, the drop counts, rows read, the shape and the label map."""
+    if path == DEMO_SOURCE:
+        frame, read_report, label_map = demo_tweets(demo["rows"], demo["seed"]), {}, None
+    else:
+        frame, read_report = read_table(path, settings.get("format", "auto"))
+        label_map = _load_label_map(settings.get("labels"), path)
+    if frame.empty:
+        raise DataError(f"{path} holds no rows. Point --data at a file with tweets in it.")
+    read = int(len(frame) + read_report.get("malformed_row", 0))
+    undecodable = frame.apply(lambda column: column.str.contains(_UNDECODABLE, regex=False)).any(axis=1)
+    frame = frame[~undecodable]
+    read_report = {**read_report, "undecodable_text": int(undecodable.sum())}
+    text_col, label_col = _columns(frame, settings, path)
+    shape = settings.get("shape", "auto")
+    if shape == "auto":
+        shape = "labeled" if label_col else "raw"
+    dropped = Counter({k: v for k, v in read_report.items() if v})
+    if shape == "labeled":
+        if not label_col:
+            raise DataError(f"{path} has no label column (looked for {', '.join(LABEL_COLUMNS)}); "
+                            "set data.label_column in the config, or data.shape to 'raw' for tweets with emojis.")
+        rows = _labeled(frame[text_col], frame[label_col], label_map, path, dropped)
+    else:
+        rows = _raw(frame[text_col], dropped)
+    return rows, dropped, read, shape, label_map
+
+
+def _dedupe(rows: pd.DataFrame, dropped: Counter) -> pd.DataFrame:
+    before = len(rows)
+    rows = rows.drop_duplicates(["text", "emoji"])
+    dropped["duplicate"] += before - len(rows)
+    return rows
+
+
+def read_table(uri: str, fmt: str = "auto") -> tuple[pd.DataFrame, dict]:
+    """Read one file, or every data file in a folder/prefix, into one frame of strings."""
+    with tempfile.TemporaryDirectory(prefix="emoji-reco-data-") as tmp:
+        paths = storage.fetch_inputs(uri, tmp, suffixes=tuple(FORMATS), exclude=("labels.json",))
+        if not paths:
+            raise DataError(f"No data files (CSV, JSON Lines or Parquet) found in {uri}.")
+        frames, malformed = [], 0
+        for local, origin in paths:
+            frame, bad = _read_one(local, origin, fmt)
+            frames.append(frame)
+            malformed += bad
+    return pd.concat(frames, ignore_index=True), {"malformed_row": malformed}
+
+
+def _strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every column as strings: a null is "" (never "None" or "nan"), a whole-number float is an integer ("3", not
+    "3.0", as a label column with a null holds), bytes are decoded (undecodable bytes as U+FFFD)."""
+
+    def text(value) -> str:
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+    out = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_float_dtype(column) and column.dropna().map(float.is_integer).all():
+            column = column.astype("Int64")
+        out[name] = column.astype(object).where(column.notna(), "").map(text)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _format_of(path: str, fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    name = path.lower().removesuffix(".gz")
+    suffix = os.path.splitext(name)[1]
+    if suffix not in FORMATS:
+        raise DataError(f"Can't tell the format of {path}: name it .csv, .jsonl or .parquet "
+                        "(optionally .gz), or set data.format in the config.")
+    return FORMATS[suffix]
+
+
+def _read_one(local: str, origin: str, fmt: str) -> tuple[pd.DataFrame, int]:
+    fmt = _format_of(origin, fmt)
+    bad_lines = []
+    try:
+        if os.path.getsize(local) == 0:
+            frame = pd.DataFrame()
+        elif fmt == "csv":
+            frame = pd.read_csv(local, dtype=str, keep_default_na=False, engine="python", encoding="utf-8",
+                                encoding_errors="replace", on_bad_lines=lambda line: bad_lines.append(line))
+        elif fmt == "jsonl":
+            frame = _read_jsonl(local, bad_lines)
+        elif fmt == "parquet":
+            frame = _strings(pd.read_parquet(local))
+        else:
+            raise DataError(f"Unknown data.format {fmt!r}: use auto, csv, jsonl or parquet.")
+    except DataError:
+        raise
+    except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file and the reason
+        raise DataError(f"Can't read {origin} as {fmt}: {exc}. Check the file, or set data.format.") from exc
+    return frame, len(bad_lines)
+
+
+def _read_jsonl(path: str, bad_lines: list) -> pd.DataFrame:
+    opener = gzip.open if path.endswith(".gz") else open
+    records = []
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
+                record = None
+            if isinstance(record, dict):
+                records.append({str(k): v if v is None or isinstance(v, (str, int, float)) else json.dumps(v)
+                                for k, v in record.items()})
+            else:
+                bad_lines.append(line)
+    return _strings(pd.DataFrame.from_records(records))
+
+
+def _columns(frame: pd.DataFrame, settings: dict, path: str) -> tuple[str, str | None]:
+    lower = {str(c).strip().lower(): c for c in frame.columns}
+
+    def pick(configured, candidates, what):
+        if configured:
+            if configured not in frame.columns:
+                raise DataError(f"{path} has no column {configured!r} (data.{what}_column); "
+                                f"its columns are {list(frame.columns)}.")
+            return configured
+        return next((lower[c] for c in candidates if c in lower), None)
+
+    text_col = pick(settings.get("text_column"), TEXT_COLUMNS, "text")
+    if not text_col:
+        raise DataError(f"{path} has no text column (looked for {', '.join(TEXT_COLUMNS)}; found "
+                        f"{list(frame.columns)}). Rename it, or set data.text_column in the config.")
+    return text_col, pick(settings.get("label_column"), LABEL_COLUMNS, "label")
+
+
+def _load_label_map(configured: str | None, data_path: str) -> dict | None:
+    """Label id → emoji from `data.labels`, else a labels.json beside the data."""
+    candidates = [configured] if configured else [storage.sibling(data_path, "labels.json")]
+    for uri in candidates:
+        text = storage.read_text(uri)
+        if text is None:
+            if configured:
+                raise DataError(f"Label map {uri} not found. Fix data.labels in the config.")
+            continue
+        try:
+            mapping = json.loads(text)
+            return {str(k).strip(): normalize_emoji(v) for k, v in mapping.items()}
+        except (ValueError, AttributeError) as exc:
+            raise DataError(f"Label map {uri} is not a JSON object of label id → emoji: {exc}.") from exc
+    return None
+
+
+def _labeled(texts: pd.Series, labels: pd.Series, label_map: dict | None, path: str, dropped: Counter) -> pd.DataFrame:
+    raw_text = texts.fillna("").astype(str)
+    text = raw_text.map(clean_text)
+    label = labels.fillna("").astype(str).str.strip()
+    missing_text = raw_text.str.strip() == ""
+    empty = ~missing_text & (text == "")
+    missing_label = ~missing_text & ~empty & (label == "")
+    numeric = label[label != ""].str.fullmatch(r"-?\d+")
+    if len(numeric) and numeric.all():
+        if label_map is None:
+            raise DataError(f"The labels in {path} are numbers but there is no label map: put a labels.json "
+                            "(id → emoji) beside the data, or set data.labels in the config.")
+        emoji = label.map(lambda v: label_map.get(str(int(v))) if v else None)
+    else:
+        emoji = label.map(lambda v: normalize_emoji(v) if v else None)
+    labeled = ~missing_text & ~empty & ~missing_label
+    unknown = labeled & emoji.isna()
+    not_emoji = labeled & ~unknown & ~emoji.map(is_emoji)
+    for reason, mask in (("missing_text", missing_text), ("empty_after_cleaning", empty),
+                         ("missing_label", missing_label), ("unknown_label", unknown), ("not_an_emoji", not_emoji)):
+        dropped[reason] += int(mask.sum())
+    keep = labeled & ~unknown & ~not_emoji
+    return pd.DataFrame({"text": text[keep], "emoji": emoji[keep]})
+
+
+def _raw(texts: pd.Series, dropped: Counter) -> pd.DataFrame:
+    raw_text = texts.fillna("").astype(str)
+    found = raw_text.map(lambda t: sorted(set(find_emojis(t))))
+    missing_text = raw_text.str.strip() == ""
+    dropped["missing_text"] += int(missing_text.sum())
+    return pd.DataFrame({"text": raw_text[~missing_text], "emojis": found[~missing_text]})
+
+
+def _keep_top(rows: pd.DataFrame, top: int | None, dropped: Counter) -> pd.DataFrame:
+    """Labeled rows: keep the `top` most frequent classes. Raw rows: keep tweets with exactly one of them."""
+    if "emojis" not in rows:
+        if not top:
+            return rows
+        keep = set(rows.emoji.value_counts().index[:top])
+        mask = rows.emoji.isin(keep)
+        dropped["not_a_top_emoji"] += int((~mask).sum())
+        return rows[mask]
+    counts = Counter(e for found in rows.emojis for e in found)
+    keep = {e for e, _ in counts.most_common(top or None)}
+    top_found = rows.emojis.map(lambda found: [e for e in found if e in keep])
+    n = top_found.map(len)
+    dropped["no_top_emoji"] += int((n == 0).sum())
+    dropped["several_top_emojis"] += int((n > 1).sum())
+    single = rows[n == 1]
+    text = single.text.map(lambda t: clean_text(strip_emojis(t)))
+    empty = text == ""
+    dropped["empty_after_cleaning"] += int(empty.sum())
+    return pd.DataFrame({"text": text[~empty], "emoji": top_found[n == 1][~empty].str[0]})
+
+
+def _class_order(rows: pd.DataFrame, label_map: dict | None) -> list:
+    present = set(rows.emoji)
+    if label_map:
+        ordered = [label_map[k] for k in sorted(label_map, key=lambda k: (len(k), k))]
+        return [e for e in dict.fromkeys(ordered) if e in present]
+    counts = rows.emoji.value_counts()
+    return sorted(present, key=lambda e: (-counts[e], e))
+
+
+def _check_class_sizes(rows: pd.DataFrame, minimum: int, path: str) -> None:
+    counts = rows.emoji.value_counts()
+    if len(counts) < 2:
+        raise DataError(f"{path} yields {len(counts)} usable class(es) after cleaning; at least 2 are needed. "
+                        "Check the label column, or for raw tweets that they contain emojis.")
+    small = counts[counts < max(minimum, 3)]
+    if len(small):
+        listed = ", ".join(f"{e} ({n})" for e, n in small.items())
+        raise DataError(f"{path}: too few rows for {listed}; each class needs at least {max(minimum, 3)}. "
+                        "Add examples, lower data.min_examples_per_class, or lower data.top_emojis.")
+
+
+def _split(rows: pd.DataFrame, settings: dict, path: str) -> dict:
+    seed, val, test = settings["seed"], settings["validation_fraction"], settings["test_fraction"]
+    try:
+        rest, test_rows = (train_test_split(rows, test_size=test, stratify=rows.label, random_state=seed)
+                           if test else (rows, rows.iloc[:0]))
+        train_rows, val_rows = train_test_split(rest, test_size=val / (1 - test), stratify=rest.label,
+                                                random_state=seed)
+    except ValueError as exc:
+        raise DataError(f"{path}: {len(rows)} rows in {rows.label.nunique()} classes are too few for a stratified "
+                        f"train/validation/test split ({exc}). Add rows, or raise data.validation_fraction and "
+                        "data.test_fraction.") from exc
+    return {name: df.reset_index(drop=True) for name, df in zip(SPLITS, (train_rows, val_rows, test_rows))}
+
+
+def load_labeled_texts(path: str) -> pd.DataFrame:
+    """A scoring input as `text` plus `emoji` when labels are present (for `emoji-reco predict --input`)."""
+    frame, _ = read_table(path)
+    text_col, label_col = _columns(frame, {}, path)
+    out = pd.DataFrame({"text": frame[text_col].fillna("").astype(str)})
+    if label_col:
+        label_map = _load_label_map(None, path)
+        labels = frame[label_col].fillna("").astype(str).str.strip()
+        out["emoji"] = labels.map(lambda v: (label_map or {}).get(v, normalize_emoji(v)) if v else None)
+    return out

@@ -1,0 +1,99 @@
+"""Scores on a test split, and the quality gate that decides whether a candidate may replace the champion."""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+
+def align(probs: np.ndarray, from_emojis: list, to_emojis: list) -> np.ndarray:
+    """Re-order a model's class columns to another label list (emojis it doesn't know score 0)."""
+    out = np.zeros((len(probs), len(to_emojis)), dtype=probs.dtype)
+    index = {e: i for i, e in enumerate(from_emojis)}
+    for j, e in enumerate(to_emojis):
+        if e in index:
+            out[:, j] = probs[:, index[e]]
+    return out
+
+
+def score(probs: np.ndarray, labels: np.ndarray, emojis: list, texts: list | None = None, mistakes: int = 10) -> dict:
+    """Top-1/top-3 accuracy, macro-F1, per-emoji precision/recall/F1, confusion matrix, most confident mistakes."""
+    labels = np.asarray(labels)
+    ranked = np.argsort(-probs, axis=1)
+    predicted = ranked[:, 0]
+    classes = list(range(len(emojis)))
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=classes, zero_division=0)
+    result = {
+        "examples": int(len(labels)),
+        "top1": float(np.mean(predicted == labels)),
+        "top3": float(np.mean((ranked[:, :3] == labels[:, None]).any(axis=1))),
+        "macro_f1": float(f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)),
+        "per_emoji": [{"emoji": e, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                      for e, p, r, f, s in zip(emojis, precision, recall, f1, support)],
+        "confusion": confusion_matrix(labels, predicted, labels=classes).tolist(),
+        "emojis": list(emojis),
+    }
+    if texts is not None:
+        wrong = np.flatnonzero(predicted != labels)
+        worst = wrong[np.argsort(-probs[wrong, predicted[wrong]])][:mistakes]
+        result["confident_mistakes"] = [
+            {"text": texts[i], "true": emojis[labels[i]], "predicted": emojis[predicted[i]],
+             "probability": round(float(probs[i, predicted[i]]), 4)} for i in worst]
+    return result
+
+
+def gate(candidate: dict, champion: dict | None, settings: dict) -> dict:
+    """Pass when the candidate meets the minimum and is not worse than the champion by more than the margin."""
+    metric, minimum, margin = settings["metric"], settings["min_score"], settings["max_regression"]
+    value = candidate[metric]
+    reasons = []
+    if value < minimum:
+        reasons.append(f"{metric} {value:.4f} is below the minimum {minimum:.4f}")
+    if champion is not None and value < champion[metric] - margin:
+        reasons.append(f"{metric} {value:.4f} is worse than the champion's {champion[metric]:.4f} "
+                       f"by more than {margin:.4f}")
+    passed = not reasons
+    if passed:
+        against = f", champion {champion[metric]:.4f}" if champion is not None else ", no champion yet"
+        reasons.append(f"{metric} {value:.4f} ≥ minimum {minimum:.4f}{against}")
+    return {"passed": passed, "metric": metric, "candidate": value,
+            "champion": None if champion is None else champion[metric], "reasons": reasons}
+
+
+def score_champion(champion_dir: Path | None, test, emojis: list) -> dict | None:
+    """The champion bundle's scores on the candidate's test texts and labels (None when there is no champion)."""
+    from emoji_reco.model.bundle import Predictor
+
+    if champion_dir is None:
+        return None
+    rival = Predictor(champion_dir)
+    champion = score(align(rival.probabilities(test.text.tolist()), rival.emojis, emojis), test.label.to_numpy(), emojis)
+    champion["version"] = Path(champion_dir).name
+    return champion
+
+
+def assess(bundle_dir, test, emojis: list, champion_dir, gate_settings: dict) -> dict:
+    """Score the candidate bundle and the champion (if any) on the same test texts, and apply the gate."""
+    from emoji_reco.model.bundle import Predictor
+
+    texts = test.text.tolist()
+    metrics = score(Predictor(bundle_dir).probabilities(texts), test.label.to_numpy(), emojis, texts)
+    champion = score_champion(champion_dir, test, emojis)
+    return {"metrics": metrics, "champion": champion, "verdict": gate(metrics, champion, gate_settings)}
+
+
+@dataclass
+class Recheck:
+    """The gate again at deploy time, against the champion the endpoint serves then, if that is not the one the
+    candidate was evaluated against (another run deployed meanwhile). Called under the endpoint's lock."""
+
+    test: object
+    emojis: list
+    candidate: dict
+    gate_settings: dict
+    evaluated_against: str | None
+
+    def __call__(self, champion_dir: Path | None) -> dict | None:
+        if (champion_dir.name if champion_dir else None) == self.evaluated_against:
+            return None  # the verdict stands
+        return gate(self.candidate, score_champion(champion_dir, self.test, self.emojis), self.gate_settings)

@@ -1,0 +1,101 @@
+"""Fine-tune a BERT-family classifier on TFRecord shards with Keras, reporting progress as it goes."""
+import math
+import time
+
+import tensorflow as tf
+from transformers import create_optimizer
+
+from emoji_reco.model import base_model, tfrecords
+
+
+class Progress(tf.keras.callbacks.Callback):
+    """Prints training progress every few seconds and keeps per-epoch metrics; `on_update` sees both."""
+
+    def __init__(self, records: int, batch_size: int, epochs: int, every: float = 10.0, on_update=None):
+        super().__init__()
+        self.records, self.batch_size, self.epochs, self.every = records, batch_size, epochs, every
+        self.on_update = on_update
+        self.history, self.steps = [], []
+        self._epoch_start = self._last = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self._last = time.perf_counter()
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        seen = min((batch + 1) * self.batch_size, self.records)
+        rate = seen / (now - self._epoch_start)
+        point = {"epoch": self._epoch + 1, "at": round(self._epoch + seen / self.records, 3), "examples": seen,
+                 "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"]), "examples_per_second": round(rate, 1)}
+        self.steps.append(point)
+        print(f"epoch {self._epoch + 1}/{self.epochs}: {seen}/{self.records} examples ({100 * seen / self.records:.0f}%), "
+              f"{rate:.0f} ex/s, loss {point['loss']:.4f}, accuracy {point['accuracy']:.4f}", flush=True)
+        self._notify()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._epoch_start
+        row = {"epoch": epoch + 1, "seconds": round(seconds, 2),
+               "examples_per_second": round(self.records / seconds, 1)}
+        row.update({k: round(float(v), 5) for k, v in (logs or {}).items()})
+        self.history.append(row)
+        print("epoch {epoch}/{n} done in {seconds}s: ".format(n=self.epochs, **row)
+              + ", ".join(f"{k} {v}" for k, v in row.items() if k not in ("epoch", "seconds")), flush=True)
+        self._notify()
+
+    def _notify(self):
+        if self.on_update:
+            self.on_update(self.history, self.steps)
+
+
+def fine_tune(files: dict, records: int, emojis: list, base_dir, settings: dict, on_update=None):
+    """Train on `files['train']`, validate on `files['validation']`; return (model, per-epoch history, steps)."""
+    tf.keras.utils.set_random_seed(settings["seed"])
+    batch, epochs, boundaries = settings["batch_size"], settings["epochs"], settings.get("bucket_boundaries")
+    pad_to = settings.get("pad_to_length")
+    train_ds = tfrecords.dataset(files["train"], batch, boundaries, shuffle=min(records, 20000), seed=settings["seed"],
+                                 pad_to=pad_to)
+    val_ds = tfrecords.dataset(files["validation"], batch, boundaries, pad_to=pad_to)
+    # Bucketing leaves up to one partial batch per bucket each epoch.
+    steps = (math.ceil(records / batch) + len(boundaries or []) + 1) * epochs
+    optimizer, _ = create_optimizer(init_lr=settings["learning_rate"], num_train_steps=steps,
+                                    num_warmup_steps=int(steps * settings["warmup_fraction"]),
+                                    weight_decay_rate=settings["weight_decay"])
+    model = base_model.load_classifier(base_dir, emojis)
+    model.compile(optimizer=optimizer,
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[tf.keras.metrics.SparseCategoricalAccuracy("accuracy"),
+                           tf.keras.metrics.SparseTopKCategoricalAccuracy(min(3, len(emojis)), "top3")])
+    progress = Progress(records, batch, epochs, on_update=on_update)
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[progress], verbose=0)
+    return model, progress.history, progress.steps
+
+
+def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str, provenance: dict,
+                 on_update=None) -> dict:
+    """The whole train step: fetch the TFRecords, fine-tune, export the bundle to `out_uri`."""
+    import tempfile
+    from pathlib import Path
+
+    from emoji_reco import storage
+    from emoji_reco.model import bundle, tokenization
+
+    train_settings = settings["train"]
+    base_dir = base_model.resolve(settings["model"]["base"])
+    with tempfile.TemporaryDirectory(prefix="emoji-reco-train-") as tmp:
+        files = {split: storage.get_files([r["uri"] for r in records if r["split"] == split], f"{tmp}/{split}")
+                 for split in ("train", "validation")}
+        n_train = sum(r["records"] for r in records if r["split"] == "train")
+        started = time.perf_counter()
+        model, history, steps = fine_tune(files, n_train, emojis, base_dir, train_settings, on_update)
+        seconds = time.perf_counter() - started
+        tokenizer_dir = tokenization.save_fast_tokenizer(base_dir, Path(tmp) / "tokenizer")
+        metadata = {"format": 1, "base_model": settings["model"]["base"], "max_length": settings["model"]["max_length"],
+                    "emojis": emojis, "history": history, **provenance}
+        local = bundle.export(model, tokenizer_dir, emojis, metadata, Path(tmp) / "bundle")
+        storage.put_dir(str(local), out_uri)
+    return {"bundle_uri": out_uri, "history": history, "steps": steps, "seconds": round(seconds, 1),
+            "examples_per_second": round(n_train * train_settings["epochs"] / seconds, 1)}

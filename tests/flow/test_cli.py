@@ -1,0 +1,107 @@
+"""`emoji-reco` as a user runs it: scoring a file, the endpoint, errors."""
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from helpers.network import free_port
+from emoji_reco.data import demo
+from emoji_reco.serving.local_endpoint import LocalEndpoint
+
+
+def cli(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "emoji_reco.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=120)
+
+
+def test_predict_on_a_file_keeps_every_row_in_order_and_reports_accuracy(tmp_path, tiny_bundle):
+    _, folder = tiny_bundle
+    rows = [("so hyped for tonight", "🔥"), ("", "😂"), ("@someone", "😭"), ("monday again", "😩"),
+            ("a long one " * 50, "🤔"), ("no label here", "")]
+    pd.DataFrame(rows, columns=["TWEET", "LABEL"]).to_csv(tmp_path / "in.csv", index=False)
+    result = cli("predict", "--model", str(folder), "--input", str(tmp_path / "in.csv"),
+                 "--output", str(tmp_path / "out.csv"), "--top-k", "2", "--batch-size", "2")
+    assert result.returncode == 0, result.stderr
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert out.text.tolist() == [t for t, _ in rows]
+    assert out.error.tolist() == ["", "empty text after cleaning", "empty text after cleaning", "", "", ""]
+    scored = out[out.error == ""]
+    assert set(scored.emoji_1) <= set(demo.EMOJIS) and (scored.probability_1 >= scored.probability_2).all()
+    assert "top-1 accuracy" in result.stdout and "on 3 labeled rows" in result.stdout
+    assert "scoring" in result.stderr  # progress is shown
+
+
+def test_predict_jsonl_output_and_text_arguments(tmp_path, tiny_bundle):
+    _, folder = tiny_bundle
+    (tmp_path / "in.jsonl").write_text('{"text": "hello there"}\n{"text": "bye"}\n')
+    result = cli("predict", "--model", str(folder), "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "o.jsonl"))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in lines] == ["hello there", "bye"] and "accuracy" not in result.stdout
+    text = cli("predict", "--model", str(folder), "first tweet", "second")
+    assert text.returncode == 0 and text.stdout.count("\n") == 4
+
+
+def test_predict_without_a_deployed_model_says_what_to_do():
+    result = cli("predict", "--endpoint", "never-deployed", "hi")
+    assert result.returncode == 2
+    assert "No model is deployed to endpoint 'never-deployed'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_endpoint_status_and_rollback(tmp_path, tiny_bundle):
+    _, folder = tiny_bundle
+    endpoint = LocalEndpoint("cli-test")
+    endpoint.publish(folder, "a", ["x"])
+    endpoint.publish(folder, "b", ["x"])
+    status = json.loads(cli("endpoint", "status", "--endpoint", "cli-test").stdout)
+    assert status["current"] == "b" and status["versions"] == ["a", "b"]
+    assert "now serves a" in cli("endpoint", "rollback", "--endpoint", "cli-test").stdout
+    assert endpoint.current_version() == "a"
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["nonsense"],
+    ["predict"],
+    ["predict", "--model", "/no/such/bundle", "hi"],
+    ["predict", "--endpoint", "nothing-here", "--input", "/no/such.csv"],
+    ["predict", "--top-k", "many", "hi"],
+    ["endpoint", "rollback", "--endpoint", "nothing-here"],
+    ["endpoint", "launch"],
+    ["models", "approve"],
+    ["models", "approve", "EmojiFlow/12345"],
+    ["models", "list", "--registry", "sagemaker"],
+    ["cards", "snapshot", "EmojiFlow/12345", "--output", "out"],
+    ["serve", "--model", "/no/such/bundle"],
+    ["serve", "--port", "eighty"],
+    ["aws", "wire-retrain"],
+    ["aws", "unwire-retrain"],
+    ["demo-data"],
+])
+def test_every_subcommand_where_nothing_exists_says_what_to_do_in_one_line(tmp_path, args):
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1"}
+    result = cli(*args, env=env, cwd=tmp_path)  # an empty folder: no runs, no endpoint
+    ours = [line for line in result.stderr.splitlines() if line.startswith("emoji-reco")]
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert len(ours) == 1 and len(ours[0]) > 30, result.stderr[-3000:]
+
+
+def test_models_list_with_no_runs_says_so(tmp_path):
+    result = cli("models", "list", cwd=tmp_path)
+    assert result.returncode == 0 and "No EmojiFlow runs here yet" in result.stdout and not result.stderr.strip()
+
+
+NOTICES = ("cuInit", "CUDA error", "oneDNN", "absl::InitializeLog", "cpu_feature_guard")
+
+
+def test_cli_output_carries_no_tensorflow_start_up_notices(tiny_bundle):
+    _, folder = tiny_bundle
+    quiet = cli("predict", "--model", str(folder), "monday again")
+    assert quiet.returncode == 0 and not [n for n in NOTICES if n in quiet.stderr], quiet.stderr
+    noisy = cli("predict", "--model", str(folder), "monday again", env={**os.environ, "EMOJI_RECO_TF_NOTICES": "1"})
+    assert any(n in noisy.stderr for n in NOTICES)  # what TensorFlow prints here without the filter
+    assert noisy.stdout == quiet.stdout

@@ -1,0 +1,117 @@
+"""The flow's settings: one file of defaults, configs that extend it, checks that name the key, overrides."""
+import json
+import re
+
+import pytest
+
+from helpers.flows import FLOW, ROOT
+from emoji_reco.settings import CONFIG_DIR, FREE_FORM, ConfigError, defaults, parse, with_overrides
+
+
+def leaves(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value and f"{prefix}{key}" not in FREE_FORM:
+            out.update(leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize("name", ["local.json", "aws.json", "sagemaker.json", "shared-tweets.json"])
+def test_every_config_holds_only_what_differs_and_parses_to_every_setting(name):
+    text = (CONFIG_DIR / name).read_text()
+    own = json.loads(text)
+    assert "extends" in own and len(text.splitlines()) <= 40
+    parsed = parse(text)
+    assert set(leaves(parsed)) == set(leaves(defaults()))
+    parent = parse(json.dumps({"extends": own["extends"]}))
+    for key, value in leaves({k: v for k, v in own.items() if k != "extends"}).items():
+        assert leaves(parent).get(key) != value, f"{name} repeats {key} from {own['extends']}"
+
+
+def test_the_configs_keep_their_meaning():
+    aws, sagemaker = parse('{"extends": "aws.json"}'), parse('{"extends": "sagemaker.json"}')
+    assert aws["deploy"]["target"] == "sagemaker" and aws["train"]["backend"] == "local"
+    assert sagemaker["train"]["backend"] == "sagemaker" and sagemaker["platform"]["batch_steps"] == ["convert", "evaluate"]
+    assert sagemaker["platform"]["timeout_minutes"] == aws["platform"]["timeout_minutes"] and aws["platform"]["retries"] == 2
+    assert parse((CONFIG_DIR / "local.json").read_text()) == defaults()
+
+
+def test_a_users_config_of_three_keys_works(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "team.json").write_text('{"extends": "aws.json", "deploy": {"endpoint": "team"}}')
+    config = parse('{"extends": "team.json", "train": {"epochs": 3, "learning_rate": 1e-4}, "data": {"sample": 500}}')
+    assert config["train"]["epochs"] == 3 and config["train"]["batch_size"] == 32  # the rest: from base.json
+    assert config["deploy"] == {"target": "sagemaker", "endpoint": "team", "keep_versions": 5}
+    assert config["platform"]["schedule"] == {"weekly": True}
+    replaced = parse('{"extends": "aws.json", "platform": {"schedule": {"cron": "0 3 * * ? *"}}}')
+    assert replaced["platform"]["schedule"] == {"cron": "0 3 * * ? *"}  # free-form values are replaced, not merged
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"train": {"epocs": 1}}', "train.epocs: unknown key; did you mean train.epochs?"),
+    ('{"trian": {"epochs": 1}}', "trian: unknown key; did you mean train?"),
+    ('{"train": {"epochs": "2"}}', 'train.epochs: expected a whole number, got "2"'),
+    ('{"train": {"learning_rate": "fast"}}', "train.learning_rate: expected a number"),
+    ('{"data": {"labels": 3}}', "data.labels: expected a string or null, got 3"),
+    ('{"sagemaker": {"training": {"spot": "yes"}}}', "sagemaker.training.spot: expected true or false"),
+    ('{"model": "bundled"}', "model: expected an object"),
+    ('{"extends": "nowhere.json"}', "extends: nowhere.json not found"),
+    ("[1, 2]", "must be a JSON object"),
+    ("{not json", "is not valid JSON"),
+])
+def test_a_config_mistake_is_refused_with_its_path(text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse(text)
+
+
+def test_a_config_that_extends_itself_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.json").write_text('{"extends": "b.json"}')
+    (tmp_path / "b.json").write_text('{"extends": "a.json"}')
+    with pytest.raises(ConfigError, match="extends itself"):
+        parse('{"extends": "a.json"}')
+
+
+def test_dotted_overrides_apply_at_any_depth_and_are_checked():
+    config = with_overrides(defaults(), {"train.epochs": 1, "sagemaker.endpoint.blue_green.bake_seconds": 60,
+                                         "data.path": "", "model.base": None})
+    assert config["train"]["epochs"] == 1 and config["sagemaker"]["endpoint"]["blue_green"]["bake_seconds"] == 60
+    assert config["model"]["base"] == "bundled"  # None and "" leave the config's value
+    with pytest.raises(ConfigError, match="train.epochz: unknown key"):
+        with_overrides(defaults(), {"train.epochz": 1})
+
+
+def test_the_readme_documents_every_key_with_its_default():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| key | default | meaning |"):readme.index("## Base model")]
+    documented = {}
+    for row in table.splitlines()[2:]:
+        if not row.startswith("| `"):
+            continue
+        keys_cell, default_cell = row.split(" | ")[:2]
+        keys = re.findall(r"`([a-z_.*]+)`", keys_cell)
+        values = re.findall(r"`([^`]*)`", default_cell)
+        for i, key in enumerate(keys):
+            documented[key] = values[i] if len(values) == len(keys) else None
+    flat = leaves(defaults())
+    for key, value in flat.items():
+        group = next((k for k in documented if k.endswith(".*") and key.startswith(k[:-1])), None)
+        assert key in documented or group, f"README's configuration table lacks {key}"
+        if documented.get(key) is not None:
+            shown = value if isinstance(value, str) else json.dumps(value)
+            assert documented[key] in (shown, json.dumps(value)), (key, documented[key], value)
+    assert not [k for k in documented if not k.endswith(".*") and k not in flat], "README documents unknown keys"
+
+
+def test_the_flow_refuses_a_config_mistake_in_one_message(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"extends": "local.json", "train": {"epocs": 1}}')
+    done = subprocess.run([sys.executable, FLOW, "--config", "config", str(bad), "show"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode != 0 and "train.epocs: unknown key; did you mean train.epochs?" in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,55 @@
+"""Running EmojiFlow in tests: configs passed as values through Metaflow's Runner, and reading what a run left."""
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOW = str(ROOT / "flows" / "emoji_flow.py")
+
+
+def flow_config(extends: str = "local.json", **changes) -> dict:
+    """A config value that extends a config file with `{"section.key": value}` changes (as a user's config would)."""
+    from emoji_reco.settings import merge
+
+    config = {"extends": extends}
+    for dotted, value in changes.items():
+        *parents, key = dotted.split(".")
+        nested = {key: value}
+        for part in reversed(parents):
+            nested = {part: nested}
+        config = merge(config, nested)
+    return config
+
+
+def tiny_flow_config(model_dir: Path, **changes) -> dict:
+    """A flow config that trains the tiny model on a small demo set in seconds."""
+    return flow_config(**{"model.base": str(model_dir), "model.max_length": 32, "demo.rows": 600, "train.epochs": 1,
+                          "train.batch_size": 16, "train.learning_rate": 1e-3, "train.bucket_boundaries": [8, 16],
+                          "gate.min_score": 0.0, **changes})
+
+
+def run_flow(config: dict, resume_from: str | None = None, **params):
+    """Run (or resume) EmojiFlow through Metaflow's Runner with `config` as its config value; return (status, run,
+    stdout+stderr)."""
+    from metaflow import Runner
+
+    if resume_from:
+        with Runner(FLOW, show_output=False).resume(origin_run_id=resume_from) as result:
+            return result.status, result.run, result.stdout + result.stderr
+    with Runner(FLOW, show_output=False, config_value=[("config", config)]).run(**params) as result:
+        return result.status, result.run, result.stdout + result.stderr
+
+
+def task(run, step):
+    return run[step].task
+
+
+def card_json(run, step, card_id) -> str:
+    """The components of a rendered card (Metaflow embeds them as base64 JSON in the HTML), as JSON text."""
+    import base64
+    import re
+
+    from metaflow.cards import get_cards
+
+    html = get_cards(task(run, step), id=card_id)[0].get()
+    payload = re.search(r'__MF_DATA__\["[^"]+"\] = "([^"]+)"', html).group(1)
+    return json.dumps(json.loads(base64.b64decode(payload)), ensure_ascii=False)

@@ -1,0 +1,262 @@
+"""The inference server under overload, faults and hostile input: bounded admission with 503 + Retry-After,
+deadlines, abandoned requests dropped before the model, refusals of foreign pages, errors that leak nothing,
+and a reload loop that survives a broken pointer or version. Real uvicorn servers on 127.0.0.1, the tiny model."""
+import base64
+import importlib.util
+import json
+import os
+import shutil
+import tarfile
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+from unittest import mock
+
+import httpx
+import pytest
+
+from emoji_reco.aws import http_front, tfserving
+from emoji_reco.serving import payloads
+from emoji_reco.model.bundle import Predictor
+from emoji_reco.serving.local_endpoint import POINTER, LocalEndpoint
+from emoji_reco.serving.server import Loaded
+from helpers.serving import post, running, wait_ready
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def folder(tiny_bundle):
+    return tiny_bundle[1]
+
+
+def slow_model(app, seconds):
+    """Make each model call of the server take `seconds` longer; returns the texts the model was given."""
+    batcher, seen = app.state.batcher, []
+    real = batcher.predict
+
+    def slow(texts):
+        seen.extend(texts)
+        time.sleep(seconds)
+        return real(texts)
+
+    batcher.predict = slow
+    return seen
+
+
+def timed_post(url, body, **kwargs):
+    began = time.perf_counter()
+    answer = post(url, body, timeout=30, **kwargs)
+    return answer, time.perf_counter() - began
+
+
+def test_overload_is_refused_at_once_with_503_and_retry_after_and_the_server_recovers(folder):
+    with running(model=str(folder), max_queued_texts=4, max_open_requests=8, deadline_ms=20000) as (url, app):
+        wait_ready(url)
+        seen = slow_model(app, 1.0)
+        with ThreadPoolExecutor(24) as pool:
+            answers = list(pool.map(lambda i: timed_post(url, [f"load {i}"]), range(24)))
+        statuses = Counter(a.status_code for a, _ in answers)
+        assert set(statuses) == {200, 503}, statuses
+        for answer, seconds in answers:
+            if answer.status_code == 503:
+                assert answer.headers["retry-after"] == "1" and answer.json()["request_id"]
+                assert seconds < 0.8, seconds  # refused at once, not after a model call (1 s)
+        assert statuses[200] == len(seen) <= 2 + 4 + 2  # two calls running, the queue, and what they freed
+        app.state.batcher.predict = app.state.model.predict
+        assert httpx.get(f"{url}/ping").status_code == 200 and post(url, ["after the storm"]).status_code == 200
+
+
+def test_a_request_past_its_deadline_gets_503_and_queued_texts_never_reach_the_model(folder):
+    with running(model=str(folder), model_threads=1, deadline_ms=300) as (url, app):
+        wait_ready(url)
+        seen = slow_model(app, 0.8)
+        with ThreadPoolExecutor(6) as pool:
+            busy = pool.submit(timed_post, url, ["occupies the model"])
+            time.sleep(0.1)
+            answers = [busy, *(pool.submit(timed_post, url, [f"late {i}"]) for i in range(5))]
+            answers = [a.result() for a in answers]
+        assert all(a.status_code == 503 and "No answer within 300 ms" in a.json()["error"] for a, _ in answers)
+        assert all(seconds < 0.75 for _, seconds in answers)  # answered at the deadline, not after the model
+        time.sleep(1.0)  # the running call finishes; the batcher then finds only expired requests
+        assert seen == ["occupies the model"] and sum(app.state.batcher.dropped.values()) == 5
+
+
+def test_a_client_that_leaves_takes_its_texts_out_of_the_queue(folder):
+    with running(model=str(folder), model_threads=1) as (url, app):
+        wait_ready(url)
+        seen = slow_model(app, 1.0)
+        with ThreadPoolExecutor(1) as pool:
+            busy = pool.submit(post, url, ["keeps the model busy"], timeout=30)
+            time.sleep(0.2)
+            with pytest.raises(httpx.ReadTimeout):
+                post(url, ["gave up waiting"], timeout=0.3)
+            assert busy.result().status_code == 200
+        time.sleep(0.5)
+        assert "gave up waiting" not in seen and app.state.batcher.dropped["gone"] >= 1
+
+
+@pytest.fixture(scope="module")
+def fronts(folder, tmp_path_factory):
+    """The same parser behind our server, the Lambda front and the TF Serving handlers."""
+    root = tmp_path_factory.mktemp("tfs")
+    with tarfile.open(tfserving.archive(folder, root / "model.tar.gz", "v1")) as tar:
+        tar.extractall(root / "model", filter="data")
+    spec = importlib.util.spec_from_file_location("tfs_inference_hardening", root / "model" / "code" / "inference.py")
+    tfs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tfs)
+    predictor = Predictor(folder)
+
+    class Runtime:  # what the Lambda forwards, scored by the real model as the endpoint would
+        exceptions = SimpleNamespace(ClientError=RuntimeError)
+
+        def invoke_endpoint(self, Body, **_):
+            texts = json.loads(Body)
+            answer = payloads.response(predictor.logits(texts).tolist(), predictor.emojis, 3, False, "v1")
+            return {"Body": SimpleNamespace(read=lambda: json.dumps(answer).encode())}
+
+    def via_lambda(body, ctype):
+        event = {"headers": {"Content-Type": ctype}, "body": base64.b64encode(body).decode(), "isBase64Encoded": True}
+        with mock.patch.dict(os.environ, {"ENDPOINT_NAME": "emoji-reco"}):
+            reply = http_front.handler(event, runtime=Runtime())
+        rows = json.loads(reply["body"]).get("predictions")
+        return reply["statusCode"], len(rows) if rows else None
+
+    def via_tfserving(body, ctype):
+        try:
+            request = json.loads(tfs.input_handler(body, SimpleNamespace(request_content_type=ctype,
+                                                                          custom_attributes="")))
+        except tfs.payloads.BadRequest as exc:  # the archive's own copy of payloads.py
+            return exc.status, None
+        return 200, len(request["inputs"]["input_ids"])
+
+    with running(model=str(folder), max_texts=64) as (url, _):
+        wait_ready(url)
+
+        def via_server(body, ctype):
+            answer = post(url, body, ctype)
+            assert answer.headers["content-type"] == "application/json"
+            return answer.status_code, len(answer.json()["predictions"]) if answer.status_code == 200 else None
+
+        yield {"server": via_server, "lambda": via_lambda, "tfserving": via_tfserving}
+
+
+@pytest.mark.parametrize("body, ctype, expected", [
+    (b"[" * 1000, "application/json", (400, None)),
+    (b'{"instances": ' + b"[" * 50000, "application/json", (400, None)),
+    (b"[" * 100 + b'"x"' + b"]" * 100, "application/json", (400, None)),
+    ("one\u2028still one\x85and\x0bthis\x0cand\x1cthis\rtoo\r\ntwo\n\nthree\n".encode(), "text/plain", (200, 3)),
+    (b"\xff\xfe", "text/plain", (400, None)),
+    (b"a,b\n", "text/xml", (415, None)),
+])
+def test_hostile_bodies_get_the_same_answer_from_every_front(fronts, body, ctype, expected):
+    answers = {name: ask(body, ctype) for name, ask in fronts.items()}
+    assert answers == dict.fromkeys(fronts, expected)
+    assert fronts["server"](b'["still up"]', "application/json") == (200, 1)
+
+
+@pytest.mark.parametrize("headers, status", [
+    ({"Host": "evil.example"}, 403),  # DNS rebinding: a foreign name resolving to 127.0.0.1
+    ({"Origin": "https://evil.example"}, 403),  # a web page the user visits, posting text/plain
+    ({"Origin": "null"}, 403),
+    ({}, 200),  # curl, SDKs, SageMaker: no Origin
+])
+def test_a_loopback_server_refuses_foreign_hosts_and_cross_site_pages(folder, headers, status):
+    with running(model=str(folder)) as (url, _):
+        wait_ready(url)
+        answer = post(url, b"hello", "text/plain", headers=headers)
+        assert answer.status_code == status
+        if status == 403:
+            assert answer.json()["request_id"] == answer.headers["x-request-id"]
+        same_origin = post(url, b"hi", "text/plain", headers={"Origin": url})  # the server's own web page
+        assert same_origin.status_code == 200
+
+
+def test_allowed_hosts_and_origins_open_the_server_for_a_real_deployment(folder):
+    with running(model=str(folder), allowed_hosts=["emoji.example.com"],
+                 allowed_origins=["https://app.example.com"]) as (url, _):
+        ok = {"Host": "emoji.example.com", "Origin": "https://app.example.com"}
+        assert post(url, b"hi", "text/plain", headers=ok).status_code == 200  # a fixed model loads before serving
+        assert post(url, b"hi", "text/plain", headers={**ok, "Origin": "https://other.example"}).status_code == 403
+        assert post(url, b"hi", "text/plain").status_code == 403  # Host 127.0.0.1 is no longer one of its names
+
+
+def test_errors_name_a_request_id_and_leak_no_detail(folder, tmp_path):
+    broken = tmp_path / "secret-place" / "broken"
+    (broken / "saved_model").mkdir(parents=True)
+    (broken / "metadata.json").write_text('{"max_length": 8}')
+    with running(model=str(broken)) as (url, _):
+        ping = httpx.get(f"{url}/ping")
+        assert ping.status_code == 503 and "secret-place" not in ping.text and str(tmp_path) not in ping.text
+        assert "broken failed to load" in ping.json()["error"]
+    with running(model=str(folder)) as (url, app):
+        wait_ready(url)
+        good = app.state.model.current
+        app.state.model.current = Loaded(object(), "v-bad", good.emojis)  # a model whose every call raises
+        try:
+            answer = post(url, ["x"])
+        finally:
+            app.state.model.current = good
+        assert answer.status_code == 500 and answer.json() == {
+            "error": "The model failed on this request.", "request_id": answer.headers["x-request-id"]}
+
+
+def test_the_reload_loop_survives_a_broken_pointer_and_retries_a_version_that_failed(folder):
+    name = f"faults-{uuid.uuid4().hex[:6]}"
+    endpoint = LocalEndpoint(name)
+    endpoint.publish(folder, "v1", ["x"])
+    with running(endpoint=name) as (url, _):
+        assert wait_ready(url)["version"] == "v1"
+        pointer = endpoint.root / POINTER
+        good = pointer.read_text()
+        for bad in ('{"version": "v', "", "[]"):  # half-written, empty, not a record
+            pointer.write_text(bad)
+            time.sleep(0.6)
+            ping = httpx.get(f"{url}/ping")
+            assert ping.status_code == 200 and ping.json()["version"] == "v1" and "can't be read" in ping.json()["problem"]
+            assert post(url, ["still serving"]).json()["version"] == "v1"
+        pointer.write_text(good)
+        time.sleep(0.6)
+        assert "problem" not in httpx.get(f"{url}/ping").json()
+        # A version that fails to load is retried after a backoff, not pinned as failed for good.
+        (endpoint.versions_dir / "v2" / "saved_model").mkdir(parents=True)
+        pointer.write_text(json.dumps({"version": "v2", "previous": "v1"}))
+        time.sleep(0.6)
+        ping = httpx.get(f"{url}/ping").json()
+        assert ping["version"] == "v1" and "v2 failed to load" in ping["problem"]
+        shutil.rmtree(endpoint.versions_dir / "v2")
+        shutil.copytree(folder, endpoint.versions_dir / "v2")
+        assert wait_ready(url, "v2", timeout=30)["version"] == "v2"
+        assert "problem" not in httpx.get(f"{url}/ping").json()
+
+
+def test_the_openapi_description_states_the_servers_limits(folder):
+    with running(model=str(folder), max_texts=5, max_body_bytes=999) as (url, _):
+        spec = httpx.get(f"{url}/openapi.json").json()["paths"]["/invocations"]["post"]
+    body = spec["requestBody"]
+    assert "999 bytes" in body["description"]
+    assert body["content"]["application/json"]["schema"]["oneOf"][0]["maxItems"] == 5
+    assert {"403", "500", "503"} <= set(spec["responses"])
+
+
+def test_many_slow_clients_do_not_grow_the_queue_past_its_bound(folder):
+    with running(model=str(folder), max_queued_texts=8, max_open_requests=1000, deadline_ms=20000) as (url, app):
+        wait_ready(url)
+        slow_model(app, 0.5)
+        peak, stop = [0], threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                peak[0] = max(peak[0], app.state.batcher.queued)
+                time.sleep(0.005)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        with ThreadPoolExecutor(32) as pool:
+            statuses = Counter(pool.map(lambda i: post(url, [f"q{i}", f"r{i}"], timeout=30).status_code, range(64)))
+        stop.set()
+        watcher.join()
+        assert peak[0] <= 8 and set(statuses) == {200, 503}

@@ -7,6 +7,9 @@ trainer class and one entry in TRAINERS; a new place to serve, one target class 
 - A target's `champion(tmp)` is the bundle it serves now (or None); `register(run, bundle_uri, metrics, verdict)`
   records a candidate (None where the run's tags are the whole registry); `deploy(run, bundle_uri, verdict, smoke,
   recheck)` serves what should serve after a smoke prediction and returns `{"deployed": bool, ...}`.
+- For deploys without a training run (DeployFlow, `emoji-reco models approve --deploy`): `approved(model)` finds an
+  approved model (`"newest"`, or the target's own reference) as `{"version", "run", "bundle_uri", ...}`, and
+  `serve(model, smoke)` serves it after the same smoke prediction.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +61,7 @@ class SageMakerTrainer:
         from emoji_reco.aws import training_job
 
         return training_job.train_bundle(emojis, self.settings, run.run_root, run.datastore_root,
-                                               training_job.job_name(run.run_id, run.attempt))
+                                         training_job.job_name(run.run_id, run.attempt))
 
 
 class LocalTarget:
@@ -76,11 +79,20 @@ class LocalTarget:
         return None
 
     def deploy(self, run: RunInfo, bundle_uri: str, verdict: dict, smoke: list[str], recheck=None) -> dict:
-        from emoji_reco.serving import local_endpoint
-
         if not verdict["passed"]:
             return {"deployed": False, "reason": "; ".join(verdict["reasons"])}
-        return local_endpoint.deploy(bundle_uri, self.settings["deploy"], run.run_id, smoke, recheck)
+        return self.serve({"version": run.run_id, "bundle_uri": bundle_uri}, smoke, recheck)
+
+    def approved(self, model: str) -> dict:
+        """A run tagged approved (`EmojiFlow/1234`, or the newest such run)."""
+        from emoji_reco import registry
+
+        return registry.approved_run(model)
+
+    def serve(self, model: dict, smoke: list[str], recheck=None) -> dict:
+        from emoji_reco.serving import local_endpoint
+
+        return local_endpoint.deploy(model["bundle_uri"], self.settings["deploy"], model["version"], smoke, recheck)
 
 
 class SageMakerTarget:
@@ -107,12 +119,23 @@ class SageMakerTarget:
         return package
 
     def deploy(self, run: RunInfo, bundle_uri: str, verdict: dict, smoke: list[str], recheck=None) -> dict:
-        from emoji_reco.aws import endpoint, model_registry
+        from emoji_reco.aws import model_registry
 
         newest = model_registry.newest_approved(self.group)
         if not newest:
             return {"deployed": False, "reason": "; ".join(verdict["reasons"]) + f"; no approved version in {self.group}"}
-        return {"deployed": True, **endpoint.deploy(newest, self.settings, smoke)}
+        return self.serve(newest, smoke)
+
+    def approved(self, model: str) -> dict:
+        """An Approved package of the group, by ARN or version number, or the newest one."""
+        from emoji_reco.aws import model_registry
+
+        return model_registry.approved(self.group, model)
+
+    def serve(self, model: dict, smoke: list[str], recheck=None) -> dict:
+        from emoji_reco.aws import endpoint
+
+        return {"deployed": True, **endpoint.deploy(model, self.settings, smoke)}
 
 
 TRAINERS = {"local": LocalTrainer, "sagemaker": SageMakerTrainer}

@@ -116,6 +116,7 @@ def models_cmd(args) -> int:
         status = sm.APPROVED if args.action == "approve" else sm.REJECTED
         print(json.dumps(sm.set_status(args.model, status, args.group, args.note)))
         return 0
+    from metaflow import Run
     from metaflow.exception import MetaflowNotFound
 
     from emoji_reco import registry
@@ -136,7 +137,8 @@ def models_cmd(args) -> int:
         raise EmojiRecoError(f"models {args.action} needs the run, e.g. EmojiFlow/1234.")
     print(registry.mark(args.model, {"passed": args.action == "approve"}))
     if args.deploy and args.action == "approve":
-        deployment = registry.deploy_approved(args.model)
+        settings = Run(args.model, _namespace_check=False)["start"].task.data.settings
+        deployment = registry.deploy_approved(settings, args.model)
         print(f"endpoint {deployment['endpoint']} now serves {deployment['version']}" if deployment["deployed"]
               else f"not deployed: {deployment['reason']}")
     return 0
@@ -174,20 +176,28 @@ def demo_data_cmd(args) -> int:
 
 
 def aws_cmd(args) -> int:
-    from emoji_reco.aws import retrain_rule
+    from emoji_reco.aws import event_rules
 
     if args.action == "lambda-zip":
         from emoji_reco.aws.http_front import build_zip
 
         print(build_zip(args.output))
-    elif args.action == "wire-retrain":
-        missing = [f"--{n.replace('_', '-')}" for n in ("bucket", "state_machine") if not getattr(args, n)]
-        if missing:
-            raise EmojiRecoError(f"wire-retrain needs {' and '.join(missing)}.")
-        print(json.dumps(retrain_rule.wire(args.bucket, args.prefix, args.state_machine, args.rule), indent=1))
+        return 0
+    verb, kind = args.action.split("-")
+    name = args.rule or f"emoji-reco-{kind}"
+    if verb == "unwire":
+        event_rules.unwire(name)
+        print(f"removed rule {name} and its role")
+        return 0
+    missing = [f"--{n.replace('_', '-')}" for n in ("bucket", "state_machine")[kind == "deploy":] if not getattr(args, n)]
+    if missing:
+        raise EmojiRecoError(f"{args.action} needs {' and '.join(missing)}.")
+    if kind == "retrain":
+        event_rules.enable_s3_events(args.bucket)
+        rule = event_rules.retrain(args.bucket, args.prefix)
     else:
-        retrain_rule.unwire(args.rule)
-        print(f"removed rule {args.rule} and its role")
+        rule = event_rules.deploy_on_approval(args.group)
+    print(json.dumps({**event_rules.wire(rule, args.state_machine, name), "pattern": rule.pattern}, indent=1))
     return 0
 
 
@@ -264,13 +274,17 @@ def parser() -> argparse.ArgumentParser:
     ca.add_argument("--output", default="cards", help="folder for the PNGs")
     ca.set_defaults(func=cards_cmd)
 
-    aw = sub.add_parser("aws", help="retrain when new data lands in S3 (EventBridge rule → EmojiFlow's state machine); "
-                                    "pack the HTTP front's Lambda")
-    aw.add_argument("action", choices=["wire-retrain", "unwire-retrain", "lambda-zip"])
-    aw.add_argument("--bucket", help="bucket that receives new tweet files")
-    aw.add_argument("--prefix", default="", help="key prefix to watch, e.g. incoming/")
-    aw.add_argument("--state-machine", dest="state_machine", help="name or ARN, e.g. emoji_reco.prod.EmojiFlow")
-    aw.add_argument("--rule", default="emoji-reco-retrain", help="name of the EventBridge rule (and of its IAM role)")
+    aw = sub.add_parser("aws", help="EventBridge rules: retrain when new data lands in S3 (→ EmojiFlow's state "
+                                    "machine), deploy when a model package is approved (→ DeployFlow's); pack the "
+                                    "HTTP front's Lambda")
+    aw.add_argument("action", choices=["wire-retrain", "unwire-retrain", "wire-deploy", "unwire-deploy", "lambda-zip"])
+    aw.add_argument("--bucket", help="wire-retrain: bucket that receives new tweet files")
+    aw.add_argument("--prefix", default="", help="wire-retrain: key prefix to watch, e.g. incoming/")
+    aw.add_argument("--group", default="emoji-reco", help="wire-deploy: the model package group whose approvals deploy")
+    aw.add_argument("--state-machine", dest="state_machine",
+                    help="name or ARN, e.g. emoji_reco.prod.EmojiFlow (retrain) or emoji_reco.prod.DeployFlow (deploy)")
+    aw.add_argument("--rule", help="name of the EventBridge rule and of its IAM role (default emoji-reco-retrain or "
+                                   "emoji-reco-deploy)")
     aw.add_argument("--output", default="emoji-reco-http-front.zip", help="lambda-zip: where to write the package")
     aw.set_defaults(func=aws_cmd)
 

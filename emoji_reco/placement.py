@@ -1,9 +1,13 @@
 """Where and how EmojiFlow's steps run, from the config's `platform` section (no code edits between laptop and AWS).
 
 - `batch_steps`: steps sent to AWS Batch (`@batch`, sized by their `@resources`); `batch_queue` picks the queue.
+- `kubernetes_steps`: steps sent to Kubernetes (`@kubernetes`, sized by the same `@resources`).
 - `retries`: `@retry` count for the steps that read or write the datastore (0: none).
 - `timeout_minutes`: `@timeout` per step, where a hang is possible.
-- `schedule`: `@schedule` arguments (`{"weekly": true}`, `{"cron": "..."}`), used by `step-functions create`.
+- `schedule`: `@schedule` arguments (`{"weekly": true}`, `{"cron": "..."}`), used by `step-functions create` and
+  `argo-workflows create`.
+- `trigger`: `@trigger` arguments (`{"event": {"name": ..., "parameters": {"data": ...}}}`): Argo Workflows starts
+  a run when that event arrives (Step Functions has no triggers: see `emoji-reco aws wire-retrain`).
 - `datastore`: the datastore the config expects ("s3" for AWS); a run on another one stops with what to set.
 """
 from metaflow import FlowMutator
@@ -16,12 +20,17 @@ NETWORK_STEPS = ("prepare", "convert", "join_convert", "train", "evaluate", "reg
 
 
 class Placement(FlowMutator):
-    """Adds @batch, @retry, @timeout and @schedule as the config's `platform` section says."""
+    """Adds @batch, @kubernetes, @retry, @timeout, @schedule and @trigger as the config's `platform` section says;
+    `retrains=False` (a flow that doesn't train, DeployFlow) leaves out the schedule and trigger."""
+
+    def init(self, retrains: bool = True):
+        self.retrains = retrains
 
     def pre_mutate(self, mutable_flow):
         platform = dict(mutable_flow.configs)["config"].get("platform", {})
-        if platform.get("schedule"):
-            mutable_flow.add_decorator("schedule", deco_kwargs=dict(platform["schedule"]))
+        for name in ("schedule", "trigger") if self.retrains else ():
+            if platform.get(name):
+                mutable_flow.add_decorator(name, deco_kwargs=dict(platform[name]))
         timeouts = platform.get("timeout_minutes") or {}
         for name, step in mutable_flow.steps:
             if platform.get("retries") and name in NETWORK_STEPS:
@@ -31,6 +40,8 @@ class Placement(FlowMutator):
             if name in (platform.get("batch_steps") or ()):
                 queue = platform.get("batch_queue")
                 step.add_decorator("batch", deco_kwargs={"queue": queue} if queue else {})
+            if name in (platform.get("kubernetes_steps") or ()):
+                step.add_decorator("kubernetes")
 
 
 def check_datastore(settings: dict, datastore_root: str) -> None:

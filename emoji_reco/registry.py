@@ -23,33 +23,52 @@ def mark(run_pathspec: str, verdict: dict) -> str:
 
 def crown(run_pathspec: str, endpoint: str) -> None:
     """Make this run the endpoint's champion; the tag leaves every other run of the flow."""
+    from metaflow.exception import MetaflowNotFound
+
     tag = champion_tag(endpoint)
     namespace(None)
+    try:
+        Run(run_pathspec, _namespace_check=False)
+    except MetaflowNotFound:
+        print(f"{run_pathspec} is not in this Metaflow's metadata; no run is tagged the champion of {endpoint}")
+        return
     for run in Flow(run_pathspec.split("/")[0]).runs(tag):
         if run.pathspec != run_pathspec:
             run.remove_tag(tag)
     Run(run_pathspec, _namespace_check=False).add_tag(tag)
 
 
-def deploy_approved(run_pathspec: str) -> dict:
-    """Publish a run's model to the local endpoint its config names, after the same smoke prediction as its deploy
-    step, and crown it there: a person's approval (`emoji-reco models approve RUN --deploy`) overrides the gate."""
-    from emoji_reco import backends
+# What a deploy without a training run (DeployFlow, `models approve --deploy`) asks the model before it serves.
+SMOKE_TEXTS = ["finally friday, see you all tonight", "my phone died again, great start to the week"]
+
+
+def approved_run(model: str, flow_name: str = "EmojiFlow") -> dict:
+    """A run tagged approved (by the gate or a person) with an evaluated model: `EmojiFlow/1234`, or "newest"."""
     from emoji_reco.errors import EmojiRecoError
 
-    run = Run(run_pathspec, _namespace_check=False)
+    namespace(None)
+    if model == "newest":
+        run = next(iter(Flow(flow_name).runs(APPROVED)), None)
+        if run is None:
+            raise EmojiRecoError(f"No {flow_name} run is approved yet: `emoji-reco models approve {flow_name}/<run>`.")
+    else:
+        run = Run(model, _namespace_check=False)
+        if APPROVED not in run.user_tags:
+            raise EmojiRecoError(f"{model} is not approved: `emoji-reco models approve {model}` first.")
     if "evaluate" not in run or not run["evaluate"].task.finished:
-        raise EmojiRecoError(f"{run_pathspec} has no evaluated model to deploy: it stopped before its evaluate step.")
-    settings, bundle_uri = run["start"].task.data.settings, run["train"].task.data.bundle_uri
-    smoke = run["prepare"].task.data.splits["test"].text.head(3).tolist()
+        raise EmojiRecoError(f"{run.pathspec} has no evaluated model to deploy: it stopped before its evaluate step.")
+    return {"version": run.id, "run": run.pathspec, "bundle_uri": run["train"].task.data.bundle_uri}
+
+
+def deploy_approved(settings: dict, model: str) -> dict:
+    """Serve an approved model where `settings` say, after a smoke prediction, and crown its run: the deploy of
+    DeployFlow and of `emoji-reco models approve RUN --deploy` (a person's approval overrides the gate)."""
+    from emoji_reco import backends
+
     target = backends.target(settings)
-    if not isinstance(target, backends.LocalTarget):
-        raise EmojiRecoError(f"{run_pathspec} deploys to {settings['deploy']['target']}: approve its model package "
-                             "there (`emoji-reco models approve VERSION --registry sagemaker`).")
-    deployment = target.deploy(backends.RunInfo(run.pathspec, run.id, "", ""), bundle_uri,
-                               {"passed": True, "reasons": ["approved by hand"]}, smoke)
-    if deployment["deployed"]:
-        crown(run.pathspec, settings["deploy"]["endpoint"])
+    approved = target.approved(model)
+    deployment = target.serve(approved, SMOKE_TEXTS)
+    crown(approved["run"], settings["deploy"]["endpoint"])
     return deployment
 
 

@@ -1,16 +1,12 @@
 """Shared fixtures: an isolated Metaflow root and endpoint home, a tiny BERT, flow configs, a moto server."""
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from helpers.flows import run_flow, tiny_flow_config
-from helpers.network import free_port
+from helpers.network import moto
 
 # Isolate the session as a user's folder would be: Metaflow's local datastore (and its cards) is the
 # .metaflow folder found from the working directory, the endpoint home is $EMOJI_RECO_HOME.
@@ -78,36 +74,33 @@ def champion(tmp_path_factory, tiny_model):
 @pytest.fixture(scope="session")
 def moto_server():
     """moto in server mode on 127.0.0.1; yields its URL and stops it after the session."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError("moto server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with moto() as url:
+        yield url
 
 
-@pytest.fixture
-def aws(moto_server, monkeypatch):
-    """boto3 and metaflow.S3 pointed at the moto server, with a fresh bucket; yields (s3 client, bucket)."""
+def _point_aws_at(url: str, monkeypatch):
     import uuid
 
     import boto3
 
-    for key, value in {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
+    for key, value in {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(key, value)
     bucket = f"emoji-{uuid.uuid4().hex[:10]}"
     client = boto3.client("s3")
     client.create_bucket(Bucket=bucket)
     return client, bucket
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch):
+    """boto3 and metaflow.S3 pointed at the session's moto server, with a fresh bucket; yields (s3 client, bucket)."""
+    return _point_aws_at(moto_server, monkeypatch)
+
+
+@pytest.fixture
+def own_aws(monkeypatch):
+    """Like `aws`, on a moto server of the test's own: for tests whose EventBridge rules on the default bus would
+    change what other tests see (moto stops delivering there once any rule targets a state machine)."""
+    with moto() as url:
+        yield _point_aws_at(url, monkeypatch)

@@ -53,6 +53,7 @@ def _entry(client, summary: dict) -> dict:
     container = package["InferenceSpecification"]["Containers"][0]
     props = package.get("CustomerMetadataProperties", {})
     return {"arn": package["ModelPackageArn"], "package_version": package.get("ModelPackageVersion"),
+            "group": package.get("ModelPackageGroupName"),
             "status": package["ModelApprovalStatus"], "created_at": package["CreationTime"].isoformat(timespec="seconds"),
             "image": container["Image"], "model_data": container["ModelDataUrl"], **props}
 
@@ -73,15 +74,37 @@ def newest_approved(group: str) -> dict | None:
     return approved[0] if approved else None
 
 
+def _arn(package: str, group: str | None) -> str:
+    """A package's ARN, given its ARN or, with `group`, its version number."""
+    if package.startswith("arn:"):
+        return package
+    matches = [v["arn"] for v in versions(group) if str(v["package_version"]) == str(package)] if group else []
+    if not matches:
+        raise EmojiRecoError(f"No version {package} in model package group {group!r}.")
+    return matches[0]
+
+
+def approved(group: str, package: str) -> dict:
+    """An Approved package of `group` (by ARN or version number), or its newest approved one for "newest"."""
+    if package == "newest":
+        entry = newest_approved(group)
+        if entry is None:
+            raise EmojiRecoError(f"No approved version in model package group {group!r}.")
+        return entry
+    client = boto3.client("sagemaker")
+    arn = _arn(package, group)
+    entry = _entry(client, {"ModelPackageArn": arn})
+    if entry["group"] != group:
+        raise EmojiRecoError(f"{arn} belongs to model package group {entry['group']!r}, not {group!r}.")
+    if entry["status"] != APPROVED:
+        raise EmojiRecoError(f"{arn} is {entry['status']}, not {APPROVED}: approve it before deploying it.")
+    return entry
+
+
 def set_status(package: str, status: str, group: str | None = None, note: str = "") -> dict:
     """Approve or reject a package, given by ARN or, with `group`, by version number."""
     client = boto3.client("sagemaker")
-    arn = package
-    if not package.startswith("arn:"):
-        matches = [v["arn"] for v in versions(group) if str(v["package_version"]) == str(package)] if group else []
-        if not matches:
-            raise EmojiRecoError(f"No version {package} in model package group {group!r}.")
-        arn = matches[0]
+    arn = _arn(package, group)
     # Re-sending the package's own properties changes nothing on AWS, and keeps them where an update drops them (moto).
     properties = client.describe_model_package(ModelPackageName=arn).get("CustomerMetadataProperties") or {}
     client.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, CustomerMetadataProperties=properties,

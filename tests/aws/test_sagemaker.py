@@ -318,8 +318,9 @@ def test_the_lambda_package_holds_the_handler_and_what_it_imports(tmp_path):
 
 
 def test_the_local_default_never_imports_the_sagemaker_sdk():
-    modules = ["emoji_reco." + m for m in ("data", "training", "evaluation", "endpoint", "registry", "cards", "cli",
-                                             "server", "placement", "retrain", "sagemaker_train")]
+    modules = ["emoji_reco." + m for m in ("data.dataset", "model.training", "model.evaluation", "serving.local_endpoint",
+                                             "serving.server", "registry", "backends", "cards", "cli", "placement",
+                                             "aws.event_rules", "aws.job_entry")]
     done = subprocess.run([sys.executable, "-c", f"import sys, importlib; [importlib.import_module(m) for m in {modules}]; "
                            "print('sagemaker' in sys.modules)"], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr[-2000:]

@@ -13,41 +13,16 @@ import uuid
 
 import boto3
 import pytest
-
+from helpers.aws_stack import metaflow_aws_stack, replay_through_rule
 from helpers.flows import FLOW, ROOT
-from emoji_reco.settings import parse
+
 from emoji_reco import cli
-from emoji_reco.aws import retrain_rule
+from emoji_reco.aws import event_rules
+from emoji_reco.settings import parse
 
 pytestmark = pytest.mark.timeout(300)
 AWS_CONFIG = parse(json.dumps({"extends": "aws.json"}))
 STATE_MACHINE = "emoji_reco.user.tester.EmojiFlow"  # @project: <project>.user.<user>.<flow>
-
-
-def _metaflow_aws_stack(bucket: str) -> dict:
-    """What a Metaflow AWS stack provides (roles, Batch queue, DynamoDB table, bucket), created in moto."""
-    iam, ec2, batch = boto3.client("iam"), boto3.client("ec2"), boto3.client("batch")
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-    roles = {name: iam.create_role(RoleName=f"{name}-{bucket}", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-             for name in ("sfn", "batch-s3", "events", "batch-service")}
-    profile = iam.create_instance_profile(InstanceProfileName=f"ecs-{bucket}")["InstanceProfile"]["Arn"]
-    environment = batch.create_compute_environment(
-        computeEnvironmentName=f"ce-{bucket}", type="MANAGED", serviceRole=roles["batch-service"],
-        computeResources={"type": "EC2", "minvCpus": 0, "maxvCpus": 16, "instanceTypes": ["optimal"],
-                          "subnets": [ec2.describe_subnets()["Subnets"][0]["SubnetId"]],
-                          "securityGroupIds": [ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"]],
-                          "instanceRole": profile})
-    batch.create_job_queue(jobQueueName=f"queue-{bucket}", state="ENABLED", priority=1, computeEnvironmentOrder=[
-        {"order": 1, "computeEnvironment": environment["computeEnvironmentArn"]}])
-    boto3.client("dynamodb").create_table(
-        TableName=f"sfn-{bucket}", KeySchema=[{"AttributeName": "pathspec", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pathspec", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    return {"METAFLOW_DEFAULT_DATASTORE": "s3", "METAFLOW_DATASTORE_SYSROOT_S3": f"s3://{bucket}/metaflow",
-            "METAFLOW_SFN_IAM_ROLE": roles["sfn"], "METAFLOW_ECS_S3_ACCESS_IAM_ROLE": roles["batch-s3"],
-            "METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE": roles["events"], "METAFLOW_BATCH_JOB_QUEUE": f"queue-{bucket}",
-            "METAFLOW_SFN_DYNAMO_DB_TABLE": f"sfn-{bucket}"}
 
 
 def _flow(*args: str) -> str:
@@ -65,7 +40,7 @@ def deployed(moto_server):
         for key, value in {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
                            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
             mp.setenv(key, value)
-        for key, value in _metaflow_aws_stack(f"emoji-sfn-{uuid.uuid4().hex[:8]}").items():
+        for key, value in metaflow_aws_stack(f"emoji-sfn-{uuid.uuid4().hex[:8]}").items():
             mp.setenv(key, value)
         definition = json.loads(_flow("step-functions", "create", "--only-json"))
         _flow("step-functions", "create")
@@ -138,14 +113,13 @@ def test_delete_removes_the_state_machine_and_its_schedule(deployed):
         _flow("step-functions", "create")  # as the fixture left it, for the tests that run after this one
 
 
-def test_the_retrain_rule_starts_the_state_machine_with_the_new_file_as_data(deployed, capsys):
-    s3, events, sqs, iam = (boto3.client(n) for n in ("s3", "events", "sqs", "iam"))
-    # Metaflow's definition as the production state machine (moto stops delivering events on the default bus when
-    # any rule there targets a state machine, so the scheduled deployment is deleted before this test).
+def test_the_retrain_rule_starts_the_state_machine_with_the_new_file_as_data(deployed, own_aws, capsys):
+    s3, bucket = own_aws
+    events, sqs, iam = (boto3.client(n) for n in ("events", "sqs", "iam"))
+    # Metaflow's definition as the production state machine, in this test's own moto (where no other rule targets a
+    # state machine: moto then stops delivering S3's events on the default bus).
     machine = boto3.client("stepfunctions").create_state_machine(
         name="emoji_reco.prod.EmojiFlow", definition=json.dumps(deployed), roleArn=os.environ["METAFLOW_SFN_IAM_ROLE"])
-    bucket = f"emoji-inbox-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
     assert cli.main(["aws", "wire-retrain", "--bucket", bucket, "--prefix", "incoming/",
                      "--state-machine", "emoji_reco.prod.EmojiFlow", "--rule", "retrain-test"]) == 0
     wired = json.loads(capsys.readouterr().out)
@@ -155,8 +129,8 @@ def test_the_retrain_rule_starts_the_state_machine_with_the_new_file_as_data(dep
     policy = iam.get_role_policy(RoleName="retrain-test", PolicyName="start-execution")["PolicyDocument"]
     assert policy["Statement"] == [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": wired["state_machine"]}]
 
-    # Moto stops delivering at a state machine target: swap it for a probe queue on the same rule, to see which
-    # uploads the rule's real pattern matches, with the event exactly as S3 sends it.
+    # Which uploads the rule's real pattern matches, with the events exactly as S3 sends them: the state machine
+    # target (where moto stops delivering) is swapped for a probe queue on the same rule.
     queue = sqs.create_queue(QueueName=f"probe-{bucket}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.remove_targets(Rule="retrain-test", Ids=[target["Id"]])
@@ -167,18 +141,10 @@ def test_the_retrain_rule_starts_the_state_machine_with_the_new_file_as_data(dep
                                                                     WaitTimeSeconds=2).get("Messages", [])]
     assert [e["detail"]["object"]["key"] for e in received] == ["incoming/2026-11.csv"]
 
-    # Moto applies input transformers only to events put on a bus: replay S3's event through the rule's pattern and
-    # the target's transformer (both read back from moto) on a probe bus, and check what the state machine gets.
-    rule = events.describe_rule(Name="retrain-test")
-    events.create_event_bus(Name=f"probe-{bucket}")
-    events.put_rule(Name="probe", EventBusName=f"probe-{bucket}", EventPattern=rule["EventPattern"])
-    events.put_targets(Rule="probe", EventBusName=f"probe-{bucket}", Targets=[
-        {"Id": "probe", "Arn": queue_arn, "InputTransformer": target["InputTransformer"]}])
-    event = received[0]
-    events.put_events(Entries=[{"Source": event["source"], "DetailType": event["detail-type"],
-                                "Detail": json.dumps(event["detail"]), "EventBusName": f"probe-{bucket}"}])
-    (message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2)["Messages"]
-    execution_input = json.loads(message["Body"])
+    # What the state machine gets for that event, through the target's input transformer.
+    events.remove_targets(Rule="retrain-test", Ids=["probe"])
+    events.put_targets(Rule="retrain-test", Targets=[target])
+    (execution_input,) = replay_through_rule("retrain-test", received)
     assert json.loads(execution_input["Parameters"]) == {"data": f"s3://{bucket}/incoming/2026-11.csv"}
 
     assert cli.main(["aws", "unwire-retrain", "--rule", "retrain-test"]) == 0
@@ -193,9 +159,10 @@ def test_the_cloudformation_template_declares_the_same_rule_as_the_cli():
     template = cfn_yaml.load(str(ROOT / "deploy" / "retrain-on-upload.yaml"))
     rule = template["Resources"]["RetrainRule"]["Properties"]
     pattern = json.loads(json.dumps(rule["EventPattern"]))
-    assert pattern == json.loads(json.dumps(retrain_rule.event_pattern(*[{"Ref": "BucketName"}, {"Ref": "Prefix"}])))
+    expected = event_rules.retrain({"Ref": "BucketName"}, {"Ref": "Prefix"})
+    assert pattern == json.loads(json.dumps(expected.pattern))
     (target,) = rule["Targets"]
-    assert json.loads(json.dumps(target["InputTransformer"])) == retrain_rule.INPUT_TRANSFORMER
+    assert json.loads(json.dumps(target["InputTransformer"])) == expected.input_transformer
     role = template["Resources"]["StartExecutionRole"]["Properties"]
     (statement,) = role["Policies"][0]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "states:StartExecution" and statement["Resource"] == {"Ref": "StateMachineArn"}

@@ -79,6 +79,8 @@ def test_endpoint_status_and_rollback(tmp_path, tiny_bundle):
     ["serve", "--port", "eighty"],
     ["aws", "wire-retrain"],
     ["aws", "unwire-retrain"],
+    ["aws", "wire-deploy"],
+    ["aws", "wire-deploy", "--state-machine", "emoji_reco.prod.DeployFlow"],
     ["demo-data"],
 ])
 def test_every_subcommand_where_nothing_exists_says_what_to_do_in_one_line(tmp_path, args):

@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers.flows import card_json, run_flow, task, tiny_flow_config
+from helpers.flows import DEPLOY_FLOW, card_json, run_flow, task, tiny_flow_config
 from emoji_reco.model import bundle, tfrecords
 from emoji_reco.data import demo
 from emoji_reco import registry
 from emoji_reco.serving.local_endpoint import LocalEndpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
-
 
 
 def test_a_run_prepares_converts_trains_evaluates_and_deploys(champion, session_dir):
@@ -130,19 +128,28 @@ def test_a_config_for_the_s3_datastore_stops_a_run_on_the_local_one_with_what_to
     assert "expects Metaflow's S3 datastore" in output and "metaflow configure aws" in output
 
 
-
-
 def test_a_person_can_approve_a_rejected_run_and_deploy_it(tiny_model):
     import uuid
 
     from metaflow import Run
 
     endpoint = f"approved-{uuid.uuid4().hex[:6]}"
-    status, run, output = run_flow(tiny_flow_config(tiny_model, **{"gate.min_score": 1.01, "deploy.endpoint": endpoint}))
+    config = tiny_flow_config(tiny_model, **{"gate.min_score": 1.01, "deploy.endpoint": endpoint})
+    status, run, output = run_flow(config)
     assert status == "successful" and not task(run, "deploy").data.deployment["deployed"], output[-3000:]
+    status, _, output = run_flow(config, flow=DEPLOY_FLOW, model=run.pathspec)  # DeployFlow serves approved runs only
+    assert status == "failed" and f"{run.pathspec} is not approved" in output and "Traceback" not in output
     approved = subprocess.run([sys.executable, "-m", "emoji_reco.cli", "models", "approve", run.pathspec, "--deploy"],
                               capture_output=True, text=True, timeout=300)
     assert approved.returncode == 0 and f"endpoint {endpoint} now serves {run.id}" in approved.stdout, approved.stderr
     assert LocalEndpoint(endpoint).current_version() == run.id
     tags = Run(run.pathspec, _namespace_check=False).user_tags
     assert {registry.APPROVED, registry.champion_tag(endpoint)} <= set(tags) and registry.REJECTED not in tags
+
+    # DeployFlow, as an approval event starts it on AWS, here with the local target: a second endpoint.
+    second = f"{endpoint}-2"
+    status, deploy_run, output = run_flow({**config, "deploy": {"endpoint": second}}, flow=DEPLOY_FLOW,
+                                          model=run.pathspec)
+    assert status == "successful", output[-3000:]
+    assert LocalEndpoint(second).current_version() == run.id and deploy_run["deploy"].task.data.deployment["deployed"]
+    assert registry.champion_tag(second) in Run(run.pathspec, _namespace_check=False).user_tags

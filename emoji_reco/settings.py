@@ -18,10 +18,10 @@ from emoji_reco.errors import EmojiRecoError
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 BASE = "base.json"
 # Keys whose value is free-form (a mapping of step names, decorator arguments): checked as a whole, not key by key.
-FREE_FORM = {"platform.timeout_minutes", "platform.schedule"}
+FREE_FORM = {"platform.timeout_minutes", "platform.schedule", "platform.trigger"}
 # Keys whose default is null, and what else they take.
 NULLABLE = {"data.text_column": str, "data.label_column": str, "data.labels": str, "train.pad_to_length": int,
-            "platform.datastore": str, "platform.batch_queue": str, "platform.schedule": dict,
+            "platform.datastore": str, "platform.batch_queue": str, "platform.schedule": dict, "platform.trigger": dict,
             "sagemaker.role": str, "sagemaker.training.image": str}
 
 

@@ -1,0 +1,86 @@
+"""EmojiFlow on Kubernetes with Argo Workflows (config/kubernetes.json), compiled without a cluster: `argo-workflows
+create --only-json` against moto's S3 (for the code package) on 127.0.0.1. What Argo and Argo Events would do with
+the WorkflowTemplate and the Sensor is not exercised here."""
+import json
+import subprocess
+import sys
+
+import pytest
+from helpers.flows import FLOW, ROOT
+
+from emoji_reco.settings import parse
+
+pytestmark = pytest.mark.timeout(300)
+CONFIG = parse(json.dumps({"extends": "kubernetes.json"}))
+# `--only-json` prints the WorkflowTemplate only; this also prints the Sensor and the schedule Metaflow compiled.
+COMPILE = """import json, runpy, sys
+from metaflow.plugins.argo.argo_workflows import ArgoWorkflows
+ArgoWorkflows.__str__ = lambda self: json.dumps({"template": self._workflow_template.to_json(),
+                                                 "sensor": self._sensor.to_json(), "schedule": self._schedule})
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.fixture(scope="module")
+def compiled(moto_server):
+    import os
+    import uuid
+
+    import boto3
+
+    bucket = f"emoji-argo-{uuid.uuid4().hex[:8]}"
+    aws = {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    boto3.client("s3", **{"endpoint_url": moto_server, "region_name": "us-east-1", "aws_access_key_id": "testing",
+                          "aws_secret_access_key": "testing"}).create_bucket(Bucket=bucket)
+    env = {**os.environ, **aws, "METAFLOW_DEFAULT_DATASTORE": "s3", "METAFLOW_DATASTORE_SYSROOT_S3": f"s3://{bucket}/mf",
+           "METAFLOW_KUBERNETES_NAMESPACE": "emoji-reco", "METAFLOW_ARGO_EVENTS_EVENT": "metaflow-event",
+           "METAFLOW_ARGO_EVENTS_EVENT_BUS": "default", "METAFLOW_ARGO_EVENTS_EVENT_SOURCE": "metaflow-webhook",
+           "METAFLOW_ARGO_EVENTS_SERVICE_ACCOUNT": "operate-workflow-sa"}
+    done = subprocess.run([sys.executable, "-c", COMPILE, FLOW, "--config", "config", str(ROOT / "config" / "kubernetes.json"),
+                           "--production", "argo-workflows", "create", "--only-json"],
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def _templates(compiled) -> dict:
+    return {t["name"]: t for t in compiled["template"]["spec"]["templates"]}
+
+
+def test_the_workflow_template_fans_convert_out_over_the_shards(compiled):
+    template = compiled["template"]
+    assert template["kind"] == "WorkflowTemplate" and template["metadata"]["name"] == "emojireco.prod.emojiflow"
+    dag = {t["name"]: t for t in _templates(compiled)["EmojiFlow"]["dag"]["tasks"]}
+    assert set(dag) >= {"start", "prepare", "join-convert", "train", "evaluate", "register", "deploy", "end"}
+    fan_out = dag["prepare-foreach-shards"]
+    assert fan_out["withParam"] == "{{tasks.prepare.outputs.parameters.num-splits}}"  # one convert per shard
+    assert [t["template"] for t in _templates(compiled)["prepare-foreach-shards"]["dag"]["tasks"]] == ["convert"]
+    assert dag["train"]["depends"] == "join-convert.Succeeded" and dag["deploy"]["depends"] == "register.Succeeded"
+
+
+def test_each_step_gets_the_configs_resources_retries_and_timeout(compiled):
+    templates, platform = _templates(compiled), CONFIG["platform"]
+    for step, section in (("convert", "convert"), ("train", "train")):
+        requests = templates[step]["container"]["resources"]["requests"]
+        assert float(requests["cpu"]) == CONFIG[section]["cpu"]
+        assert float(requests["memory"].rstrip("M")) == CONFIG[section]["memory_mb"]
+    for step in ("prepare", "convert", "join-convert", "train", "evaluate", "register", "deploy", "end"):
+        assert templates[step]["retryStrategy"]["limit"] == platform["retries"], step
+        assert templates[step]["activeDeadlineSeconds"] == 60 * platform["timeout_minutes"][step.replace("-", "_")], step
+
+
+def test_it_runs_weekly_and_when_new_data_is_announced_with_the_events_data_as_the_data_parameter(compiled):
+    assert compiled["schedule"] == "0 0 ? * SUN"  # @schedule(weekly=True), from config/aws.json
+    sensor = compiled["sensor"]
+    (dependency,) = sensor["spec"]["dependencies"]
+    assert dependency["eventName"] == "metaflow-event" and dependency["eventSourceName"] == "metaflow-webhook"
+    (expression,) = dependency["filters"]["exprs"]
+    assert expression["expr"] == f"name == '{CONFIG['platform']['trigger']['event']['name']}'"
+    (trigger,) = sensor["spec"]["triggers"]
+    workflow = trigger["template"]["k8s"]["source"]["resource"]
+    assert workflow["spec"]["workflowTemplateRef"]["name"] == compiled["template"]["metadata"]["name"]
+    to_data = [p for p in trigger["template"]["k8s"]["parameters"] if p["dest"].endswith("(name=data).value")]
+    (mapping,) = to_data
+    assert '$.Input.body.payload "data"' in mapping["src"]["dataTemplate"]  # the event's `data` → --data

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers.flows import FLOW, ROOT
+from helpers.flows import DEPLOY_FLOW, FLOW, ROOT
 
 from emoji_reco.settings import parse
 
@@ -16,14 +16,15 @@ CONFIG = parse(json.dumps({"extends": "kubernetes.json"}))
 COMPILE = """import json, runpy, sys
 from metaflow.plugins.argo.argo_workflows import ArgoWorkflows
 ArgoWorkflows.__str__ = lambda self: json.dumps({"template": self._workflow_template.to_json(),
-                                                 "sensor": self._sensor.to_json(), "schedule": self._schedule})
+                                                 "sensor": self._sensor and self._sensor.to_json(),
+                                                 "schedule": self._schedule})
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-@pytest.fixture(scope="module")
-def compiled(moto_server):
+def _compile(flow: str, moto_server: str) -> dict:
+    """The flow compiled for Argo with config/kubernetes.json: {"template", "sensor", "schedule"}."""
     import os
     import uuid
 
@@ -38,11 +39,16 @@ def compiled(moto_server):
            "METAFLOW_KUBERNETES_NAMESPACE": "emoji-reco", "METAFLOW_ARGO_EVENTS_EVENT": "metaflow-event",
            "METAFLOW_ARGO_EVENTS_EVENT_BUS": "default", "METAFLOW_ARGO_EVENTS_EVENT_SOURCE": "metaflow-webhook",
            "METAFLOW_ARGO_EVENTS_SERVICE_ACCOUNT": "operate-workflow-sa"}
-    done = subprocess.run([sys.executable, "-c", COMPILE, FLOW, "--config", "config", str(ROOT / "config" / "kubernetes.json"),
+    done = subprocess.run([sys.executable, "-c", COMPILE, flow, "--config", "config", str(ROOT / "config" / "kubernetes.json"),
                            "--production", "argo-workflows", "create", "--only-json"],
                           env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def compiled(moto_server):
+    return _compile(FLOW, moto_server)
 
 
 def _templates(compiled) -> dict:
@@ -84,3 +90,10 @@ def test_it_runs_weekly_and_when_new_data_is_announced_with_the_events_data_as_t
     to_data = [p for p in trigger["template"]["k8s"]["parameters"] if p["dest"].endswith("(name=data).value")]
     (mapping,) = to_data
     assert '$.Input.body.payload "data"' in mapping["src"]["dataTemplate"]  # the event's `data` → --data
+
+
+def test_deploy_flow_compiles_without_a_schedule_or_a_trigger(moto_server):
+    compiled = _compile(DEPLOY_FLOW, moto_server)
+    assert compiled["template"]["metadata"]["name"] == "emojireco.prod.deployflow"
+    assert compiled["schedule"] is None and not compiled["sensor"]  # it trains nothing: approvals start it
+    assert set(_templates(compiled)) >= {"start", "deploy", "end"}

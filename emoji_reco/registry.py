@@ -28,14 +28,14 @@ def crown(run_pathspec: str, endpoint: str) -> None:
     tag = champion_tag(endpoint)
     namespace(None)
     try:
-        Run(run_pathspec, _namespace_check=False)
+        champion = Run(run_pathspec, _namespace_check=False)
     except MetaflowNotFound:
         print(f"{run_pathspec} is not in this Metaflow's metadata; no run is tagged the champion of {endpoint}")
         return
-    for run in Flow(run_pathspec.split("/")[0]).runs(tag):
+    for run in Flow(champion.parent.id).runs(tag):
         if run.pathspec != run_pathspec:
             run.remove_tag(tag)
-    Run(run_pathspec, _namespace_check=False).add_tag(tag)
+    champion.add_tag(tag)
 
 
 # What a deploy without a training run (DeployFlow, `models approve --deploy`) asks the model before it serves.
@@ -60,16 +60,21 @@ def approved_run(model: str, flow_name: str = "EmojiFlow") -> dict:
     return {"version": run.id, "run": run.pathspec, "bundle_uri": run["train"].task.data.bundle_uri}
 
 
-def deploy_approved(settings: dict, model: str) -> dict:
-    """Serve an approved model where `settings` say, after a smoke prediction, and crown its run: the deploy of
-    DeployFlow and of `emoji-reco models approve RUN --deploy` (a person's approval overrides the gate)."""
+def serve_approved(settings: dict, approved: dict) -> dict:
+    """Serve a model the target found approved (its `approved(...)`) where `settings` say, after a smoke
+    prediction, and crown its run: DeployFlow's deploy step (a person's approval overrides the gate)."""
     from emoji_reco import backends
 
-    target = backends.target(settings)
-    approved = target.approved(model)
-    deployment = target.serve(approved, SMOKE_TEXTS)
+    deployment = backends.target(settings).serve(approved, SMOKE_TEXTS)
     crown(approved["run"], settings["deploy"]["endpoint"])
     return deployment
+
+
+def deploy_approved(settings: dict, model: str) -> dict:
+    """Find an approved model and serve it as DeployFlow does, in one go (`emoji-reco models approve RUN --deploy`)."""
+    from emoji_reco import backends
+
+    return serve_approved(settings, backends.target(settings).approved(model))
 
 
 def _started(run) -> str:

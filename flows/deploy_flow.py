@@ -37,10 +37,9 @@ class DeployFlow(FlowSpec):
     @step
     def deploy(self):
         """Serve it after a smoke prediction (blue/green on SageMaker) and crown its run."""
-        from emoji_reco import backends, cards, registry
+        from emoji_reco import cards, registry
 
-        self.deployment = backends.target(self.settings).serve(self.approved, registry.SMOKE_TEXTS)
-        registry.crown(self.approved["run"], self.settings["deploy"]["endpoint"])
+        self.deployment = registry.serve_approved(self.settings, self.approved)
         cards.deployment_card(current.card["deployment"], self.deployment)
         self.next(self.end)
 

@@ -1,10 +1,11 @@
-"""Accuracy on the shared real tweets: EmojiFlow with the default base model, and a TF-IDF + logistic regression
-baseline on the same split. Train on part 1 + part 2 but its last `--holdout` rows; test on those.
+"""Accuracy on the shared real tweets with the defaults a user gets: `emoji_flow.py run --data <train>` and nothing
+else, scored on tweets it never saw, next to TF-IDF + logistic regression trained on the rows the flow trained on.
+Train on part 1 + part 2 but its last `--holdout` rows; those are the held-out test.
 
-    python bench/accuracy.py [--holdout 10000] [--skip-flow]
+    python bench/accuracy.py [--holdout 10000] [--run EmojiFlow/<id>] [--flow-args ...]
 
-The flow runs with config/shared-tweets.json into its own endpoint (`shared-tweets`), so the demo champion
-is left alone.
+The flow runs with EMOJI_RECO_HOME=bench/out/home, so it has its own endpoint and no champion, and the user's demo
+endpoint is left alone. The combined model is scored whole and part by part.
 """
 import argparse
 import json
@@ -32,53 +33,86 @@ def write_split(holdout: int) -> None:
     print(f"train {len(train)} rows, test {len(test)} rows under {OUT / 'tweets'}", flush=True)
 
 
-def baseline(config: dict) -> dict:
-    """TF-IDF (word 1-2-grams) + logistic regression on exactly the flow's prepared splits."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    from emoji_reco.data import dataset
-    from emoji_reco.model import evaluation
-
-    prepared = dataset.prepare(config["data"], config["demo"])
-    train = pd.concat([prepared.splits["train"], prepared.splits["validation"]])
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-    model = LogisticRegression(max_iter=2000, C=2.0).fit(vectorizer.fit_transform(train.text), train.label)
-    test = prepared.splits["test"]
-    probs = model.predict_proba(vectorizer.transform(test.text))
-    scores = evaluation.score(probs, test.label.to_numpy(), prepared.emojis)
+def headline(scores: dict) -> dict:
     return {k: round(scores[k], 4) for k in ("top1", "top3", "macro_f1", "examples")}
 
 
-def run_flow(config_path: Path) -> dict:
-    from metaflow import Flow, namespace
+def held_out(run_settings: dict):
+    """The held-out tweets, cleaned and labeled as the run's own data was."""
+    from emoji_reco.data import dataset
+
+    data = {**run_settings["data"], "test_path": str(OUT / "tweets" / "test")}
+    return dataset.prepare(data, run_settings["demo"]).splits["test"]
+
+
+def baseline(train, test, emojis) -> dict:
+    """TF-IDF (word 1-2-grams) + logistic regression on the rows the flow trained on (its train + validation)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from emoji_reco.model import evaluation
 
     started = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "flows" / "emoji_flow.py"), "--config", "config", str(config_path),
-                    "run"], check=True, cwd=ROOT)
-    seconds = time.perf_counter() - started
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    model = LogisticRegression(max_iter=2000, C=2.0).fit(vectorizer.fit_transform(train.text), train.label)
+    probs = model.predict_proba(vectorizer.transform(test.text))
+    return {**headline(evaluation.score(probs, test.label.to_numpy(), emojis)),
+            "train_s": round(time.perf_counter() - started, 1)}
+
+
+def run_flow(flow_args: list) -> str:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "flows" / "emoji_flow.py"), "run", "--data",
+                    str(OUT / "tweets" / "train"), *flow_args], check=True, cwd=ROOT)
+    print(f"flow wall time {time.perf_counter() - started:.0f} s", flush=True)
+    from metaflow import Flow, namespace
+
     namespace(None)
-    run = Flow("EmojiFlow").latest_successful_run
-    metrics, training = run["evaluate"].task.data.metrics, run["train"].task.data.training
-    return {"run": run.pathspec, "wall_s": round(seconds), "train_s": training["seconds"],
-            "train_examples_per_s": training["examples_per_second"],
-            **{k: round(metrics[k], 4) for k in ("top1", "top3", "macro_f1", "examples")}}
+    return Flow("EmojiFlow").latest_successful_run.pathspec
+
+
+def score_run(pathspec: str) -> dict:
+    """The run's model, whole and part by part, on the held-out tweets; the baseline beside it."""
+    import tempfile
+
+    from metaflow import Run, namespace
+
+    from emoji_reco import storage
+    from emoji_reco.model import bundle, evaluation
+
+    namespace(None)
+    run = Run(pathspec)
+    settings, emojis, splits = run.data.settings, run.data.emojis, run["prepare"].task.data.splits
+    test = held_out(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        predictor = bundle.Predictor(storage.get_dir(run.data.bundle_uri, f"{tmp}/bundle"))
+        started = time.perf_counter()
+        parts = predictor.parts(test.text.tolist()) or {"combined": predictor.probabilities(test.text.tolist())}
+        seconds = time.perf_counter() - started
+    training = run["train"].task.data.training
+    wall = run.finished_at - run.created_at
+    return {"run": pathspec, "settings": {k: settings["train"][k] for k in ("epochs", "learning_rate", "batch_size")},
+            "rows": {k: len(v) for k, v in splits.items()} | {"held_out": len(test)},
+            "flow_wall_s": round(wall.total_seconds()), "train_s": training["seconds"],
+            "train_examples_per_s": training["examples_per_second"], "ensemble": training.get("ensemble"),
+            "flow_test_split": headline(run.data.metrics),
+            "held_out": {name: headline(evaluation.score(p, test.label.to_numpy(), emojis)) for name, p in parts.items()},
+            "held_out_scoring_s": round(seconds, 1),
+            "tfidf_logreg": baseline(pd.concat([splits["train"], splits["validation"]]), test, emojis)}
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--holdout", type=int, default=10000)
-    parser.add_argument("--skip-flow", action="store_true", help="only the baseline")
+    parser.add_argument("--run", help="score this finished run instead of starting one")
+    parser.add_argument("--flow-args", nargs=argparse.REMAINDER, default=[],
+                        help="more `run` arguments (e.g. --epochs 3); the defaults otherwise")
     args = parser.parse_args()
-    config_path = ROOT / "config" / "shared-tweets.json"
-    config = json.loads(config_path.read_text())
     os.chdir(ROOT)
+    os.environ.setdefault("EMOJI_RECO_HOME", str(OUT / "home"))
     write_split(args.holdout)
-    results = {"config": str(config_path.relative_to(ROOT)), "holdout": args.holdout, "tfidf_logreg": baseline(config)}
+    results = score_run(args.run or run_flow(args.flow_args))
     print(json.dumps(results, indent=1), flush=True)
-    if not args.skip_flow:
-        results["emoji_flow"] = run_flow(config_path)
-    print(json.dumps(results, indent=1))
     (OUT / "accuracy.json").write_text(json.dumps(results, indent=1))
 
 

@@ -130,6 +130,13 @@ def evaluation_card(card, metrics: dict, champion: dict | None, verdict: dict) -
     names = ("top1", "top3", "macro_f1")
     card.append(Table([[n, f"{metrics[n]:.4f}", "—" if champion is None else f"{champion[n]:.4f}"] for n in names],
                       headers=["metric", "candidate", "champion"]))
+    if parts := metrics.get("parts"):
+        weight = parts["weight"]
+        card.append(Markdown(f"## The combined model and its parts\nScores mix as (1 − w) · encoder + w · n-gram, "
+                             f"w = {weight} (chosen on the validation split)."))
+        card.append(Table([[label, share] + [f"{parts[name][n]:.4f}" for n in names] for name, label, share in (
+            ("encoder", "fine-tuned encoder", f"{1 - weight:.2f}"), ("ngram", "n-gram TF-IDF", f"{weight:.2f}"),
+            ("combined", "**combined (served)**", "1"))], headers=["model", "weight", *names]))
     card.append(Markdown(f"## Quality gate: **{'passed' if verdict['passed'] else 'failed'}**\n"
                          + "\n".join(f"- {r}" for r in verdict["reasons"])))
     card.append(_confusion(metrics))

@@ -21,8 +21,11 @@ BASE = "base.json"
 FREE_FORM = {"platform.timeout_minutes", "platform.schedule", "platform.trigger"}
 # Keys whose default is null, and what else they take.
 NULLABLE = {"data.text_column": str, "data.label_column": str, "data.labels": str, "train.pad_to_length": int,
-            "platform.datastore": str, "platform.batch_queue": str, "platform.schedule": dict, "platform.trigger": dict,
-            "sagemaker.role": str, "sagemaker.training.image": str}
+            "model.ngram.weight": float, "platform.datastore": str, "platform.batch_queue": str,
+            "platform.schedule": dict, "platform.trigger": dict, "sagemaker.role": str, "sagemaker.training.image": str}
+
+# Numbers that must lie in a closed range.
+RANGES = {"model.ngram.weight": (0.0, 1.0), "data.validation_fraction": (0.0, 0.9), "data.test_fraction": (0.0, 0.9)}
 
 
 class ConfigError(EmojiRecoError):
@@ -78,7 +81,8 @@ def _kind(value) -> str:
 
 def _fits(value, default, path: str) -> bool:
     if default is None:
-        return value is None or isinstance(value, NULLABLE.get(path, object))
+        kind = NULLABLE.get(path, object)
+        return value is None or isinstance(value, (int, float) if kind is float else kind) and not isinstance(value, bool)
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(default, bool)
     if isinstance(default, float):
@@ -98,6 +102,9 @@ def validate(config: dict, reference: dict, prefix: str = "") -> dict:
         if not _fits(value, default, path):
             wanted = _kind(default) if default is not None else f"{_kind(NULLABLE[path]())} or null"
             raise ConfigError(f"{path}: expected {wanted}, got {json.dumps(value)}")
+        low, high = RANGES.get(path, (None, None))
+        if low is not None and value is not None and not low <= value <= high:
+            raise ConfigError(f"{path}: expected a number from {low} to {high}, got {json.dumps(value)}")
         if isinstance(default, dict) and path not in FREE_FORM:
             validate(value, default, f"{path}.")
     return config

@@ -10,6 +10,8 @@ from emoji_reco.model import packing, tokenization
 from emoji_reco.serving import payloads
 
 SAVED_MODEL, TOKENIZER, LABELS, METADATA = "saved_model", "tokenizer", "labels.json", "metadata.json"
+FORMAT = 2  # 2 added the n-gram half and the `parts` signature; format-1 signatures are unchanged
+PARTS = "parts"
 
 
 def write_labels(folder: Path, emojis: list) -> None:
@@ -26,30 +28,65 @@ def read_metadata(folder: Path) -> dict:
     return json.loads((Path(folder) / METADATA).read_text(encoding="utf-8"))
 
 
-def export(model, tokenizer_dir: Path, emojis: list, metadata: dict, out_dir: Path) -> Path:
+def check_format(metadata: dict, where) -> None:
+    """Refuse a bundle written by a newer emoji-reco, naming both formats."""
+    found = metadata.get("format", 1)
+    if not isinstance(found, int) or found > FORMAT:
+        raise ModelError(f"{where} is a format-{found} model bundle; this emoji-reco reads formats up to {FORMAT}. "
+                         "Upgrade emoji-reco where it serves, or serve a bundle trained by this version.")
+
+
+def export(model, tokenizer_dir: Path, emojis: list, metadata: dict, out_dir: Path, ngram=None,
+           weight: float = 0.0) -> Path:
     """Write a bundle: a SavedModel whose `serving_default` maps int32 `input_ids`/`attention_mask` to
-    `logits` and `probabilities` (for BERT models also a `packed` signature, see `packing`), next to the
-    tokenizer, the label map and metadata."""
+    `logits` and `probabilities`, next to the tokenizer, the label map and metadata. For BERT models it also has
+    a `packed` signature (see `packing`). With an n-gram `Head`, `logits` are the mixture's (see `ensemble`) and
+    a `parts` signature gives `encoder_logits` and `ngram_logits` too."""
     import shutil
 
     import tensorflow as tf
 
+    from emoji_reco.model import ensemble
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    root = tf.Module()
+    root.encoder, root.ngram = model, ngram
+    ids_and_mask = [tf.TensorSpec([None, None], tf.int32, name="input_ids"),
+                    tf.TensorSpec([None, None], tf.int32, name="attention_mask")]
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="input_ids"),
-                                  tf.TensorSpec([None, None], tf.int32, name="attention_mask")])
-    def serve(input_ids, attention_mask):
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
+    def outputs(encoder, ngram_logits=None):
+        logits = encoder if ngram_logits is None else ensemble.mix(encoder, ngram_logits, weight)
         return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
 
-    signatures = {"serving_default": serve}
-    if packed := packing.signature(model):
+    def padded_parts(input_ids, attention_mask):
+        encoder = model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
+        return encoder, None if ngram is None else ngram(input_ids, attention_mask)[:, 1]
+
+    signatures = {"serving_default": tf.function(lambda input_ids, attention_mask: outputs(
+        *padded_parts(input_ids, attention_mask)), input_signature=ids_and_mask)}
+    if ngram is not None:
+        @tf.function(input_signature=ids_and_mask)
+        def parts(input_ids, attention_mask):
+            encoder, ngram_logits = padded_parts(input_ids, attention_mask)
+            return {"encoder_logits": encoder, "ngram_logits": ngram_logits, **outputs(encoder, ngram_logits)}
+
+        signatures[PARTS] = parts
+    if packed_encoder := packing.encoder_logits(model):
+        @tf.function(input_signature=packing.input_signature())
+        def packed(input_ids, position_ids, segments, starts):
+            encoder = packed_encoder(input_ids, position_ids, segments, starts)
+            if ngram is None:
+                return outputs(encoder)
+            text = tf.stack([starts[:, 0], tf.gather_nd(segments, starts)], axis=1)  # each text's (row, segment)
+            return outputs(encoder, tf.gather_nd(ngram(input_ids, segments), text))
+
         signatures[packing.SIGNATURE] = packed
-    tf.saved_model.save(model, str(out_dir / SAVED_MODEL), signatures=signatures)
+    tf.saved_model.save(root, str(out_dir / SAVED_MODEL), signatures=signatures)
     shutil.copytree(tokenizer_dir, out_dir / TOKENIZER, dirs_exist_ok=True)
     write_labels(out_dir, emojis)
-    (out_dir / METADATA).write_text(json.dumps(metadata, indent=1, ensure_ascii=False), encoding="utf-8")
+    (out_dir / METADATA).write_text(json.dumps({**metadata, "format": FORMAT}, indent=1, ensure_ascii=False),
+                                    encoding="utf-8")
     return out_dir
 
 
@@ -65,31 +102,48 @@ class Predictor:
             raise ModelError(f"{folder} is not a model bundle (no {SAVED_MODEL}/ inside).")
         self.folder = folder
         self.metadata = read_metadata(folder)
+        check_format(self.metadata, folder)
         self.emojis = read_labels(folder)
         self.batch_size = batch_size
         self.tokenizer = tokenization.load(folder / TOKENIZER, self.metadata["max_length"])
-        signatures = tf.saved_model.load(str(folder / SAVED_MODEL)).signatures
-        self._serve = signatures["serving_default"]
-        self._packed = signatures.get(packing.SIGNATURE) if pack else None
+        self._signatures = tf.saved_model.load(str(folder / SAVED_MODEL)).signatures
+        self._packed = self._signatures.get(packing.SIGNATURE) if pack else None
 
-    def logits(self, texts: list[str]) -> np.ndarray:
-        """Raw scores, one row per text, in input order."""
+    def _scores(self, texts: list[str], outputs: tuple, signature: str = "serving_default") -> dict:
+        """The named outputs, one row per text in input order; mixed-length batches run packed if they can."""
         import tensorflow as tf
 
         ids = tokenization.encode(self.tokenizer, [clean_text(t) for t in texts])
         order = np.argsort([len(r) for r in ids], kind="stable")
-        out = np.zeros((len(ids), len(self.emojis)), dtype=np.float32)
+        out = {name: np.zeros((len(ids), len(self.emojis)), dtype=np.float32) for name in outputs}
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             batch = [ids[i] for i in rows]
-            if self._packed is not None and packing.worth_packing([len(r) for r in batch]):
+            if signature == "serving_default" and self._packed is not None \
+                    and packing.worth_packing([len(r) for r in batch]):
                 inputs = packing.pack(batch, self.metadata["max_length"])
                 result = self._packed(**{k: tf.constant(v) for k, v in inputs.items()})
             else:
                 input_ids, mask = tokenization.pad(batch)
-                result = self._serve(input_ids=tf.constant(input_ids), attention_mask=tf.constant(mask))
-            out[rows] = result["logits"].numpy()
+                result = self._signatures[signature](input_ids=tf.constant(input_ids), attention_mask=tf.constant(mask))
+            for name in outputs:
+                out[name][rows] = result[name].numpy()
         return out
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """Raw scores, one row per text, in input order."""
+        return self._scores(texts, ("logits",))["logits"]
+
+    def parts(self, texts: list[str]) -> dict | None:
+        """Probabilities of the combined model and of each part, {"encoder", "ngram", "combined"}; None for a
+        bundle of one part."""
+        from emoji_reco.model.ensemble import softmax
+
+        if PARTS not in self._signatures:
+            return None
+        scores = self._scores(texts, ("encoder_logits", "ngram_logits", "logits"), PARTS)
+        return {name: softmax(scores[key]) for name, key in
+                (("encoder", "encoder_logits"), ("ngram", "ngram_logits"), ("combined", "logits"))}
 
     def warm_up(self) -> None:
         """Call every form of the model once (a first call costs ~0.3 s), so traffic doesn't pay for it."""
@@ -97,9 +151,9 @@ class Predictor:
         self.logits(["warm up", "a second, longer text to warm up the packed form"])
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        logits = self.logits(texts)
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return exp / exp.sum(axis=1, keepdims=True)
+        from emoji_reco.model.ensemble import softmax
+
+        return softmax(self.logits(texts))
 
     def top_k(self, texts: list[str], k: int = 3) -> list[list[dict]]:
         """For each text the `k` likeliest emojis with their probabilities, best first."""

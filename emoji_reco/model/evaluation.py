@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
+HEADLINE = ("top1", "top3", "macro_f1")
+
 
 def align(probs: np.ndarray, from_emojis: list, to_emojis: list) -> np.ndarray:
     """Re-order a model's class columns to another label list (emojis it doesn't know score 0)."""
@@ -76,8 +78,13 @@ def assess(bundle_dir, test, emojis: list, champion_dir, gate_settings: dict) ->
     """Score the candidate bundle and the champion (if any) on the same test texts, and apply the gate."""
     from emoji_reco.model.bundle import Predictor
 
-    texts = test.text.tolist()
-    metrics = score(Predictor(bundle_dir).probabilities(texts), test.label.to_numpy(), emojis, texts)
+    texts, labels = test.text.tolist(), test.label.to_numpy()
+    candidate = Predictor(bundle_dir)
+    parts = candidate.parts(texts)
+    metrics = score(parts["combined"] if parts else candidate.probabilities(texts), labels, emojis, texts)
+    if parts:
+        metrics["parts"] = {"weight": candidate.metadata["ensemble"]["weight"], **{
+            name: {k: score(probs, labels, emojis)[k] for k in HEADLINE} for name, probs in parts.items()}}
     champion = score_champion(champion_dir, test, emojis)
     return {"metrics": metrics, "champion": champion, "verdict": gate(metrics, champion, gate_settings)}
 

@@ -41,18 +41,16 @@ def worth_packing(lengths: list[int]) -> bool:
     return len(lengths) * max(lengths) > 1.25 * sum(lengths)
 
 
-def signature(model):
-    """A tf.function scoring packed rows with a TF BERT sequence classifier, or None for other architectures."""
+def encoder_logits(model):
+    """A function scoring packed rows (input_ids, position_ids, segments, starts) with a TF BERT sequence
+    classifier, one row of logits per text, or None for other architectures."""
     import tensorflow as tf
 
     bert = getattr(model, "bert", None)
     if bert is None or not hasattr(model, "classifier"):
         return None
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name=n)
-                                  for n in ("input_ids", "position_ids", "segments")]
-                 + [tf.TensorSpec([None, 2], tf.int32, name="starts")])
-    def packed(input_ids, position_ids, segments, starts):
+    def logits(input_ids, position_ids, segments, starts):
         hidden = bert.embeddings(input_ids=input_ids, position_ids=position_ids,
                                  token_type_ids=tf.zeros_like(input_ids), training=False)
         own = tf.logical_and(tf.equal(segments[:, :, None], segments[:, None, :]), segments[:, None, :] > 0)
@@ -62,7 +60,14 @@ def signature(model):
                               use_cache=False, output_attentions=False, output_hidden_states=False, return_dict=True,
                               training=False).last_hidden_state
         pooled = bert.pooler(tf.gather_nd(hidden, starts)[:, None, :])  # each text's [CLS]
-        logits = model.classifier(pooled)
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+        return model.classifier(pooled)
 
-    return packed
+    return logits
+
+
+def input_signature():
+    """The `packed` signature's inputs."""
+    import tensorflow as tf
+
+    return [tf.TensorSpec([None, None], tf.int32, name=n) for n in ("input_ids", "position_ids", "segments")] + [
+        tf.TensorSpec([None, 2], tf.int32, name="starts")]

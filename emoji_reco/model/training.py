@@ -2,6 +2,7 @@
 import math
 import time
 
+import numpy as np
 import tensorflow as tf
 from transformers import create_optimizer
 
@@ -74,6 +75,34 @@ def fine_tune(files: dict, records: int, emojis: list, base_dir, settings: dict,
     return model, progress.history, progress.steps
 
 
+def fit_ngram(model, files: dict, emojis: list, settings: dict, batch_size: int):
+    """The combined model's n-gram half: fitted on the training split, its weight chosen on the validation split
+    (or the configured one). Returns (its `ngrams.Head`, a report of the weight and each part's validation scores)."""
+    from emoji_reco.model import ensemble, evaluation, ngrams
+
+    started = time.perf_counter()
+    ids, labels = tfrecords.read_all(files["train"])
+    head = ngrams.head(ngrams.fit(ids, labels, len(emojis), model.config.vocab_size, settings))
+    encoder, ngram, truth = [], [], []
+    for features, label in tfrecords.dataset(files["validation"], batch_size, None):
+        encoder.append(model(**features, training=False).logits.numpy())
+        ngram.append(head(features["input_ids"], features["attention_mask"])[:, 1].numpy())
+        truth.append(label.numpy())
+    encoder, ngram, truth = (np.concatenate(x) for x in (encoder, ngram, truth))
+    choice = ensemble.choose_weight(encoder, ngram, truth)
+    weight = choice["weight"] if settings["weight"] is None else settings["weight"]
+    parts = {"encoder": ensemble.softmax(encoder), "ngram": ensemble.softmax(ngram)}
+    parts["combined"] = (1 - weight) * parts["encoder"] + weight * parts["ngram"]
+    scores = {name: {k: round(v, 4) for k, v in evaluation.score(p, truth, emojis).items()
+                     if k in ("top1", "top3", "macro_f1")} for name, p in parts.items()}
+    report = {"weight": weight, "chosen": "configured" if settings["weight"] is not None else "validation log-loss",
+              "validation": scores, "validation_log_loss": choice["log_loss"], "buckets": settings["buckets"],
+              "regularization": settings["regularization"], "seconds": round(time.perf_counter() - started, 1)}
+    print(f"n-gram half fitted on {len(ids)} texts in {report['seconds']} s; weight {weight} ({report['chosen']}); "
+          "validation top-1: " + ", ".join(f"{n} {s['top1']:.4f}" for n, s in scores.items()), flush=True)
+    return head, report
+
+
 def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str, provenance: dict,
                  on_update=None) -> dict:
     """The whole train step: fetch the TFRecords, fine-tune, export the bundle to `out_uri`."""
@@ -92,10 +121,14 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
         started = time.perf_counter()
         model, history, steps = fine_tune(files, n_train, emojis, base_dir, train_settings, on_update)
         seconds = time.perf_counter() - started
+        head, ensemble = None, None
+        if settings["model"]["ngram"]["enabled"]:
+            head, ensemble = fit_ngram(model, files, emojis, settings["model"]["ngram"], train_settings["batch_size"])
         tokenizer_dir = tokenization.save_fast_tokenizer(base_dir, Path(tmp) / "tokenizer")
-        metadata = {"format": 1, "base_model": settings["model"]["base"], "max_length": settings["model"]["max_length"],
-                    "emojis": emojis, "history": history, **provenance}
-        local = bundle.export(model, tokenizer_dir, emojis, metadata, Path(tmp) / "bundle")
+        metadata = {"base_model": settings["model"]["base"], "max_length": settings["model"]["max_length"],
+                    "emojis": emojis, "history": history, "ensemble": ensemble, **provenance}
+        local = bundle.export(model, tokenizer_dir, emojis, metadata, Path(tmp) / "bundle", head,
+                              ensemble["weight"] if ensemble else 0.0)
         storage.put_dir(str(local), out_uri)
     return {"bundle_uri": out_uri, "history": history, "steps": steps, "seconds": round(seconds, 1),
-            "examples_per_second": round(n_train * train_settings["epochs"] / seconds, 1)}
+            "examples_per_second": round(n_train * train_settings["epochs"] / seconds, 1), "ensemble": ensemble}

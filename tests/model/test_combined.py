@@ -1,0 +1,111 @@
+"""The combined model on real TensorFlow: the in-graph n-gram half against scikit-learn, the mixture in every
+signature, the weight's choice, and the bundle format's guard."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import emoji_reco  # noqa: F401  (Keras 2 before TensorFlow)
+from emoji_reco.data import demo
+from emoji_reco.data.text import clean_text
+from emoji_reco.errors import ModelError
+from emoji_reco.model import base_model, bundle, ensemble, ngrams, packing, tokenization
+
+EMOJIS = demo.EMOJIS
+SETTINGS = {"buckets": 4096, "regularization": 2.0}
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_model):
+    """The tiny model's tokenizer over 600 demo tweets, and an n-gram model fitted on the first 500."""
+    tok = tokenization.load(tiny_model, 32)
+    tweets = demo.demo_tweets(600, seed=5)
+    ids = tokenization.encode(tok, [clean_text(t) for t in tweets.TWEET])
+    labels = np.array([EMOJIS.index(e) for e in tweets.LABEL])
+    return ids, labels, ngrams.fit(ids[:500], labels[:500], len(EMOJIS), 30522, SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def combined(tmp_path_factory, tiny_model, fitted):
+    """The tiny encoder and the n-gram model exported as one bundle with weight 0.3: (encoder, params, folder)."""
+    model = base_model.load_classifier(tiny_model, EMOJIS)
+    out = tmp_path_factory.mktemp("combined")
+    tok = tokenization.save_fast_tokenizer(tiny_model, out.parent / "combined-tok")
+    bundle.export(model, tok, EMOJIS, {"max_length": 32, "ensemble": {"weight": 0.3}}, out,
+                  ngrams.head(fitted[2]), 0.3)
+    return model, fitted[2], out
+
+
+def sklearn_logits(params, rows):
+    x, _ = ngrams.matrix(rows, params["vocab"], params["buckets"], params["idf"])
+    return x @ params["coef"] + params["intercept"]
+
+
+def test_the_graph_scores_padded_and_packed_rows_as_scikit_learn_does(fitted):
+    import tensorflow as tf
+
+    ids, _, params = fitted
+    held_out = ids[500:] + [[101, 102], [101, 7592, 7592, 7592, 102]]  # no words; one word thrice
+    expected = sklearn_logits(params, held_out)
+    head = ngrams.head(params)
+    input_ids, mask = tokenization.pad(held_out)
+    np.testing.assert_allclose(head(tf.constant(input_ids), tf.constant(mask))[:, 1].numpy(), expected, atol=1e-5)
+    packed = packing.pack(held_out, 32)
+    segments, starts = tf.constant(packed["segments"]), tf.constant(packed["starts"])
+    text = tf.stack([starts[:, 0], tf.gather_nd(segments, starts)], axis=1)
+    assert packed["input_ids"].shape[0] < len(held_out) / 3  # texts really share rows, and pairs stop at their edge
+    np.testing.assert_allclose(tf.gather_nd(head(tf.constant(packed["input_ids"]), segments), text).numpy(), expected,
+                               atol=1e-5)
+    # A pair's hash and a feature seen once in training (idf 0) behave as in scikit-learn's own vectorizer terms.
+    assert ngrams.feature_ids([101, 7592, 102], 30522, 4096).tolist() == [
+        101, 7592, 102, 30522 + (101 * 30522 + 7592) % 4096, 30522 + (7592 * 30522 + 102) % 4096]
+    assert (params["idf"] == 0).sum() > 0 and params["coef"].shape == (30522 + 4096, len(EMOJIS))
+
+
+def test_every_signature_serves_the_mixture_and_parts_shows_each_half(combined, fitted):
+    import tensorflow as tf
+
+    encoder, params, folder = combined
+    texts = demo.demo_tweets(60, seed=9).TWEET.tolist() + ["", "word " * 100]
+    predictor = bundle.Predictor(folder, batch_size=512)
+    ids = tokenization.encode(predictor.tokenizer, [clean_text(t) for t in texts])
+    alone = np.concatenate([encoder(input_ids=np.array([r]), training=False).logits.numpy() for r in ids])
+    expected = np.log(0.7 * ensemble.softmax(alone) + 0.3 * ensemble.softmax(sklearn_logits(params, ids)))
+    np.testing.assert_allclose(predictor.logits(texts), expected, atol=1e-4)  # one mixed batch: packed
+    np.testing.assert_allclose(bundle.Predictor(folder, pack=False).logits(texts), expected, atol=1e-4)
+    parts = predictor.parts(texts)
+    np.testing.assert_allclose(parts["encoder"], ensemble.softmax(alone), atol=1e-5)
+    np.testing.assert_allclose(parts["combined"], 0.7 * parts["encoder"] + 0.3 * parts["ngram"], atol=1e-5)
+    signatures = tf.saved_model.load(str(folder / bundle.SAVED_MODEL)).signatures
+    assert set(signatures) == {"serving_default", packing.SIGNATURE, bundle.PARTS}
+    assert bundle.read_metadata(folder)["format"] == bundle.FORMAT == 2
+
+
+def test_a_bundle_of_one_part_has_no_parts(tiny_bundle):
+    assert bundle.Predictor(tiny_bundle[1]).parts(["hello"]) is None
+
+
+def test_the_weight_is_the_validation_log_loss_minimum():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 2000)
+    truth = np.eye(4)[labels] * 3
+    sharp, noise = truth + rng.normal(0, 1.5, truth.shape), rng.normal(0, 1, truth.shape)
+    assert ensemble.choose_weight(sharp, noise, labels)["weight"] <= 0.1  # a useless partner gets (almost) nothing
+    assert ensemble.choose_weight(noise, sharp, labels)["weight"] >= 0.9
+    # Two views with independent errors: the mixture beats both, with a weight inside the range.
+    other = truth + rng.normal(0, 1.5, truth.shape)
+    choice = ensemble.choose_weight(sharp, other, labels)
+    assert 0.2 <= choice["weight"] <= 0.8
+    assert choice["log_loss"][str(choice["weight"])] < min(choice["log_loss"]["0.0"], choice["log_loss"]["1.0"])
+
+
+def test_a_newer_bundle_format_is_refused_with_what_to_do(tmp_path, combined):
+    folder = tmp_path / "future"
+    shutil.copytree(combined[2], folder)
+    metadata = bundle.read_metadata(folder)
+    (folder / bundle.METADATA).write_text(json.dumps({**metadata, "format": 3}))
+    with pytest.raises(ModelError, match="format-3 model bundle; this emoji-reco reads formats up to 2. Upgrade"):
+        bundle.Predictor(folder)
+    (folder / bundle.METADATA).write_text(json.dumps({k: v for k, v in metadata.items() if k != "format"}))
+    assert bundle.Predictor(folder).top_k(["hello"])  # format 1 predates the field, and is read as before

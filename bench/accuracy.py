@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from common import OUT, SHARED_TWEETS
+from common import OUT, SHARED_TWEETS, held_out
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,14 +37,6 @@ def headline(scores: dict) -> dict:
     return {k: round(scores[k], 4) for k in ("top1", "top3", "macro_f1", "examples")}
 
 
-def held_out(run_settings: dict):
-    """The held-out tweets, cleaned and labeled as the run's own data was."""
-    from emoji_reco.data import dataset
-
-    data = {**run_settings["data"], "test_path": str(OUT / "tweets" / "test")}
-    return dataset.prepare(data, run_settings["demo"]).splits["test"]
-
-
 def baseline(train, test, emojis) -> dict:
     """TF-IDF (word 1-2-grams) + logistic regression on the rows the flow trained on (its train + validation)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -60,15 +52,15 @@ def baseline(train, test, emojis) -> dict:
             "train_s": round(time.perf_counter() - started, 1)}
 
 
-def run_flow(flow_args: list) -> str:
+def run_flow(flow_args: list) -> tuple[str, int]:
+    """The run's pathspec and wall time."""
     started = time.perf_counter()
     subprocess.run([sys.executable, str(ROOT / "flows" / "emoji_flow.py"), "run", "--data",
                     str(OUT / "tweets" / "train"), *flow_args], check=True, cwd=ROOT)
-    print(f"flow wall time {time.perf_counter() - started:.0f} s", flush=True)
     from metaflow import Flow, namespace
 
     namespace(None)
-    return Flow("EmojiFlow").latest_successful_run.pathspec
+    return Flow("EmojiFlow").latest_successful_run.pathspec, round(time.perf_counter() - started)
 
 
 def score_run(pathspec: str) -> dict:
@@ -90,10 +82,9 @@ def score_run(pathspec: str) -> dict:
         parts = predictor.parts(test.text.tolist()) or {"combined": predictor.probabilities(test.text.tolist())}
         seconds = time.perf_counter() - started
     training = run["train"].task.data.training
-    wall = run.finished_at - run.created_at
     return {"run": pathspec, "settings": {k: settings["train"][k] for k in ("epochs", "learning_rate", "batch_size")},
             "rows": {k: len(v) for k, v in splits.items()} | {"held_out": len(test)},
-            "flow_wall_s": round(wall.total_seconds()), "train_s": training["seconds"],
+            "train_s": training["seconds"],
             "train_examples_per_s": training["examples_per_second"], "ensemble": training.get("ensemble"),
             "flow_test_split": headline(run.data.metrics),
             "held_out": {name: headline(evaluation.score(p, test.label.to_numpy(), emojis)) for name, p in parts.items()},
@@ -111,7 +102,8 @@ def main():
     os.chdir(ROOT)
     os.environ.setdefault("EMOJI_RECO_HOME", str(OUT / "home"))
     write_split(args.holdout)
-    results = score_run(args.run or run_flow(args.flow_args))
+    pathspec, wall = (args.run, None) if args.run else run_flow(args.flow_args)
+    results = {**score_run(pathspec), "flow_wall_s": wall}
     print(json.dumps(results, indent=1), flush=True)
     (OUT / "accuracy.json").write_text(json.dumps(results, indent=1))
 

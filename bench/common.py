@@ -24,3 +24,12 @@ def timed(results: dict, key: str):
     yield
     results[key] = time.perf_counter() - start
     print(f"{key}: {results[key]:.2f} s", flush=True)
+
+
+def held_out(run_settings: dict):
+    """The held-out tweets `bench/accuracy.py` wrote, cleaned and labeled as a run with these settings did its data
+    (texts also in its training data dropped)."""
+    from emoji_reco.data import dataset
+
+    data = {**run_settings["data"], "test_path": str(OUT / "tweets" / "test")}
+    return dataset.prepare(data, run_settings["demo"]).splits["test"]

@@ -51,15 +51,33 @@ def tiny_model(tmp_path_factory, bundled_model_dir):
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory, tiny_model):
-    """The tiny model (untrained head) exported as a bundle over the demo emojis: (model, folder)."""
+def tiny_ngram(tiny_model):
+    """An n-gram half fitted on 500 demo tweets tokenized by the tiny model's tokenizer: (params, ids, labels)."""
+    import numpy as np
+
     from emoji_reco.data import demo
-    from emoji_reco.model import base_model, bundle, tokenization
+    from emoji_reco.data.text import clean_text
+    from emoji_reco.model import ngrams, tokenization
+
+    tweets = demo.demo_tweets(600, seed=5)
+    ids = tokenization.encode(tokenization.load(tiny_model, 32), [clean_text(t) for t in tweets.TWEET])
+    labels = np.array([demo.EMOJIS.index(e) for e in tweets.LABEL])
+    params = ngrams.fit(ids[:500], labels[:500], len(demo.EMOJIS), 30522, {"buckets": 4096, "regularization": 2.0})
+    return params, ids, labels
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, tiny_model, tiny_ngram):
+    """The tiny model (untrained head) and the n-gram half, exported as one combined bundle over the demo emojis
+    with n-gram weight 0.3, as training exports it: (encoder, folder)."""
+    from emoji_reco.data import demo
+    from emoji_reco.model import base_model, bundle, ngrams, tokenization
 
     model = base_model.load_classifier(tiny_model, demo.EMOJIS)
     out = tmp_path_factory.mktemp("bundle")
     tok = tokenization.save_fast_tokenizer(tiny_model, out.parent / "tok")
-    bundle.export(model, tok, demo.EMOJIS, {"max_length": 32, "base_model": str(tiny_model)}, out)
+    bundle.export(model, tok, demo.EMOJIS, {"max_length": 32, "base_model": str(tiny_model),
+                                            "ensemble": {"weight": 0.3}}, out, ngrams.head(tiny_ngram[0]), 0.3)
     return model, out
 
 

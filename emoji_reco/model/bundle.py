@@ -63,8 +63,11 @@ def export(model, tokenizer_dir: Path, emojis: list, metadata: dict, out_dir: Pa
         encoder = model(input_ids=input_ids, attention_mask=attention_mask, training=False).logits
         return encoder, None if ngram is None else ngram(input_ids, attention_mask)[:, 1]
 
-    signatures = {"serving_default": tf.function(lambda input_ids, attention_mask: outputs(
-        *padded_parts(input_ids, attention_mask)), input_signature=ids_and_mask)}
+    @tf.function(input_signature=ids_and_mask)
+    def serve(input_ids, attention_mask):
+        return outputs(*padded_parts(input_ids, attention_mask))
+
+    signatures = {"serving_default": serve}
     if ngram is not None:
         @tf.function(input_signature=ids_and_mask)
         def parts(input_ids, attention_mask):

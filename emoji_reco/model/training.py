@@ -93,8 +93,8 @@ def fit_ngram(model, files: dict, emojis: list, settings: dict, batch_size: int)
     weight = choice["weight"] if settings["weight"] is None else settings["weight"]
     parts = {"encoder": ensemble.softmax(encoder), "ngram": ensemble.softmax(ngram)}
     parts["combined"] = (1 - weight) * parts["encoder"] + weight * parts["ngram"]
-    scores = {name: {k: round(v, 4) for k, v in evaluation.score(p, truth, emojis).items()
-                     if k in ("top1", "top3", "macro_f1")} for name, p in parts.items()}
+    scores = {name: {k: round(evaluation.score(p, truth, emojis)[k], 4) for k in evaluation.HEADLINE}
+              for name, p in parts.items()}
     report = {"weight": weight, "chosen": "configured" if settings["weight"] is not None else "validation log-loss",
               "validation": scores, "validation_log_loss": choice["log_loss"], "buckets": settings["buckets"],
               "regularization": settings["regularization"], "seconds": round(time.perf_counter() - started, 1)}

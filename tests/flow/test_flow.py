@@ -45,6 +45,12 @@ def test_a_run_prepares_converts_trains_evaluates_and_deploys(champion, session_
     assert bundle.read_labels(served) == prepare.emojis
     assert bundle.read_metadata(served)["run"] == run.pathspec
     assert (served / "saved_model" / "saved_model.pb").is_file() and (served / "tokenizer" / "tokenizer.json").is_file()
+    # One bundle holds the combined model; its weight was chosen on validation, and the test split scores each part.
+    metadata = bundle.read_metadata(served)
+    assert metadata["format"] == bundle.FORMAT and metadata["ensemble"] == training["ensemble"]
+    assert metadata["ensemble"]["chosen"] == "validation log-loss" and 0 <= metadata["ensemble"]["weight"] <= 1
+    assert metrics["parts"]["weight"] == metadata["ensemble"]["weight"]
+    assert metrics["parts"]["combined"]["top1"] == metrics["top1"]
 
 
 def test_predict_answers_from_the_deployed_model(champion):
@@ -66,6 +72,7 @@ def test_cards_show_the_data_and_the_confusion_matrix(champion):
     assert "Dropped rows by reason" in data_card and "Class distribution per split" in data_card
     evaluation = card_json(champion, "evaluate", "evaluation")
     assert '"title": "Confusion matrix"' in evaluation and "Quality gate" in evaluation
+    assert "The combined model and its parts" in evaluation and "n-gram TF-IDF" in evaluation
     assert all(e in evaluation for e in demo.EMOJIS)
     assert "Training curves" in card_json(champion, "train", "train")
     convert = card_json(champion, "join_convert", "convert")

@@ -10,31 +10,8 @@ import emoji_reco  # noqa: F401  (Keras 2 before TensorFlow)
 from emoji_reco.data import demo
 from emoji_reco.data.text import clean_text
 from emoji_reco.errors import ModelError
-from emoji_reco.model import base_model, bundle, ensemble, ngrams, packing, tokenization
+from emoji_reco.model import bundle, ensemble, ngrams, packing, tokenization
 
-EMOJIS = demo.EMOJIS
-SETTINGS = {"buckets": 4096, "regularization": 2.0}
-
-
-@pytest.fixture(scope="module")
-def fitted(tiny_model):
-    """The tiny model's tokenizer over 600 demo tweets, and an n-gram model fitted on the first 500."""
-    tok = tokenization.load(tiny_model, 32)
-    tweets = demo.demo_tweets(600, seed=5)
-    ids = tokenization.encode(tok, [clean_text(t) for t in tweets.TWEET])
-    labels = np.array([EMOJIS.index(e) for e in tweets.LABEL])
-    return ids, labels, ngrams.fit(ids[:500], labels[:500], len(EMOJIS), 30522, SETTINGS)
-
-
-@pytest.fixture(scope="module")
-def combined(tmp_path_factory, tiny_model, fitted):
-    """The tiny encoder and the n-gram model exported as one bundle with weight 0.3: (encoder, params, folder)."""
-    model = base_model.load_classifier(tiny_model, EMOJIS)
-    out = tmp_path_factory.mktemp("combined")
-    tok = tokenization.save_fast_tokenizer(tiny_model, out.parent / "combined-tok")
-    bundle.export(model, tok, EMOJIS, {"max_length": 32, "ensemble": {"weight": 0.3}}, out,
-                  ngrams.head(fitted[2]), 0.3)
-    return model, fitted[2], out
 
 
 def sklearn_logits(params, rows):
@@ -42,10 +19,10 @@ def sklearn_logits(params, rows):
     return x @ params["coef"] + params["intercept"]
 
 
-def test_the_graph_scores_padded_and_packed_rows_as_scikit_learn_does(fitted):
+def test_the_graph_scores_padded_and_packed_rows_as_scikit_learn_does(tiny_ngram):
     import tensorflow as tf
 
-    ids, _, params = fitted
+    params, ids, _ = tiny_ngram
     held_out = ids[500:] + [[101, 102], [101, 7592, 7592, 7592, 102]]  # no words; one word thrice
     expected = sklearn_logits(params, held_out)
     head = ngrams.head(params)
@@ -60,13 +37,29 @@ def test_the_graph_scores_padded_and_packed_rows_as_scikit_learn_does(fitted):
     # A pair's hash and a feature seen once in training (idf 0) behave as in scikit-learn's own vectorizer terms.
     assert ngrams.feature_ids([101, 7592, 102], 30522, 4096).tolist() == [
         101, 7592, 102, 30522 + (101 * 30522 + 7592) % 4096, 30522 + (7592 * 30522 + 102) % 4096]
-    assert (params["idf"] == 0).sum() > 0 and params["coef"].shape == (30522 + 4096, len(EMOJIS))
+    assert (params["idf"] == 0).sum() > 0 and params["coef"].shape == (30522 + 4096, len(demo.EMOJIS))
 
 
-def test_every_signature_serves_the_mixture_and_parts_shows_each_half(combined, fitted):
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_fit_equals_scikit_learn_on_every_feature_and_unseen_classes_never_score(tiny_ngram, classes):
+    from sklearn.linear_model import LogisticRegression
+
+    _, ids, labels = tiny_ngram
+    train, labels = ids[:300], labels[:300] % classes  # of 4 emojis, some never seen in training
+    params = ngrams.fit(train, labels, 4, 30522, {"buckets": 4096, "regularization": 2.0})
+    everything, _ = ngrams.matrix(train, 30522, 4096)  # scikit-learn on all 34,618 columns, idf-0 ones included
+    reference = LogisticRegression(C=2.0, max_iter=2000).fit(everything, labels)
+    probs = ensemble.softmax(sklearn_logits(params, ids[300:]))
+    np.testing.assert_allclose(probs[:, :classes], reference.predict_proba(ngrams.matrix(
+        ids[300:], 30522, 4096, params["idf"])[0]), atol=1e-4)
+    assert probs[:, classes:].max() < 1e-6
+
+
+def test_every_signature_serves_the_mixture_and_parts_shows_each_half(tiny_bundle, tiny_ngram):
     import tensorflow as tf
 
-    encoder, params, folder = combined
+    encoder, folder = tiny_bundle
+    params = tiny_ngram[0]
     texts = demo.demo_tweets(60, seed=9).TWEET.tolist() + ["", "word " * 100]
     predictor = bundle.Predictor(folder, batch_size=512)
     ids = tokenization.encode(predictor.tokenizer, [clean_text(t) for t in texts])
@@ -80,10 +73,6 @@ def test_every_signature_serves_the_mixture_and_parts_shows_each_half(combined, 
     signatures = tf.saved_model.load(str(folder / bundle.SAVED_MODEL)).signatures
     assert set(signatures) == {"serving_default", packing.SIGNATURE, bundle.PARTS}
     assert bundle.read_metadata(folder)["format"] == bundle.FORMAT == 2
-
-
-def test_a_bundle_of_one_part_has_no_parts(tiny_bundle):
-    assert bundle.Predictor(tiny_bundle[1]).parts(["hello"]) is None
 
 
 def test_the_weight_is_the_validation_log_loss_minimum():
@@ -100,12 +89,34 @@ def test_the_weight_is_the_validation_log_loss_minimum():
     assert choice["log_loss"][str(choice["weight"])] < min(choice["log_loss"]["0.0"], choice["log_loss"]["1.0"])
 
 
-def test_a_newer_bundle_format_is_refused_with_what_to_do(tmp_path, combined):
+def test_a_newer_bundle_format_is_refused_with_what_to_do(tmp_path, tiny_bundle):
     folder = tmp_path / "future"
-    shutil.copytree(combined[2], folder)
+    shutil.copytree(tiny_bundle[1], folder)
     metadata = bundle.read_metadata(folder)
     (folder / bundle.METADATA).write_text(json.dumps({**metadata, "format": 3}))
     with pytest.raises(ModelError, match="format-3 model bundle; this emoji-reco reads formats up to 2. Upgrade"):
         bundle.Predictor(folder)
     (folder / bundle.METADATA).write_text(json.dumps({k: v for k, v in metadata.items() if k != "format"}))
     assert bundle.Predictor(folder).top_k(["hello"])  # format 1 predates the field, and is read as before
+
+
+@pytest.mark.slow
+def test_training_with_a_seed_gives_the_same_combined_model(tmp_path, tiny_model):
+    from emoji_reco import settings
+    from emoji_reco.data import dataset
+    from emoji_reco.model import tfrecords, training
+
+    config = settings.with_overrides(settings.defaults(), {
+        "model.base": str(tiny_model), "model.max_length": 32, "model.ngram.buckets": 4096, "demo.rows": 400,
+        "train.epochs": 1, "train.batch_size": 16, "train.learning_rate": 1e-3, "train.bucket_boundaries": [8, 16]})
+    prepared = dataset.prepare(config["data"], config["demo"])
+    records = tfrecords.convert_shard(prepared.splits, 0, 1, tiny_model, 32, 256, str(tmp_path / "records"))
+    texts = prepared.splits["test"].text.tolist()
+    answers = []
+    for attempt in ("a", "b"):
+        result = training.train_bundle(records, prepared.emojis, config, str(tmp_path / attempt), {"run": attempt})
+        predictor = bundle.Predictor(tmp_path / attempt)
+        answers.append((predictor.logits(texts), result["ensemble"]))
+    np.testing.assert_array_equal(answers[0][0], answers[1][0])
+    assert answers[0][1] == {**answers[1][1], "seconds": answers[0][1]["seconds"]}
+    assert set(answers[0][1]["validation"]) == {"encoder", "ngram", "combined"}

@@ -83,14 +83,16 @@ def test_bucketed_batches_hold_every_record_with_little_padding(tmp_path, demo_s
 
 
 def test_exported_bundle_predicts_like_the_model(tiny_bundle):
+    import tensorflow as tf
+
     model, folder = tiny_bundle
     predictor = bundle.Predictor(folder, batch_size=3)
     texts = ["so funny 😂 lol", "", "monday again @boss https://x.y", "a much longer text " * 20]
-    logits = predictor.logits(texts)
+    encoder = predictor.parts(texts)["encoder"]  # the combined answer is test_combined's
     ids = tokenization.encode(predictor.tokenizer, [emoji_reco.data.text.clean_text(t) for t in texts])
     for i, row in enumerate(ids):
         direct = model(input_ids=np.array([row]), attention_mask=np.ones((1, len(row)), dtype=np.int32)).logits
-        np.testing.assert_allclose(logits[i], direct.numpy()[0], atol=1e-4)
+        np.testing.assert_allclose(encoder[i], tf.nn.softmax(direct).numpy()[0], atol=1e-5)
     assert len(ids[3]) == 32  # over-long texts are truncated to the model's length
     top = predictor.top_k(texts, k=3)
     assert all(len(t) == 3 and t[0]["probability"] >= t[1]["probability"] >= t[2]["probability"] for t in top)
@@ -131,6 +133,7 @@ def test_models_without_a_packed_form_export_and_predict_padded(tmp_path, tiny_m
     ids = tokenization.encode(predictor.tokenizer, texts)
     direct = [model(input_ids=np.array([r]), training=False).logits.numpy()[0] for r in ids]
     np.testing.assert_allclose(predictor.logits(texts), direct, atol=1e-5)
+    assert predictor.parts(texts) is None  # one part: no n-gram half
 
 
 def test_endpoint_publishes_atomically_and_rolls_back(tmp_path, tiny_bundle):

@@ -2,6 +2,7 @@
 import asyncio
 import io
 import json
+import shutil
 import tarfile
 import threading
 import time
@@ -199,3 +200,14 @@ def test_a_model_that_fails_to_load_is_reported_by_ping(tmp_path):
         ping = httpx.get(f"{url}/ping")
         assert ping.status_code == 503 and "broken" in ping.json()["error"]
         assert post(url, ["x"]).status_code == 503
+
+
+def test_a_bundle_from_a_newer_emoji_reco_is_refused_with_what_to_do(tmp_path, tiny_bundle, caplog):
+    future = tmp_path / "future"
+    shutil.copytree(tiny_bundle[1], future)
+    metadata = json.loads((future / "metadata.json").read_text())
+    (future / "metadata.json").write_text(json.dumps({**metadata, "format": 99}))
+    with running(model=str(future)) as (url, _):
+        assert "version future failed to load" in httpx.get(f"{url}/ping").json()["error"]
+        assert post(url, ["x"]).status_code == 503
+    assert "is a format-99 model bundle; this emoji-reco reads formats up to 2. Upgrade emoji-reco" in caplog.text

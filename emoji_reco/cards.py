@@ -136,7 +136,7 @@ def evaluation_card(card, metrics: dict, champion: dict | None, verdict: dict) -
                              f"w = {weight} (chosen on the validation split)."))
         card.append(Table([[label, share] + [f"{parts[name][n]:.4f}" for n in names] for name, label, share in (
             ("encoder", "fine-tuned encoder", f"{1 - weight:.2f}"), ("ngram", "n-gram TF-IDF", f"{weight:.2f}"),
-            ("combined", "**combined (served)**", "1"))], headers=["model", "weight", *names]))
+            ("combined", "combined (served)", "1"))], headers=["model", "weight", *names]))
     card.append(Markdown(f"## Quality gate: **{'passed' if verdict['passed'] else 'failed'}**\n"
                          + "\n".join(f"- {r}" for r in verdict["reasons"])))
     card.append(_confusion(metrics))

@@ -1,7 +1,7 @@
 """The training entry point of our training image, on SageMaker's training contract.
 
-Reads `/opt/ml/input/config/hyperparameters.json` (`settings`: the flow's settings as JSON, at least its `model`
-and `train` sections; `emojis`: the label list as JSON; either JSON-encoded once more, as the SDK's script mode
+Reads `/opt/ml/input/config/hyperparameters.json` (`settings`: the flow's settings as JSON, or only what differs
+from `config/base.json`; `emojis`: the label list as JSON; either JSON-encoded once more, as the SDK's script mode
 does), the TFRecords of the `train` and `validation` channels under `/opt/ml/input/data/<channel>/`, and writes the
 model bundle to `/opt/ml/model`. A failure is written to `/opt/ml/output/failure`, as SageMaker expects. `$EMOJI_RECO_OPT_ML`
 moves the root (for tests).
@@ -30,9 +30,11 @@ def main() -> int:
 
         import emoji_reco  # noqa: F401  (Keras 2 before TensorFlow)
         from emoji_reco.model import training
+        from emoji_reco.settings import defaults, merge, validate
 
         hyperparameters = json.loads((root / "input" / "config" / "hyperparameters.json").read_text())
-        settings, emojis = (hyperparameter(hyperparameters, name) for name in ("settings", "emojis"))
+        given, emojis = (hyperparameter(hyperparameters, name) for name in ("settings", "emojis"))
+        settings = validate(merge(defaults(), given), defaults())
         data = root / "input" / "data"
         records = [{"uri": str(path), "split": channel, "records": sum(1 for _ in tf.data.TFRecordDataset(str(path)))}
                    for channel in CHANNELS for path in sorted((data / channel).rglob("*.tfrecord"))]

@@ -48,6 +48,8 @@ def test_the_training_entry_point_follows_the_sagemaker_training_contract(tiny_m
     assert (root / "model" / "saved_model" / "saved_model.pb").is_file()
     assert bundle.read_labels(root / "model") == demo.EMOJIS
     assert bundle.Predictor(root / "model").top_k(["does it answer"])[0][0]["emoji"] in demo.EMOJIS
+    # Settings name only what differs from the defaults; the rest (the n-gram half among it) comes from base.json.
+    assert bundle.Predictor(root / "model").parts(["and in parts"])["ngram"].shape == (1, len(demo.EMOJIS))
 
 
 def test_a_training_failure_is_written_where_sagemaker_reads_it(tiny_model, tmp_path):

@@ -102,7 +102,14 @@ class TrainCard:
             if final:
                 self.title.update("# Training")
                 self.status.update("Done.")
-                self.final.update("\n".join(f"- **{k}**: {v}" for k, v in final.items()))
+                lines = [f"- **{k}**: {v}" for k, v in final.items() if k != "ensemble"]
+                if ensemble := final.get("ensemble"):
+                    lines.append(f"\n## The n-gram half\nFitted in {ensemble['seconds']} s; weight "
+                                 f"{ensemble['weight']} ({ensemble['chosen']}). On the validation split:\n")
+                    names = ("top1", "top3", "macro_f1")
+                    lines.append(_markdown_table([[part, *(scores[n] for n in names)]
+                                                  for part, scores in ensemble["validation"].items()], ["", *names]))
+                self.final.update("\n".join(lines))
         except Exception as exc:  # a broken card must never cost a run
             print(f"the training card could not be updated: {exc}\n{traceback.format_exc()}", flush=True)
 

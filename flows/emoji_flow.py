@@ -98,7 +98,7 @@ class EmojiFlow(FlowSpec):
             backends.RunInfo.of(self), self.tfrecords, self.emojis, self.data_report["source"], on_update=live)
         self.bundle_uri = self.training["bundle_uri"]
         card.update(self.training["history"], self.training["steps"],
-                    final={k: self.training[k] for k in ("seconds", "examples_per_second")})
+                    final={k: self.training[k] for k in ("seconds", "examples_per_second", "ensemble")})
         self.next(self.evaluate)
 
     @card(id="evaluation")

@@ -117,7 +117,9 @@ def train_bundle(emojis: list, settings: dict, run_root: str, datastore_root: st
     """The whole train step on SageMaker: the job, then its model unpacked where the local backend puts it."""
     job = train(settings, emojis, run_root, datastore_root, name, log)
     bundle_uri = fetch_model(job["model_artifact"], storage.join(run_root, "model"))
-    history = json.loads(storage.read_text(storage.join(bundle_uri, "metadata.json")) or "{}").get("history", [])
+    metadata = json.loads(storage.read_text(storage.join(bundle_uri, "metadata.json")) or "{}")
+    history = metadata.get("history", [])
     rates = [h["examples_per_second"] for h in history if "examples_per_second" in h]
     return {"bundle_uri": bundle_uri, "history": history, "steps": [], "seconds": job["seconds"],
-            "examples_per_second": round(sum(rates) / len(rates), 1) if rates else None, "sagemaker": job}
+            "examples_per_second": round(sum(rates) / len(rates), 1) if rates else None,
+            "ensemble": metadata.get("ensemble"), "sagemaker": job}

@@ -83,8 +83,9 @@ def assess(bundle_dir, test, emojis: list, champion_dir, gate_settings: dict) ->
     parts = candidate.parts(texts)
     metrics = score(parts["combined"] if parts else candidate.probabilities(texts), labels, emojis, texts)
     if parts:
-        metrics["parts"] = {"weight": candidate.metadata["ensemble"]["weight"], **{
-            name: {k: score(probs, labels, emojis)[k] for k in HEADLINE} for name, probs in parts.items()}}
+        scores = {name: score(probs, labels, emojis) for name, probs in parts.items()}
+        metrics["parts"] = {"weight": candidate.metadata["ensemble"]["weight"],
+                            **{name: {k: s[k] for k in HEADLINE} for name, s in scores.items()}}
     champion = score_champion(champion_dir, test, emojis)
     return {"metrics": metrics, "champion": champion, "verdict": gate(metrics, champion, gate_settings)}
 

@@ -57,6 +57,9 @@ def test_a_users_config_of_three_keys_works(tmp_path, monkeypatch):
     ('{"data": {"labels": 3}}', "data.labels: expected a string or null, got 3"),
     ('{"sagemaker": {"training": {"spot": "yes"}}}', "sagemaker.training.spot: expected true or false"),
     ('{"model": "bundled"}', "model: expected an object"),
+    ('{"model": {"ngram": {"weight": 1.5}}}', "model.ngram.weight: expected a number from 0.0 to 1.0, got 1.5"),
+    ('{"model": {"ngram": {"weight": true}}}', "model.ngram.weight: expected a number or null, got true"),
+    ('{"data": {"validation_fraction": 1}}', "data.validation_fraction: expected a number from 0.0 to 0.9"),
     ('{"extends": "nowhere.json"}', "extends: nowhere.json not found"),
     ("[1, 2]", "must be a JSON object"),
     ("{not json", "is not valid JSON"),
@@ -64,6 +67,10 @@ def test_a_users_config_of_three_keys_works(tmp_path, monkeypatch):
 def test_a_config_mistake_is_refused_with_its_path(text, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse(text)
+
+
+def test_a_whole_number_is_a_number_where_a_nullable_number_is_expected():
+    assert parse('{"model": {"ngram": {"weight": 0}}}')["model"]["ngram"]["weight"] == 0
 
 
 def test_a_config_that_extends_itself_is_refused(tmp_path, monkeypatch):

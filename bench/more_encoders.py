@@ -14,7 +14,7 @@ from common import OUT, held_out
 def main(folders: list[str]) -> dict:
     import numpy as np
 
-    from emoji_reco.model import bundle, evaluation
+    from emoji_reco.model import bundle, ensemble, evaluation
     from emoji_reco.settings import defaults, with_overrides
 
     predictors = [bundle.Predictor(f) for f in folders]
@@ -28,7 +28,7 @@ def main(folders: list[str]) -> dict:
     candidates = {"first bundle, combined": parts[0]["combined"],
                   f"{len(folders)} encoders averaged": encoders,
                   f"{len(folders)} encoders averaged + n-gram half (w={weight})":
-                      (1 - weight) * encoders + weight * parts[0]["ngram"]}
+                      ensemble.blend(encoders, parts[0]["ngram"], weight)}
     for i, p in enumerate(parts):
         candidates[f"encoder {i + 1} alone"] = p["encoder"]
     labels = test.label.to_numpy()

@@ -14,12 +14,17 @@ def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12))))
 
 
+def blend(encoder_probs: np.ndarray, ngram_probs: np.ndarray, weight: float) -> np.ndarray:
+    """The mixture's probabilities."""
+    return (1 - weight) * encoder_probs + weight * ngram_probs
+
+
 def choose_weight(encoder_logits: np.ndarray, ngram_logits: np.ndarray, labels: np.ndarray) -> dict:
     """The n-gram weight on GRID with the lowest validation log-loss (smoother than accuracy on a small split),
     and every weight's loss."""
     labels = np.asarray(labels)
     encoder, ngram = softmax(encoder_logits), softmax(ngram_logits)
-    losses = {float(w): log_loss((1 - w) * encoder + w * ngram, labels) for w in GRID}
+    losses = {float(w): log_loss(blend(encoder, ngram, w), labels) for w in GRID}
     best = min(losses, key=losses.get)
     return {"weight": best, "log_loss": {str(w): round(v, 5) for w, v in losses.items()}}
 

@@ -92,7 +92,7 @@ def fit_ngram(model, files: dict, emojis: list, settings: dict, batch_size: int)
     choice = ensemble.choose_weight(encoder, ngram, truth)
     weight = choice["weight"] if settings["weight"] is None else settings["weight"]
     parts = {"encoder": ensemble.softmax(encoder), "ngram": ensemble.softmax(ngram)}
-    parts["combined"] = (1 - weight) * parts["encoder"] + weight * parts["ngram"]
+    parts["combined"] = ensemble.blend(parts["encoder"], parts["ngram"], weight)
     scores = {name: {k: round(evaluation.score(p, truth, emojis)[k], 4) for k in evaluation.HEADLINE}
               for name, p in parts.items()}
     report = {"weight": weight, "chosen": "configured" if settings["weight"] is not None else "validation log-loss",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from common import OUT, SHARED_TWEETS, held_out
+from common import OUT, SHARED_TWEETS, headline, held_out
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,10 +31,6 @@ def write_split(holdout: int) -> None:
         frame.to_csv(folder / "tweets.csv", index=False)
         (folder / "labels.json").write_text((SHARED_TWEETS / "labels.json").read_text(encoding="utf-8"), encoding="utf-8")
     print(f"train {len(train)} rows, test {len(test)} rows under {OUT / 'tweets'}", flush=True)
-
-
-def headline(scores: dict) -> dict:
-    return {k: round(scores[k], 4) for k in ("top1", "top3", "macro_f1", "examples")}
 
 
 def baseline(train, test, emojis) -> dict:

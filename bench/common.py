@@ -33,3 +33,8 @@ def held_out(run_settings: dict):
 
     data = {**run_settings["data"], "test_path": str(OUT / "tweets" / "test")}
     return dataset.prepare(data, run_settings["demo"]).splits["test"]
+
+
+def headline(scores: dict) -> dict:
+    """The figures a bench reports of `evaluation.score`'s result, rounded."""
+    return {k: round(scores[k], 4) for k in ("top1", "top3", "macro_f1", "examples")}

@@ -8,7 +8,7 @@ held-out split); no bundle may have trained on those tweets.
 import json
 import sys
 
-from common import OUT, held_out
+from common import OUT, headline, held_out
 
 
 def main(folders: list[str]) -> dict:
@@ -32,8 +32,7 @@ def main(folders: list[str]) -> dict:
     for i, p in enumerate(parts):
         candidates[f"encoder {i + 1} alone"] = p["encoder"]
     labels = test.label.to_numpy()
-    results = {name: {k: round(v, 4) for k, v in evaluation.score(probs, labels, first.emojis).items()
-                      if k in ("top1", "top3", "macro_f1", "examples")} for name, probs in candidates.items()}
+    results = {name: headline(evaluation.score(probs, labels, first.emojis)) for name, probs in candidates.items()}
     results["bundles"] = folders
     return results
 

@@ -7,7 +7,7 @@ ifeq ($(filter-out root,$(METAFLOW_USER) $(SUDO_USER) $(USERNAME) $(USER)),)
 export METAFLOW_USER := emoji-reco
 endif
 
-.PHONY: run test install install-test deploy-production clean
+.PHONY: run test lint install install-test deploy-production clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,15 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/python flows/emoji_flow.py run
 
-test: install-test
+# Style and imports (the layers and contracts in setup.cfg), Dockerfiles, CloudFormation, workflow files.
+lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/hadolint containers/*/Dockerfile
 	$(BIN)/cfn-lint deploy/*.yaml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
+test: lint
 	$(BIN)/python -m pytest
 
 # Continuous delivery's deploy stage (deploy/ci-cd.yaml, after a person's approval): the production flows from this

@@ -34,6 +34,7 @@ setup(
             "pytest-timeout>=2.3",
             "pytest-randomly>=3.15",  # every test in a random order (seed printed; -p no:randomly to turn off)
             "ruff>=0.6",
+            "import-linter>=2.1",  # the layers and contracts in setup.cfg (make lint)
             "playwright>=1.45",
             "pillow>=10",  # reads screenshots' pixels
             "httpx>=0.27",

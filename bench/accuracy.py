@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 from common import OUT, SHARED_TWEETS, headline, held_out
 
 ROOT = Path(__file__).resolve().parent.parent

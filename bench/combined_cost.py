@@ -9,8 +9,9 @@ import json
 import os
 import time
 
-import emoji_reco  # noqa: F401
 from common import OUT, shared_tweets
+
+import emoji_reco  # noqa: F401
 
 BATCHES = (1, 16, 64)
 

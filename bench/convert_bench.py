@@ -11,9 +11,9 @@ import tempfile
 import time
 
 import pandas as pd
+from common import OUT, shared_tweets, timed
 
 import emoji_reco  # noqa: F401
-from common import OUT, shared_tweets, timed
 
 
 def classic(texts, labels, vocab_dir, path):

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import httpx
+from common import OUT, shared_tweets
 
 import emoji_reco  # noqa: F401
-from common import OUT, shared_tweets
 
 LUA = Path(__file__).resolve().parent / "post.lua"
 

@@ -8,6 +8,12 @@ class EmojiRecoError(MetaflowException):
     headline = "emoji-reco"
 
 
+class ConfigError(EmojiRecoError):
+    """A config file that can't be used as written."""
+
+    headline = "Config problem"
+
+
 class DataError(EmojiRecoError):
     """The input data can't be used as given."""
 

@@ -38,10 +38,6 @@ def crown(run_pathspec: str, endpoint: str) -> None:
     champion.add_tag(tag)
 
 
-# What a deploy without a training run (DeployFlow, `models approve --deploy`) asks the model before it serves.
-SMOKE_TEXTS = ["finally friday, see you all tonight", "my phone died again, great start to the week"]
-
-
 def approved_run(model: str, flow_name: str = "EmojiFlow") -> dict:
     """A run tagged approved (by the gate or a person) with an evaluated model: `EmojiFlow/1234`, or "newest"."""
     from emoji_reco.errors import EmojiRecoError
@@ -58,23 +54,6 @@ def approved_run(model: str, flow_name: str = "EmojiFlow") -> dict:
     if "evaluate" not in run or not run["evaluate"].task.finished:
         raise EmojiRecoError(f"{run.pathspec} has no evaluated model to deploy: it stopped before its evaluate step.")
     return {"version": run.id, "run": run.pathspec, "bundle_uri": run["train"].task.data.bundle_uri}
-
-
-def serve_approved(settings: dict, approved: dict) -> dict:
-    """Serve a model the target found approved (its `approved(...)`) where `settings` say, after a smoke
-    prediction, and crown its run: DeployFlow's deploy step (a person's approval overrides the gate)."""
-    from emoji_reco import backends
-
-    deployment = backends.target(settings).serve(approved, SMOKE_TEXTS)
-    crown(approved["run"], settings["deploy"]["endpoint"])
-    return deployment
-
-
-def deploy_approved(settings: dict, model: str) -> dict:
-    """Find an approved model and serve it as DeployFlow does, in one go (`emoji-reco models approve RUN --deploy`)."""
-    from emoji_reco import backends
-
-    return serve_approved(settings, backends.target(settings).approved(model))
 
 
 def _started(run) -> str:

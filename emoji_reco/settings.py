@@ -13,7 +13,7 @@ import difflib
 import json
 from pathlib import Path
 
-from emoji_reco.errors import EmojiRecoError
+from emoji_reco.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 BASE = "base.json"
@@ -26,12 +26,6 @@ NULLABLE = {"data.text_column": str, "data.label_column": str, "data.labels": st
 
 # Numbers that must lie in a closed range.
 RANGES = {"model.ngram.weight": (0.0, 1.0), "data.validation_fraction": (0.0, 0.9), "data.test_fraction": (0.0, 0.9)}
-
-
-class ConfigError(EmojiRecoError):
-    """A config file that can't be used as written."""
-
-    headline = "Config problem"
 
 
 def _read(name: str, beside: Path | None, chain: tuple) -> dict:

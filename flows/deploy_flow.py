@@ -1,23 +1,14 @@
 """DeployFlow: serve a model a person approved, with no training run: the same smoke prediction, blue/green update,
 rollback and champion crowning as EmojiFlow's deploy step. On AWS, approving a package in SageMaker's Model
 Registry starts it (`emoji-reco aws wire-deploy`)."""
-from pathlib import Path
+from metaflow import Parameter, card, current, step
 
-from metaflow import Config, FlowSpec, Parameter, card, config_expr, current, project, step
-
-from emoji_reco.placement import Placement
-from emoji_reco.settings import parse
-
-DEFAULT_CONFIG = str(Path(__file__).resolve().parent.parent / "config" / "local.json")
+from emoji_reco.pipeline.base import BaseFlow
 
 
-@Placement(retrains=False)
-@project(name=config_expr("config.platform.project"))
-class DeployFlow(FlowSpec):
+class DeployFlow(BaseFlow):
     """Serve an approved model."""
 
-    config = Config("config", default=DEFAULT_CONFIG, parser=parse,
-                    help="JSON settings: the same config as EmojiFlow's (its deploy target and endpoint).")
     model = Parameter("model", default="newest",
                       help="A SageMaker model package ARN or version, or a run (EmojiFlow/1234) for the local target; "
                            "'newest': the newest approved.")
@@ -25,11 +16,10 @@ class DeployFlow(FlowSpec):
     @step
     def start(self):
         """Find the approved model to serve."""
-        from emoji_reco import backends, placement, settings, storage
+        from emoji_reco import backends
 
-        self.settings = settings.with_overrides(self.config, {})
-        placement.check_datastore(self.settings, storage.datastore_root(self))
-        self.approved = backends.target(self.settings).approved(self.model)
+        self.settings = self.fix_settings({})
+        self.approved = backends.target(self.settings).approved(self.model).as_dict()
         print(f"serving {self.approved['run']} (version {self.approved['version']}) on {self.settings['deploy']['endpoint']}")
         self.next(self.deploy)
 
@@ -37,9 +27,11 @@ class DeployFlow(FlowSpec):
     @step
     def deploy(self):
         """Serve it after a smoke prediction (blue/green on SageMaker) and crown its run."""
-        from emoji_reco import cards, registry
+        from emoji_reco.backends import approvals
+        from emoji_reco.backends.contract import Approved
+        from emoji_reco.pipeline import cards
 
-        self.deployment = registry.serve_approved(self.settings, self.approved)
+        self.deployment = approvals.serve_approved(self.settings, Approved.of(self.approved)).as_dict()
         cards.deployment_card(current.card["deployment"], self.deployment)
         self.next(self.end)
 

@@ -1,21 +1,14 @@
 """EmojiFlow: tweets → cleaned splits → TFRecord shards → fine-tuned BERT → evaluation and gate → registry → endpoint."""
-from pathlib import Path
+from metaflow import Parameter, card, config_expr, current, resources, step
 
-from metaflow import Config, FlowSpec, Parameter, card, config_expr, current, project, resources, step
-
-from emoji_reco.placement import Placement
-from emoji_reco.settings import parse
-
-DEFAULT_CONFIG = str(Path(__file__).resolve().parent.parent / "config" / "local.json")
+from emoji_reco.pipeline.base import BaseFlow
+from emoji_reco.pipeline.placement import Scheduled
 
 
-@Placement
-@project(name=config_expr("config.platform.project"))
-class EmojiFlow(FlowSpec):
+@Scheduled("platform")
+class EmojiFlow(BaseFlow):
     """Learn which emoji fits a tweet and serve the best model."""
 
-    config = Config("config", default=DEFAULT_CONFIG, parser=parse,
-                    help="JSON settings: a file that `extends` another and holds what differs (see config/).")
     data = Parameter("data", default=config_expr("config.data.path"),
                      help="Tweets: a CSV, JSON Lines or Parquet file or folder, local or s3://. Empty: the demo set.")
     base_model = Parameter("base_model", default=config_expr("config.model.base"),
@@ -29,20 +22,17 @@ class EmojiFlow(FlowSpec):
     @step
     def start(self):
         """Fix this run's settings: the config file plus this run's parameters."""
-        from emoji_reco import placement, settings, storage
-
-        self.settings = settings.with_overrides(self.config, {
+        self.settings = self.fix_settings({
             "data.path": self.data, "data.sample": self.sample, "model.base": self.base_model,
             "train.epochs": self.epochs, "train.learning_rate": self.learning_rate})
-        placement.check_datastore(self.settings, storage.datastore_root(self))
         self.next(self.prepare)
 
     @card(id="data")
     @step
     def prepare(self):
         """Load, clean, label and split the tweets."""
-        from emoji_reco import cards
         from emoji_reco.data import dataset
+        from emoji_reco.pipeline import cards
 
         prepared = dataset.prepare(self.settings["data"], self.settings["demo"])
         self.splits, self.emojis, self.data_report = prepared.splits, prepared.emojis, prepared.report
@@ -73,7 +63,7 @@ class EmojiFlow(FlowSpec):
     @step
     def join_convert(self, inputs):
         """Gather the TFRecord files of every shard."""
-        from emoji_reco import cards
+        from emoji_reco.pipeline import cards
 
         self.tfrecords = sorted((f for i in inputs for f in i.shard_files), key=lambda f: f["uri"])
         self.merge_artifacts(inputs, exclude=["shard_files"])
@@ -86,7 +76,9 @@ class EmojiFlow(FlowSpec):
     @step
     def train(self):
         """Fine-tune the base model on the TFRecords into a model bundle, where `train.backend` says."""
-        from emoji_reco import backends, cards
+        from emoji_reco import backends
+        from emoji_reco.backends.contract import RunInfo, TrainingData
+        from emoji_reco.pipeline import cards
 
         card = cards.TrainCard(current.card["train"], self.settings["train"])
 
@@ -94,11 +86,12 @@ class EmojiFlow(FlowSpec):
             card.update(history, steps)
             current.card["train"].refresh()
 
-        self.training = backends.trainer(self.settings).train(
-            backends.RunInfo.of(self), self.tfrecords, self.emojis, self.data_report["source"], on_update=live)
-        self.bundle_uri = self.training["bundle_uri"]
-        card.update(self.training["history"], self.training["steps"],
-                    final={k: self.training[k] for k in ("seconds", "examples_per_second", "ensemble")})
+        training = backends.trainer(self.settings).train(
+            RunInfo.of(self), TrainingData(self.tfrecords, self.emojis, self.data_report["source"]), on_update=live)
+        self.training, self.bundle_uri = training.as_dict(), training.bundle_uri
+        card.update(training.history, training.steps, final={
+            "seconds": training.seconds, "examples_per_second": training.examples_per_second,
+            "ensemble": training.ensemble})
         self.next(self.evaluate)
 
     @card(id="evaluation")
@@ -107,8 +100,9 @@ class EmojiFlow(FlowSpec):
         """Score the candidate and the champion on the test split and apply the quality gate."""
         import tempfile
 
-        from emoji_reco import backends, cards, storage
+        from emoji_reco import backends, storage
         from emoji_reco.model import evaluation
+        from emoji_reco.pipeline import cards
 
         with tempfile.TemporaryDirectory() as tmp:
             self.evaluation = evaluation.assess(
@@ -124,8 +118,9 @@ class EmojiFlow(FlowSpec):
     def register(self):
         """Record the gate's verdict: the run's tags, and the deploy target's model registry if it has one."""
         from emoji_reco import backends, registry
+        from emoji_reco.backends.contract import RunInfo
 
-        run = backends.RunInfo.of(self)
+        run = RunInfo.of(self)
         self.registry_tag = registry.mark(run.pathspec, self.verdict)
         self.model_package = backends.target(self.settings).register(run, self.bundle_uri, self.metrics, self.verdict)
         self.next(self.deploy)
@@ -134,16 +129,19 @@ class EmojiFlow(FlowSpec):
     @step
     def deploy(self):
         """Serve what should serve, after a smoke prediction, where `deploy.target` says; crown this run if it is it."""
-        from emoji_reco import backends, cards, registry
+        from emoji_reco import backends, registry
+        from emoji_reco.backends.contract import RunInfo
         from emoji_reco.model import evaluation
+        from emoji_reco.pipeline import cards
 
-        run = backends.RunInfo.of(self)
+        run = RunInfo.of(self)
         recheck = evaluation.Recheck(self.splits["test"], self.emojis, self.metrics, self.settings["gate"],
                                      (self.evaluation["champion"] or {}).get("version"))
-        self.deployment = backends.target(self.settings).deploy(
+        deployment = backends.target(self.settings).deploy(
             run, self.bundle_uri, self.verdict, self.splits["test"].text.head(3).tolist(), recheck)
-        if self.deployment["deployed"] and self.deployment["version"] == run.run_id:
+        if deployment.deployed and deployment.version == run.run_id:
             registry.crown(run.pathspec, self.settings["deploy"]["endpoint"])
+        self.deployment = deployment.as_dict()
         cards.deployment_card(current.card["deployment"], self.deployment)
         self.next(self.end)
 
@@ -151,7 +149,8 @@ class EmojiFlow(FlowSpec):
     @step
     def end(self):
         """Summarise: metrics, verdict, where the model serves and how to ask it."""
-        from emoji_reco import cards, registry, storage
+        from emoji_reco import registry, storage
+        from emoji_reco.pipeline import cards
 
         cards.summary_card(current.card["summary"], self.metrics, self.deployment,
                            registry.history(current.flow_name, storage.datastore_root(self)))

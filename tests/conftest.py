@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from helpers.flows import run_flow, tiny_flow_config
 from helpers.network import moto
 
@@ -15,6 +16,16 @@ SESSION = Path(tempfile.mkdtemp(prefix="emoji-reco-tests-"))
 os.environ["EMOJI_RECO_HOME"] = str(SESSION / "home")
 os.environ["METAFLOW_USER"] = "tester"  # Metaflow refuses to run as "root"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+AWS_FIXTURES = {"moto_server", "aws", "own_aws"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that talks to moto `aws`, so `-m aws` (or `-m "not aws"`) selects them."""
+    for item in items:
+        if AWS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.aws)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def session_dir():

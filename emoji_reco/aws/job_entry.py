@@ -1,10 +1,11 @@
 """The training entry point of our training image, on SageMaker's training contract.
 
 Reads `/opt/ml/input/config/hyperparameters.json` (`settings`: the flow's settings as JSON, or only what differs
-from `config/base.json`; `emojis`: the label list as JSON; either JSON-encoded once more, as the SDK's script mode
-does), the TFRecords of the `train` and `validation` channels under `/opt/ml/input/data/<channel>/`, and writes the
-model bundle to `/opt/ml/model`. A failure is written to `/opt/ml/output/failure`, as SageMaker expects. `$EMOJI_RECO_OPT_ML`
-moves the root (for tests).
+from `config/base.json`; `emojis`: the label list as JSON; optionally `provenance`, what the bundle's metadata says
+of its run and data; each may be JSON-encoded once more, as the SDK's script mode does), the TFRecords of the
+`train` and `validation` channels under `/opt/ml/input/data/<channel>/`, and writes the model bundle to
+`/opt/ml/model`. A failure is written to `/opt/ml/output/failure`, as SageMaker expects. `$EMOJI_RECO_OPT_ML` moves
+the root (for tests).
 """
 import json
 import os
@@ -41,8 +42,9 @@ def main() -> int:
         missing = [c for c in CHANNELS if not any(r["split"] == c for r in records)]
         if missing:
             raise FileNotFoundError(f"No .tfrecord files in channel(s) {missing} under {data}.")
+        provenance = hyperparameter(hyperparameters, "provenance") if "provenance" in hyperparameters else {}
         result = training.train_bundle(records, emojis, settings, str(root / "model"),
-                                       {"run": os.environ.get("TRAINING_JOB_NAME", "")})
+                                       {"run": os.environ.get("TRAINING_JOB_NAME", ""), **provenance})
         for epoch in result["history"]:  # one line per epoch, for SageMaker metric definitions
             print("metrics " + " ".join(f"{k}={v}" for k, v in epoch.items()), flush=True)
         return 0

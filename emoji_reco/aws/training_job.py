@@ -6,6 +6,7 @@ image (our package and its requirements shipped as the job's source), "container
 """
 import importlib.metadata
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -76,24 +77,37 @@ def wait(name: str, log=print, poll_seconds: float = 15, client=None) -> dict:
     return job
 
 
-def train(settings: dict, emojis: list, run_root: str, datastore_root: str, name: str, log=print) -> dict:
-    """Run a training job on the TFRecords under `run_root`; what SageMaker reports about it."""
-    if not storage.is_s3(run_root):
-        raise EmojiRecoError("SageMaker training reads the run's TFRecords from S3: run on Metaflow's S3 datastore "
-                             "(`metaflow configure aws`, or METAFLOW_DEFAULT_DATASTORE=s3).")
+def channels(tfrecords: list[dict]) -> dict:
+    """The job's `train` and `validation` input channels: for each split, the S3 prefix its TFRecord files share."""
+    out = {}
+    for split in ("train", "validation"):
+        uris = [r["uri"] for r in tfrecords if r["split"] == split]
+        if not uris or not all(storage.is_s3(u) for u in uris):
+            raise EmojiRecoError(f"SageMaker training reads the {split} TFRecords from S3, but they are at "
+                                 f"{uris or 'nowhere'}: run on Metaflow's S3 datastore (`metaflow configure aws`, "
+                                 "or METAFLOW_DEFAULT_DATASTORE=s3).")
+        out[split] = os.path.commonprefix(uris)
+    return out
+
+
+def train(tfrecords: list[dict], emojis: list, settings: dict, run_root: str, datastore_root: str, name: str,
+          provenance: dict, log=print) -> dict:
+    """Run a training job on `tfrecords` (the convert step's shards, in S3); what SageMaker reports about it.
+    `provenance` goes into the bundle's metadata."""
+    inputs = channels(tfrecords)
     training = settings["sagemaker"]["training"]
     if training["mode"] == "container" and not training["image"]:
         raise EmojiRecoError("sagemaker.training.mode 'container' needs sagemaker.training.image (an ECR URI).")
     job_settings = {"model": {**settings["model"], "base": stage_base_model(settings["model"]["base"], datastore_root)},
                     "train": settings["train"]}
-    hyperparameters = {"settings": json.dumps(job_settings), "emojis": json.dumps(emojis, ensure_ascii=False)}
-    records = storage.join(run_root, "tfrecords")
+    hyperparameters = {"settings": json.dumps(job_settings), "emojis": json.dumps(emojis, ensure_ascii=False),
+                       "provenance": json.dumps(provenance, ensure_ascii=False)}
     with tempfile.TemporaryDirectory() as tmp:
         source = script_source(Path(tmp), training["framework_version"]) if training["mode"] == "script" else None
         estimator = sdk.estimator(training, sdk.execution_role(settings), storage.bucket(run_root),
                                             storage.join(run_root, "sagemaker"), hyperparameters, source)
         started = time.time()
-        estimator.fit({"train": f"{records}/train-", "validation": f"{records}/validation-"}, wait=False, job_name=name)
+        estimator.fit(inputs, wait=False, job_name=name)
     job = wait(name, log, training["poll_seconds"])
     return {"job_name": name, "job_arn": job["TrainingJobArn"], "status": job["TrainingJobStatus"],
             "image": job["AlgorithmSpecification"].get("TrainingImage"),
@@ -113,9 +127,10 @@ def fetch_model(model_artifact: str, bundle_uri: str) -> str:
     return bundle_uri
 
 
-def train_bundle(emojis: list, settings: dict, run_root: str, datastore_root: str, name: str, log=print) -> dict:
+def train_bundle(tfrecords: list[dict], emojis: list, settings: dict, run_root: str, datastore_root: str, name: str,
+                 provenance: dict, log=print) -> dict:
     """The whole train step on SageMaker: the job, then its model unpacked where the local backend puts it."""
-    job = train(settings, emojis, run_root, datastore_root, name, log)
+    job = train(tfrecords, emojis, settings, run_root, datastore_root, name, provenance, log)
     bundle_uri = fetch_model(job["model_artifact"], storage.join(run_root, "model"))
     metadata = json.loads(storage.read_text(storage.join(bundle_uri, "metadata.json")) or "{}")
     history = metadata.get("history", [])

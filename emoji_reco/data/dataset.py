@@ -1,22 +1,15 @@
-"""Load tweets (CSV, JSON Lines, Parquet; local or s3://), clean them, label them, split them."""
-import gzip
-import json
-import os
-import tempfile
+"""The prepare step: read tweets (`readers`), clean them, label them, split them."""
 from collections import Counter
 from dataclasses import dataclass, field
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from emoji_reco import storage
+from emoji_reco.data import readers
 from emoji_reco.data.demo import demo_tweets
 from emoji_reco.data.text import clean_text, find_emojis, is_emoji, normalize_emoji, strip_emojis
 from emoji_reco.errors import DataError
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
-TEXT_COLUMNS = ("text", "tweet", "content", "body")
-LABEL_COLUMNS = ("label", "emoji", "labels", "target")
 SPLITS = ("train", "validation", "test")
 DEMO_SOURCE = "demo"
 # Bytes that are not UTF-8 are read as U+FFFD; a row holding one is dropped (and counted), not guessed at.
@@ -85,22 +78,22 @@ def _clean_rows(path: str, settings: dict, demo: dict):
     if path == DEMO_SOURCE:
         frame, read_report, label_map = demo_tweets(demo["rows"], demo["seed"]), {}, None
     else:
-        frame, read_report = read_table(path, settings.get("format", "auto"))
-        label_map = _load_label_map(settings.get("labels"), path)
+        frame, read_report = readers.read_table(path, settings.get("format", "auto"))
+        label_map = readers.load_label_map(settings.get("labels"), path)
     if frame.empty:
         raise DataError(f"{path} holds no rows. Point --data at a file with tweets in it.")
     read = int(len(frame) + read_report.get("malformed_row", 0))
     undecodable = frame.apply(lambda column: column.str.contains(_UNDECODABLE, regex=False)).any(axis=1)
     frame = frame[~undecodable]
     read_report = {**read_report, "undecodable_text": int(undecodable.sum())}
-    text_col, label_col = _columns(frame, settings, path)
+    text_col, label_col = readers.columns(frame, settings, path)
     shape = settings.get("shape", "auto")
     if shape == "auto":
         shape = "labeled" if label_col else "raw"
     dropped = Counter({k: v for k, v in read_report.items() if v})
     if shape == "labeled":
         if not label_col:
-            raise DataError(f"{path} has no label column (looked for {', '.join(LABEL_COLUMNS)}); "
+            raise DataError(f"{path} has no label column (looked for {', '.join(readers.LABEL_COLUMNS)}); "
                             "set data.label_column in the config, or data.shape to 'raw' for tweets with emojis.")
         rows = _labeled(frame[text_col], frame[label_col], label_map, path, dropped)
     else:
@@ -113,123 +106,6 @@ def _dedupe(rows: pd.DataFrame, dropped: Counter) -> pd.DataFrame:
     rows = rows.drop_duplicates(["text", "emoji"])
     dropped["duplicate"] += before - len(rows)
     return rows
-
-
-def read_table(uri: str, fmt: str = "auto") -> tuple[pd.DataFrame, dict]:
-    """Read one file, or every data file in a folder/prefix, into one frame of strings."""
-    with tempfile.TemporaryDirectory(prefix="emoji-reco-data-") as tmp:
-        paths = storage.fetch_inputs(uri, tmp, suffixes=tuple(FORMATS), exclude=("labels.json",))
-        if not paths:
-            raise DataError(f"No data files (CSV, JSON Lines or Parquet) found in {uri}.")
-        frames, malformed = [], 0
-        for local, origin in paths:
-            frame, bad = _read_one(local, origin, fmt)
-            frames.append(frame)
-            malformed += bad
-    return pd.concat(frames, ignore_index=True), {"malformed_row": malformed}
-
-
-def _strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every column as strings: a null is "" (never "None" or "nan"), a whole-number float is an integer ("3", not
-    "3.0", as a label column with a null holds), bytes are decoded (undecodable bytes as U+FFFD)."""
-
-    def text(value) -> str:
-        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-    out = {}
-    for name in frame.columns:
-        column = frame[name]
-        if pd.api.types.is_float_dtype(column) and column.dropna().map(float.is_integer).all():
-            column = column.astype("Int64")
-        out[name] = column.astype(object).where(column.notna(), "").map(text)
-    return pd.DataFrame(out, index=frame.index)
-
-
-def _format_of(path: str, fmt: str) -> str:
-    if fmt != "auto":
-        return fmt
-    name = path.lower().removesuffix(".gz")
-    suffix = os.path.splitext(name)[1]
-    if suffix not in FORMATS:
-        raise DataError(f"Can't tell the format of {path}: name it .csv, .jsonl or .parquet "
-                        "(optionally .gz), or set data.format in the config.")
-    return FORMATS[suffix]
-
-
-def _read_one(local: str, origin: str, fmt: str) -> tuple[pd.DataFrame, int]:
-    fmt = _format_of(origin, fmt)
-    bad_lines = []
-    try:
-        if os.path.getsize(local) == 0:
-            frame = pd.DataFrame()
-        elif fmt == "csv":
-            frame = pd.read_csv(local, dtype=str, keep_default_na=False, engine="python", encoding="utf-8",
-                                encoding_errors="replace", on_bad_lines=lambda line: bad_lines.append(line))
-        elif fmt == "jsonl":
-            frame = _read_jsonl(local, bad_lines)
-        elif fmt == "parquet":
-            frame = _strings(pd.read_parquet(local))
-        else:
-            raise DataError(f"Unknown data.format {fmt!r}: use auto, csv, jsonl or parquet.")
-    except DataError:
-        raise
-    except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file and the reason
-        raise DataError(f"Can't read {origin} as {fmt}: {exc}. Check the file, or set data.format.") from exc
-    return frame, len(bad_lines)
-
-
-def _read_jsonl(path: str, bad_lines: list) -> pd.DataFrame:
-    opener = gzip.open if path.endswith(".gz") else open
-    records = []
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except (ValueError, RecursionError):
-                record = None
-            if isinstance(record, dict):
-                records.append({str(k): v if v is None or isinstance(v, (str, int, float)) else json.dumps(v)
-                                for k, v in record.items()})
-            else:
-                bad_lines.append(line)
-    return _strings(pd.DataFrame.from_records(records))
-
-
-def _columns(frame: pd.DataFrame, settings: dict, path: str) -> tuple[str, str | None]:
-    lower = {str(c).strip().lower(): c for c in frame.columns}
-
-    def pick(configured, candidates, what):
-        if configured:
-            if configured not in frame.columns:
-                raise DataError(f"{path} has no column {configured!r} (data.{what}_column); "
-                                f"its columns are {list(frame.columns)}.")
-            return configured
-        return next((lower[c] for c in candidates if c in lower), None)
-
-    text_col = pick(settings.get("text_column"), TEXT_COLUMNS, "text")
-    if not text_col:
-        raise DataError(f"{path} has no text column (looked for {', '.join(TEXT_COLUMNS)}; found "
-                        f"{list(frame.columns)}). Rename it, or set data.text_column in the config.")
-    return text_col, pick(settings.get("label_column"), LABEL_COLUMNS, "label")
-
-
-def _load_label_map(configured: str | None, data_path: str) -> dict | None:
-    """Label id → emoji from `data.labels`, else a labels.json beside the data."""
-    candidates = [configured] if configured else [storage.sibling(data_path, "labels.json")]
-    for uri in candidates:
-        text = storage.read_text(uri)
-        if text is None:
-            if configured:
-                raise DataError(f"Label map {uri} not found. Fix data.labels in the config.")
-            continue
-        try:
-            mapping = json.loads(text)
-            return {str(k).strip(): normalize_emoji(v) for k, v in mapping.items()}
-        except (ValueError, AttributeError) as exc:
-            raise DataError(f"Label map {uri} is not a JSON object of label id → emoji: {exc}.") from exc
-    return None
 
 
 def _labeled(texts: pd.Series, labels: pd.Series, label_map: dict | None, path: str, dropped: Counter) -> pd.DataFrame:
@@ -320,15 +196,3 @@ def _split(rows: pd.DataFrame, settings: dict, path: str) -> dict:
                         f"train/validation/test split ({exc}). Add rows, or raise data.validation_fraction and "
                         "data.test_fraction.") from exc
     return {name: df.reset_index(drop=True) for name, df in zip(SPLITS, (train_rows, val_rows, test_rows))}
-
-
-def load_labeled_texts(path: str) -> pd.DataFrame:
-    """A scoring input as `text` plus `emoji` when labels are present (for `emoji-reco predict --input`)."""
-    frame, _ = read_table(path)
-    text_col, label_col = _columns(frame, {}, path)
-    out = pd.DataFrame({"text": frame[text_col].fillna("").astype(str)})
-    if label_col:
-        label_map = _load_label_map(None, path)
-        labels = frame[label_col].fillna("").astype(str).str.strip()
-        out["emoji"] = labels.map(lambda v: (label_map or {}).get(v, normalize_emoji(v)) if v else None)
-    return out

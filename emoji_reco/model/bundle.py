@@ -7,7 +7,6 @@ import numpy as np
 from emoji_reco.data.text import clean_text
 from emoji_reco.errors import ModelError
 from emoji_reco.model import packing, tokenization
-from emoji_reco.serving import payloads
 
 SAVED_MODEL, TOKENIZER, LABELS, METADATA = "saved_model", "tokenizer", "labels.json", "metadata.json"
 FORMAT = 2  # 2 added the n-gram half and the `parts` signature; format-1 signatures are unchanged
@@ -157,7 +156,3 @@ class Predictor:
         from emoji_reco.model.ensemble import softmax
 
         return softmax(self.logits(texts))
-
-    def top_k(self, texts: list[str], k: int = 3) -> list[list[dict]]:
-        """For each text the `k` likeliest emojis with their probabilities, best first."""
-        return payloads.top_k(self.logits(texts).tolist(), self.emojis, k)

@@ -22,9 +22,11 @@ def home() -> Path:
 def smoke_test(bundle_dir: Path, texts: list[str]) -> list:
     """Load a bundle and predict `texts`; raise ModelError unless every answer is a proper distribution."""
     from emoji_reco.model.bundle import Predictor
+    from emoji_reco.serving.payloads import top_k
 
     try:
-        answers = Predictor(bundle_dir).top_k(texts, k=3)
+        predictor = Predictor(bundle_dir)
+        answers = top_k(predictor.logits(texts).tolist(), predictor.emojis, 3)
     except Exception as exc:
         raise ModelError(f"Smoke prediction failed for {bundle_dir}: {exc}") from exc
     for text, answer in zip(texts, answers):

@@ -10,6 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
+
 from helpers.aws_stack import metaflow_aws_stack
 from helpers.flows import ROOT
 

@@ -11,12 +11,13 @@ import uuid
 
 import boto3
 import pytest
+
+from emoji_reco import cli
+from emoji_reco.aws import endpoint, event_rules, model_registry
+from emoji_reco.backends import approvals
 from helpers.aws_stack import metaflow_aws_stack, replay_through_rule, sagemaker_event
 from helpers.flows import DEPLOY_FLOW, ROOT, run_flow
 from helpers.sagemaker_job import QUICK_SAGEMAKER, ROLE, queue_answer, settings
-
-from emoji_reco import cli, registry
-from emoji_reco.aws import endpoint, event_rules, model_registry
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -103,12 +104,12 @@ def test_deploy_flow_serves_an_approved_package_and_refuses_one_awaiting_approva
 
     model_registry.set_status(package["arn"], model_registry.APPROVED)
     queue_answer(moto_server, json.dumps({"version": "41", "predictions": [
-        [{"emoji": "😂", "probability": 0.6}] for _ in registry.SMOKE_TEXTS]}).encode())
+        [{"emoji": "😂", "probability": 0.6}] for _ in approvals.SMOKE_TEXTS]}).encode())
     status, run, output = run_flow(flow_config, flow=DEPLOY_FLOW, model=package["arn"])
     assert status == "successful", output[-3000:]
     deployment = run["deploy"].task.data.deployment
     assert deployment["deployed"] and deployment["version"] == "41" and deployment["endpoint"] == name
-    assert [text for text, _ in deployment["smoke"]] == registry.SMOKE_TEXTS
+    assert [text for text, _ in deployment["smoke"]] == approvals.SMOKE_TEXTS
     served = sagemaker.describe_endpoint(EndpointName=name)
     container = sagemaker.describe_model(ModelName=deployment["model"])["PrimaryContainer"]
     assert served["EndpointStatus"] == "InService" and served["EndpointConfigName"] == deployment["endpoint_config"]

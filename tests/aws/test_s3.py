@@ -62,8 +62,8 @@ def test_an_interrupted_base_model_fetch_is_fetched_again_and_concurrent_fetches
     import shutil
     from concurrent.futures import ThreadPoolExecutor
 
-    from emoji_reco.model import base_model
     from emoji_reco import storage
+    from emoji_reco.model import base_model
 
     client, bucket = aws
     for path in tiny_model.iterdir():

@@ -3,7 +3,6 @@ import json
 import shutil
 
 import boto3
-
 import pytest
 from metaflow import Flow
 
@@ -65,9 +64,9 @@ def test_with_sagemaker_training_the_train_step_runs_a_job_and_evaluates_its_mod
 
     from metaflow import Runner
 
-    from helpers.flows import FLOW
-    from emoji_reco.serving import sources
     from emoji_reco import storage
+    from emoji_reco.serving import sources
+    from helpers.flows import FLOW
 
     client, bucket = aws
     monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")

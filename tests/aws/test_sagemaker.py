@@ -16,13 +16,13 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from helpers.flows import ROOT
-from emoji_reco.model import bundle
 from emoji_reco import cli, storage
+from emoji_reco.aws import endpoint, http_front, model_registry, training_job
 from emoji_reco.data import demo
-from emoji_reco.aws import http_front, endpoint, model_registry, training_job
-from emoji_reco.serving import sources, payloads
 from emoji_reco.errors import EmojiRecoError
+from emoji_reco.model import bundle
+from emoji_reco.serving import payloads, sources
+from helpers.flows import ROOT, gated_run
 from helpers.sagemaker_job import ROLE, opt_ml, queue_answer, run_train, settings
 
 pytestmark = pytest.mark.timeout(600)
@@ -33,25 +33,33 @@ def real_answer(tiny_bundle, texts) -> bytes:
     return json.dumps(payloads.response(predictor.logits(texts).tolist(), predictor.emojis, 3, False, "v1")).encode()
 
 
+def shards(run_root: str) -> list[dict]:
+    """The convert step's TFRecord shards of a run, as the train step hands them on (two shards per split)."""
+    return [{"split": split, "uri": f"{run_root}/tfrecords/{split}-{shard:05d}-of-00002.tfrecord", "records": 3}
+            for split in ("train", "validation", "test") for shard in (0, 1)]
+
+
 def test_script_mode_training_job_reads_the_runs_tfrecords_and_ships_our_code(aws, tiny_model):
     client, bucket = aws
     run_root = f"s3://{bucket}/metaflow/EmojiFlow/7/emoji_reco"
     config = settings(**{"model.base": str(tiny_model)})
     logs = []
-    job = training_job.train(config, demo.EMOJIS, run_root, f"s3://{bucket}/metaflow", "emoji-reco-7-0",
-                                   logs.append)
+    job = training_job.train(shards(run_root), demo.EMOJIS, config, run_root, f"s3://{bucket}/metaflow",
+                             "emoji-reco-7-0", {"run": "EmojiFlow/7", "data": "tweets.csv"}, logs.append)
     assert job["status"] == "Completed" and logs  # moto: completed at once, nothing ran
     assert job["image"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-training:2.16-cpu-py310"
     assert job["model_artifact"] == f"{run_root}/sagemaker/emoji-reco-7-0/output/model.tar.gz"
     described = boto3.client("sagemaker").describe_training_job(TrainingJobName="emoji-reco-7-0")
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in described["InputDataConfig"]}
-    assert channels == {"train": f"{run_root}/tfrecords/train-", "validation": f"{run_root}/tfrecords/validation-"}
+    # Each channel is the prefix its split's shards share (and no test shard).
+    assert channels == {"train": f"{run_root}/tfrecords/train-0000", "validation": f"{run_root}/tfrecords/validation-0000"}
     assert described["OutputDataConfig"]["S3OutputPath"] == f"{run_root}/sagemaker"
     assert described["ResourceConfig"]["InstanceType"] == config["sagemaker"]["training"]["instance_type"]
     assert described["StoppingCondition"]["MaxRuntimeInSeconds"] == 60 * config["sagemaker"]["training"]["max_run_minutes"]
     hyper = described["HyperParameters"]
     sent = json.loads(json.loads(hyper["settings"]))  # script mode JSON-encodes every value once more
     assert sent["train"] == config["train"] and json.loads(json.loads(hyper["emojis"])) == demo.EMOJIS
+    assert json.loads(json.loads(hyper["provenance"])) == {"run": "EmojiFlow/7", "data": "tweets.csv"}
     # The local base model went to the datastore, where the job can read it.
     assert sent["model"]["base"].startswith(f"s3://{bucket}/metaflow/emoji_reco/base_models/")
     assert storage.read_text(sent["model"]["base"] + "/config.json") == (tiny_model / "config.json").read_text()
@@ -72,8 +80,8 @@ def test_our_container_trains_on_what_the_job_passes_and_the_step_unpacks_its_mo
     config = settings(**{"model.base": str(tiny_model), "sagemaker.training.mode": "container",
                          "sagemaker.training.image": image, "train.epochs": 1, "train.batch_size": 16,
                          "train.bucket_boundaries": [8, 16], "model.max_length": 32})
-    job = training_job.train(config, demo.EMOJIS, run_root, f"s3://{bucket}/metaflow", "emoji-reco-8-0",
-                                   print)
+    job = training_job.train(shards(run_root), demo.EMOJIS, config, run_root, f"s3://{bucket}/metaflow",
+                             "emoji-reco-8-0", {"run": "EmojiFlow/8", "data": "tweets.csv"}, print)
     described = boto3.client("sagemaker").describe_training_job(TrainingJobName="emoji-reco-8-0")
     assert described["AlgorithmSpecification"]["TrainingImage"] == image
 
@@ -88,7 +96,8 @@ def test_our_container_trains_on_what_the_job_passes_and_the_step_unpacks_its_mo
     bundle_uri = training_job.fetch_model(job["model_artifact"], f"{run_root}/model")
     local = Path(storage.get_dir(bundle_uri, str(tmp_path / "fetched")))
     assert bundle.read_labels(local) == demo.EMOJIS
-    assert bundle.Predictor(local).top_k(["it works"])[0][0]["emoji"] in demo.EMOJIS
+    assert bundle.read_metadata(local)["data"] == "tweets.csv"  # the step's provenance reached the job's bundle
+    assert bundle.Predictor(local).logits(["it works"]).shape == (1, len(demo.EMOJIS))
 
 
 def test_a_failed_training_job_stops_the_step_with_its_reason():
@@ -224,41 +233,17 @@ def test_the_registry_keeps_versions_approvals_and_the_newest_approved(aws, pack
     assert cli.main(["models", "approve", "99", "--registry", "sagemaker", "--group", group]) == 2
 
 
-TAGGED_FLOW = """
-from metaflow import FlowSpec, step
-
-
-class TaggedFlow(FlowSpec):
-    @step
-    def start(self):
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-
-
-if __name__ == "__main__":
-    TaggedFlow()
-"""
-
-
 def test_local_models_can_be_rejected_and_approved_by_hand(tmp_path, capsys):
-    from metaflow import Runner
-
     from emoji_reco import registry
 
-    flow = tmp_path / "tagged_flow.py"
-    flow.write_text(TAGGED_FLOW)
-    with Runner(str(flow), show_output=False).run() as result:  # a run of its own: the shared champion stays as is
-        run = result.run.pathspec
+    run = gated_run(tmp_path)
     assert cli.main(["models", "reject", run]) == 0
-    assert "rejected" in next(m["state"] for m in registry.models("TaggedFlow") if m["run"] == run)
+    assert "rejected" in next(m["state"] for m in registry.models("GatedFlow") if m["run"] == run)
     assert cli.main(["models", "approve", run]) == 0
-    state = next(m["state"] for m in registry.models("TaggedFlow") if m["run"] == run)
+    state = next(m["state"] for m in registry.models("GatedFlow") if m["run"] == run)
     assert "approved" in state and "rejected" not in state
     capsys.readouterr()
-    assert cli.main(["models", "list", "--flow", "TaggedFlow"]) == 0 and "approved" in capsys.readouterr().out
+    assert cli.main(["models", "list", "--flow", "GatedFlow"]) == 0 and "approved" in capsys.readouterr().out
 
 
 def _http(body: str | bytes, content_type: str = "text/plain", b64: bool = False) -> dict:
@@ -319,7 +304,8 @@ def test_the_lambda_package_holds_the_handler_and_what_it_imports(tmp_path):
 
 def test_the_local_default_never_imports_the_sagemaker_sdk():
     modules = ["emoji_reco." + m for m in ("data.dataset", "model.training", "model.evaluation", "serving.local_endpoint",
-                                             "serving.server", "registry", "backends", "cards", "cli", "placement",
+                                             "serving.server", "registry", "backends", "backends.local", "pipeline.cards", "cli",
+                                             "pipeline.base", "pipeline.placement",
                                              "aws.event_rules", "aws.job_entry")]
     done = subprocess.run([sys.executable, "-c", f"import sys, importlib; [importlib.import_module(m) for m in {modules}]; "
                            "print('sagemaker' in sys.modules)"], capture_output=True, text=True, timeout=120)

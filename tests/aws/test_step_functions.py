@@ -13,12 +13,12 @@ import uuid
 
 import boto3
 import pytest
-from helpers.aws_stack import metaflow_aws_stack, replay_through_rule
-from helpers.flows import FLOW, ROOT
 
 from emoji_reco import cli
 from emoji_reco.aws import event_rules
 from emoji_reco.settings import parse
+from helpers.aws_stack import metaflow_aws_stack, replay_through_rule
+from helpers.flows import FLOW, ROOT
 
 pytestmark = pytest.mark.timeout(300)
 AWS_CONFIG = parse(json.dumps({"extends": "aws.json"}))
@@ -95,7 +95,8 @@ def test_create_pushes_the_state_machine_with_its_weekly_schedule_and_a_code_pac
     with tarfile.open(fileobj=io.BytesIO(package)) as tar:
         names = tar.getnames()
     assert "emoji_flow.py" in names  # the flow, and the emoji_reco it imports: remote tasks run the code launched
-    assert {f".mf_code/emoji_reco/{f}" for f in ("placement.py", "model/training.py", "serving/static/index.html")} <= set(names)
+    shipped = ("pipeline/placement.py", "model/training.py", "serving/static/index.html")
+    assert {f".mf_code/emoji_reco/{f}" for f in shipped} <= set(names)
 
 
 def test_production_deployments_get_their_own_state_machine_name(deployed):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from emoji_reco.model import bundle, tfrecords, tokenization
-from emoji_reco.data import dataset, demo
-from emoji_reco.serving import payloads
 from emoji_reco.aws import tfserving
+from emoji_reco.data import dataset, demo
 from emoji_reco.data.text import clean_text
+from emoji_reco.model import bundle, tfrecords, tokenization
+from emoji_reco.serving import payloads
 
 TRICKY = ["@user check https://t.co/x &amp; more", "CAPS and   spaces\t\n", "emoji inside 😂 text ❤️", "ünïcödé façade",
           "word " * 100, "日本語のテキスト", "a", "!!!???", "line\u2028separator", "tab\tand\x00nul"]

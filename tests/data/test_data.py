@@ -8,9 +8,10 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from emoji_reco.data import dataset, demo
-from emoji_reco.errors import DataError
 from emoji_reco.data.text import clean_text, find_emojis, normalize_emoji
+from emoji_reco.errors import DataError
 from helpers.datasets import labeled_rows, prepare
+
 
 def test_clean_text_removes_mentions_urls_entities_and_space():
     assert clean_text("  @bob check https://t.co/x &amp; www.a.com   now\n\tok ") == "check & now ok"

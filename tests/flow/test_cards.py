@@ -3,7 +3,7 @@ import json
 
 from metaflow.cards import Markdown
 
-from emoji_reco import cards
+from emoji_reco.pipeline import cards
 
 
 class Collector(list):

@@ -7,9 +7,9 @@ import sys
 import pandas as pd
 import pytest
 
-from helpers.network import free_port
 from emoji_reco.data import demo
 from emoji_reco.serving.local_endpoint import LocalEndpoint
+from helpers.network import free_port
 
 
 def cli(*args, env=None, cwd=None):

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers.flows import DEPLOY_FLOW, card_json, run_flow, task, tiny_flow_config
-from emoji_reco.model import bundle, tfrecords
-from emoji_reco.data import demo
 from emoji_reco import registry
+from emoji_reco.data import demo
+from emoji_reco.model import bundle, tfrecords
 from emoji_reco.serving.local_endpoint import LocalEndpoint
+from helpers.flows import DEPLOY_FLOW, card_json, run_flow, task, tiny_flow_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from helpers.flows import DEPLOY_FLOW, FLOW, ROOT
 
 from emoji_reco.settings import parse
+from helpers.flows import DEPLOY_FLOW, FLOW, ROOT
 
 pytestmark = pytest.mark.timeout(300)
 CONFIG = parse(json.dumps({"extends": "kubernetes.json"}))
@@ -96,4 +96,7 @@ def test_deploy_flow_compiles_without_a_schedule_or_a_trigger(moto_server):
     compiled = _compile(DEPLOY_FLOW, moto_server)
     assert compiled["template"]["metadata"]["name"] == "emojireco.prod.deployflow"
     assert compiled["schedule"] is None and not compiled["sensor"]  # it trains nothing: approvals start it
-    assert set(_templates(compiled)) >= {"start", "deploy", "end"}
+    templates = _templates(compiled)
+    assert set(templates) >= {"start", "deploy", "end"}
+    for step in ("deploy", "end"):  # BaseFlow's placement reaches a flow's own steps, by the flow's own names
+        assert templates[step]["retryStrategy"]["limit"] == CONFIG["platform"]["retries"], step

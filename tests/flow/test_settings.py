@@ -4,8 +4,9 @@ import re
 
 import pytest
 
+from emoji_reco.errors import ConfigError
+from emoji_reco.settings import CONFIG_DIR, FREE_FORM, defaults, parse, with_overrides
 from helpers.flows import FLOW, ROOT
-from emoji_reco.settings import CONFIG_DIR, FREE_FORM, ConfigError, defaults, parse, with_overrides
 
 
 def leaves(config: dict, prefix: str = "") -> dict:
@@ -43,7 +44,7 @@ def test_a_users_config_of_three_keys_works(tmp_path, monkeypatch):
     (tmp_path / "team.json").write_text('{"extends": "aws.json", "deploy": {"endpoint": "team"}}')
     config = parse('{"extends": "team.json", "train": {"epochs": 3, "learning_rate": 1e-4}, "data": {"sample": 500}}')
     assert config["train"]["epochs"] == 3 and config["train"]["batch_size"] == 32  # the rest: from base.json
-    assert config["deploy"] == {"target": "sagemaker", "endpoint": "team", "keep_versions": 5}
+    assert config["deploy"] == {"target": "sagemaker", "endpoint": "team", "keep_versions": 5, "flow": "EmojiFlow"}
     assert config["platform"]["schedule"] == {"weekly": True}
     replaced = parse('{"extends": "aws.json", "platform": {"schedule": {"cron": "0 3 * * ? *"}}}')
     assert replaced["platform"]["schedule"] == {"cron": "0 3 * * ? *"}  # free-form values are replaced, not merged

@@ -40,6 +40,45 @@ def run_flow(config: dict, resume_from: str | None = None, flow: str = FLOW, **p
         return result.status, result.run, result.stdout + result.stderr
 
 
+GATED_FLOW = """
+from metaflow import FlowSpec, step
+
+
+class GatedFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.train)
+
+    @step
+    def train(self):
+        self.bundle_uri = {bundle!r}
+        self.next(self.evaluate)
+
+    @step
+    def evaluate(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    GatedFlow()
+"""
+
+
+def gated_run(tmp_path: Path, bundle_uri: str = "") -> str:
+    """A run of a flow of its own (GatedFlow, so the shared champion stays as it is) that has what the local registry
+    reads of an EmojiFlow run: a `train` step's `bundle_uri` and a finished `evaluate` step; its pathspec."""
+    from metaflow import Runner
+
+    flow = tmp_path / "gated_flow.py"
+    flow.write_text(GATED_FLOW.format(bundle=bundle_uri))
+    with Runner(str(flow), show_output=False).run() as result:
+        return result.run.pathspec
+
+
 def task(run, step):
     return run[step].task
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import emoji_reco  # noqa: F401  (Keras 2 before TensorFlow)
-from emoji_reco.model import base_model, bundle, packing, tfrecords, tokenization
 from emoji_reco.data import dataset, demo
-from emoji_reco.serving import local_endpoint
 from emoji_reco.errors import ModelError
+from emoji_reco.model import base_model, bundle, packing, tfrecords, tokenization
+from emoji_reco.serving import local_endpoint, payloads
 
 EMOJIS = demo.EMOJIS
 
@@ -94,7 +94,7 @@ def test_exported_bundle_predicts_like_the_model(tiny_bundle):
         direct = model(input_ids=np.array([row]), attention_mask=np.ones((1, len(row)), dtype=np.int32)).logits
         np.testing.assert_allclose(encoder[i], tf.nn.softmax(direct).numpy()[0], atol=1e-5)
     assert len(ids[3]) == 32  # over-long texts are truncated to the model's length
-    top = predictor.top_k(texts, k=3)
+    top = payloads.top_k(predictor.logits(texts).tolist(), predictor.emojis, 3)
     assert all(len(t) == 3 and t[0]["probability"] >= t[1]["probability"] >= t[2]["probability"] for t in top)
     assert bundle.read_labels(folder) == EMOJIS
 

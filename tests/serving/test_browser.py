@@ -5,13 +5,13 @@ import shutil
 import pytest
 from metaflow.cards import get_cards
 
-from helpers.flows import task
 from emoji_reco.data import demo
-from emoji_reco.card_images import CHROMIUM_ARGS, chromium, render
 from emoji_reco.data.text import display_emoji
+from emoji_reco.pipeline.card_images import CHROMIUM_ARGS, chromium, render
+from helpers.flows import task
 from helpers.serving import running, wait_ready
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(600)]
 
 if not shutil.which("chromium") and not os.environ.get("CI"):
     pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it", allow_module_level=True)

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from emoji_reco.data import demo
-from emoji_reco.serving.local_endpoint import HISTORY, POINTER, LocalEndpoint, deploy
 from emoji_reco.errors import ModelError
 from emoji_reco.model.evaluation import Recheck
+from emoji_reco.serving.local_endpoint import HISTORY, POINTER, LocalEndpoint, deploy
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from emoji_reco.data import demo
+from emoji_reco.errors import ModelError
 from emoji_reco.serving.batching import MicroBatcher
 from emoji_reco.serving.local_endpoint import LocalEndpoint
-from emoji_reco.errors import ModelError
 from emoji_reco.serving.sources import FixedSource, extract
 from helpers.serving import post, running, wait_ready
 

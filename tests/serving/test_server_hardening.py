@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from emoji_reco.aws import http_front, tfserving
-from emoji_reco.serving import payloads
 from emoji_reco.model.bundle import Predictor
+from emoji_reco.serving import payloads
 from emoji_reco.serving.local_endpoint import POINTER, LocalEndpoint
-from emoji_reco.serving.server import Loaded
+from emoji_reco.serving.served_model import Loaded
 from helpers.serving import post, running, wait_ready
 
 pytestmark = pytest.mark.timeout(300)

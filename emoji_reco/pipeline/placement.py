@@ -1,39 +1,35 @@
-"""Where and how EmojiFlow's steps run, from the config's `platform` section (no code edits between laptop and AWS).
+"""Where and how a flow's steps run, from the config's `platform` section (no code edits between laptop and AWS).
 
+`Placement` (on `BaseFlow`, so on every flow):
 - `batch_steps`: steps sent to AWS Batch (`@batch`, sized by their `@resources`); `batch_queue` picks the queue.
 - `kubernetes_steps`: steps sent to Kubernetes (`@kubernetes`, sized by the same `@resources`).
-- `retries`: `@retry` count for the steps that read or write the datastore (0: none).
-- `timeout_minutes`: `@timeout` per step, where a hang is possible.
+- `retries`: `@retry` count for every step but `start`: every other step reads or writes the datastore (S3 in AWS
+  mode), so it can meet a network error, while `start` only fixes the settings, where a failure is a mistake to fix.
+- `timeout_minutes`: `@timeout` per step name, where a hang is possible.
+- `datastore`: the datastore the config expects ("s3" for AWS); a run on another one stops with what to set.
+
+`Scheduled` (on a flow that runs by itself, e.g. EmojiFlow), from the config section it names:
 - `schedule`: `@schedule` arguments (`{"weekly": true}`, `{"cron": "..."}`), used by `step-functions create` and
   `argo-workflows create`.
 - `trigger`: `@trigger` arguments (`{"event": {"name": ..., "parameters": {"data": ...}}}`): Argo Workflows starts
   a run when that event arrives (Step Functions has no triggers: see `emoji-reco aws wire-retrain`).
-- `datastore`: the datastore the config expects ("s3" for AWS); a run on another one stops with what to set.
 """
 from metaflow import FlowMutator
 
 from emoji_reco import storage
 from emoji_reco.errors import EmojiRecoError
 
-# Every step but `start` reads or writes the datastore (S3 in AWS mode), so every one can meet a network error.
-NETWORK_STEPS = ("prepare", "convert", "join_convert", "train", "evaluate", "register", "deploy", "end")
+UNRETRIED = ("start",)
 
 
 class Placement(FlowMutator):
-    """Adds @batch, @kubernetes, @retry, @timeout, @schedule and @trigger as the config's `platform` section says;
-    `retrains=False` (a flow that doesn't train, DeployFlow) leaves out the schedule and trigger."""
-
-    def init(self, retrains: bool = True):
-        self.retrains = retrains
+    """Adds @batch, @kubernetes, @retry and @timeout as the config's `platform` section says."""
 
     def pre_mutate(self, mutable_flow):
         platform = dict(mutable_flow.configs)["config"].get("platform", {})
-        for name in ("schedule", "trigger") if self.retrains else ():
-            if platform.get(name):
-                mutable_flow.add_decorator(name, deco_kwargs=dict(platform[name]))
         timeouts = platform.get("timeout_minutes") or {}
         for name, step in mutable_flow.steps:
-            if platform.get("retries") and name in NETWORK_STEPS:
+            if platform.get("retries") and name not in UNRETRIED:
                 step.add_decorator("retry", deco_kwargs={"times": platform["retries"], "minutes_between_retries": 1})
             if timeouts.get(name):
                 step.add_decorator("timeout", deco_kwargs={"minutes": timeouts[name]})
@@ -42,6 +38,19 @@ class Placement(FlowMutator):
                 step.add_decorator("batch", deco_kwargs={"queue": queue} if queue else {})
             if name in (platform.get("kubernetes_steps") or ()):
                 step.add_decorator("kubernetes")
+
+
+class Scheduled(FlowMutator):
+    """Adds @schedule and @trigger from the `schedule` and `trigger` keys of a config section (`platform`)."""
+
+    def init(self, section: str = "platform"):
+        self.section = section
+
+    def pre_mutate(self, mutable_flow):
+        keys = dict(mutable_flow.configs)["config"].get(self.section, {})
+        for name in ("schedule", "trigger"):
+            if keys.get(name):
+                mutable_flow.add_decorator(name, deco_kwargs=dict(keys[name]))
 
 
 def check_datastore(settings: dict, datastore_root: str) -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from emoji_reco.cli import main
+
+sys.exit(main())

@@ -1,0 +1,43 @@
+"""The OpenAPI description of /invocations (served at /openapi.json), with a server's limits."""
+
+_PREDICTION = {"type": "object", "properties": {"emoji": {"type": "string"}, "probability": {"type": "number"}}}
+_ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {
+    "error": {"type": "string"}, "request_id": {"type": "string"}}}}}}
+
+
+def invocations_api(settings) -> dict:
+    """The OpenAPI description of /invocations, with this server's limits."""
+    strings = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": settings.max_texts}
+    texts = {"oneOf": [
+        strings,
+        {"type": "object", "required": ["instances"], "properties": {"instances": strings}},
+        {"type": "object", "required": ["inputs"], "properties": {"inputs": {"oneOf": [{"type": "string"}, strings]}}},
+    ]}
+    return {
+        "parameters": [
+            {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1},
+             "description": "emojis per text (default 3)"},
+            {"name": "raw", "in": "query", "schema": {"type": "string", "enum": ["logits"]},
+             "description": "raw scores instead"},
+            {"name": "X-Top-K", "in": "header", "schema": {"type": "integer", "minimum": 1}},
+        ],
+        "requestBody": {"required": True, "description": f"at most {settings.max_body_bytes} bytes", "content": {
+            "application/json": {"schema": texts},
+            "text/plain": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}}}},
+        "responses": {
+            "200": {"description": "top emojis per text, or raw logits", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {
+                    "version": {"type": "string"},
+                    "predictions": {"type": "array", "items": {"type": "array", "items": _PREDICTION}},
+                    "labels": {"type": "array", "items": {"type": "string"}},
+                    "logits": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}}}}},
+            "400": {"description": "the request can't be answered", **_ERROR},
+            "403": {"description": "foreign Host or cross-site Origin", **_ERROR},
+            "413": {"description": "payload too large", **_ERROR},
+            "415": {"description": "unsupported content type", **_ERROR},
+            "500": {"description": "the model failed; the server log has the detail under the request id", **_ERROR},
+            "503": {"description": "busy (retry after Retry-After seconds), past the deadline, or no model yet",
+                    **_ERROR},
+        },
+    }

@@ -1,0 +1,18 @@
+"""The shape docs/architecture.md promises (import-linter checks the layers themselves, in `make lint`)."""
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "emoji_reco"
+
+
+def test_no_module_is_over_300_lines():
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 300}
+    assert not long, f"modules holding two jobs: {long}"
+
+
+def test_every_subcommand_module_is_listed_and_declares_its_arguments():
+    from emoji_reco import cli
+
+    modules = {p.stem for p in (PACKAGE / "cli").glob("*.py")} - {"__init__", "__main__"}
+    assert {m.__name__.rsplit(".", 1)[1] for m in cli.SUBCOMMANDS} == modules
+    assert all(callable(getattr(m, "add", None)) for m in cli.SUBCOMMANDS)

@@ -184,8 +184,9 @@ def test_the_sagemaker_target_honours_the_contract(aws, moto_server, tmp_path, t
     storage.put_dir(str(tiny_bundle[1]), f"{run_root}/model")
     run = RunInfo("EmojiFlow/21", "21", run_root, f"s3://{bucket}/metaflow")
     smoke = [f"conformance smoke {uuid.uuid4().hex}"]  # moto answers its queued result for this body only
-    for _ in range(2):  # the deploy, and the approved model served again
-        queue_answer(moto_server, json.dumps({"predictions": [[{"emoji": "😂", "probability": 0.6}]]}).encode())
+    # One answer for the one smoke prediction made (serving again what serves invokes nothing): moto hands queued
+    # answers to the next new request body, whichever test sends it.
+    queue_answer(moto_server, json.dumps({"predictions": [[{"emoji": "😂", "probability": 0.6}]]}).encode())
     deployment = _lifecycle(target, run, f"{run_root}/model", "1", tmp_path, smoke)
     assert deployment.target == "sagemaker" and deployment.endpoint == name
     assert target.champion(str(tmp_path / "c")).name == "21"  # fetched under its version's name

@@ -91,7 +91,7 @@ class EmojiFlow(BaseFlow):
         self.training, self.bundle_uri = training.as_dict(), training.bundle_uri
         card.update(training.history, training.steps, final={
             "seconds": training.seconds, "examples_per_second": training.examples_per_second,
-            "ensemble": training.ensemble})
+            "distribution": training.distribution, "ensemble": training.ensemble})
         self.next(self.evaluate)
 
     @card(id="evaluation")

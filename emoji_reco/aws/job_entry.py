@@ -4,8 +4,9 @@ Reads `/opt/ml/input/config/hyperparameters.json` (`settings`: the flow's settin
 from `config/base.json`; `emojis`: the label list as JSON; optionally `provenance`, what the bundle's metadata says
 of its run and data; each may be JSON-encoded once more, as the SDK's script mode does), the TFRecords of the
 `train` and `validation` channels under `/opt/ml/input/data/<channel>/`, and writes the model bundle to
-`/opt/ml/model`. A failure is written to `/opt/ml/output/failure`, as SageMaker expects. `$EMOJI_RECO_OPT_ML` moves
-the root (for tests).
+`/opt/ml/model` (on a job of several instances, `resourceconfig.json` makes them workers of one training, and the
+first host, the chief, writes it). A failure is written to `/opt/ml/output/failure`, as SageMaker expects.
+`$EMOJI_RECO_OPT_ML` moves the root (for tests).
 """
 import json
 import os
@@ -27,17 +28,18 @@ def hyperparameter(hyperparameters: dict, name: str):
 def main() -> int:
     root = Path(os.environ.get("EMOJI_RECO_OPT_ML", "/opt/ml"))
     try:
-        import tensorflow as tf
-
         import emoji_reco  # noqa: F401  (Keras 2 before TensorFlow)
-        from emoji_reco.model import training
+        from emoji_reco.model import distribution, tfrecords, training
         from emoji_reco.settings import defaults, merge, validate
 
         hyperparameters = json.loads((root / "input" / "config" / "hyperparameters.json").read_text())
         given, emojis = (hyperparameter(hyperparameters, name) for name in ("settings", "emojis"))
         settings = validate(merge(defaults(), given), defaults())
+        cluster = distribution.sagemaker_tf_config(root, settings["train"]["distribution"]["port"])
+        if cluster and "TF_CONFIG" not in os.environ:  # a job of several hosts trains one model across them
+            os.environ["TF_CONFIG"] = json.dumps(cluster)
         data = root / "input" / "data"
-        records = [{"uri": str(path), "split": channel, "records": sum(1 for _ in tf.data.TFRecordDataset(str(path)))}
+        records = [{"uri": str(path), "split": channel, "records": tfrecords.count(str(path))}
                    for channel in CHANNELS for path in sorted((data / channel).rglob("*.tfrecord"))]
         missing = [c for c in CHANNELS if not any(r["split"] == c for r in records)]
         if missing:

@@ -65,12 +65,13 @@ class Training(_Plain):
 
     KEEP_EMPTY = True
 
-    bundle_uri: str
+    bundle_uri: str | None  # None on a worker that is not the chief: the chief writes the one bundle
     history: list  # one row per epoch
     steps: list  # progress points within epochs (empty where the backend reports epochs only)
     seconds: float
     examples_per_second: float | None
     ensemble: dict | None  # the n-gram half's fit and validation scores (metadata.json's `ensemble`)
+    distribution: dict | None = None  # devices, workers, replicas, precision, batches (`distribution.Plan`)
     details: dict = field(default_factory=dict)  # the backend's own, e.g. {"sagemaker": <the job>}
 
 

@@ -1,6 +1,7 @@
 """Texts → token ids → TFRecord files (variable length), and back to bucketed `tf.data` batches."""
 import hashlib
 import os
+import struct
 import tempfile
 import time
 
@@ -85,16 +86,19 @@ def _parse(record):
 
 
 def dataset(files: list[str], batch_size: int, boundaries: list[int] | None, shuffle: int = 0, seed: int = 0,
-            pad_to: int | None = None):
+            pad_to: int | None = None, shard: tuple | None = None):
     """Batches of (features, labels), padded to the longest row of each batch.
 
     With `boundaries`, rows of similar length are batched together (length bucketing), so most
     batches carry little padding; without, batches are padded as they come. `pad_to` pads every
-    batch to that fixed length instead (static shapes, for XLA or TPUs).
+    batch to that fixed length instead (static shapes, for XLA or TPUs). `shard` (count, index) keeps every
+    count-th record from the index-th on, of the shuffled order (one worker's share).
     """
-    ds = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
+    ds = tf.data.TFRecordDataset(files, num_parallel_reads=1 if shard else tf.data.AUTOTUNE)
     if shuffle:
         ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
+    if shard:  # after the shuffle: every worker draws its records from the same order
+        ds = ds.shard(*shard)
     ds = ds.map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
     if pad_to:
         ds = ds.padded_batch(batch_size, padded_shapes=({"input_ids": [pad_to], "attention_mask": [pad_to]}, []))
@@ -107,6 +111,17 @@ def dataset(files: list[str], batch_size: int, boundaries: list[int] | None, shu
     else:
         ds = ds.padded_batch(batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def count(path: str) -> int:
+    """Records in a TFRecord file, read from its framing (length, CRC, data, CRC) without TensorFlow running."""
+    records = 0
+    with open(path, "rb") as handle:
+        while header := handle.read(12):
+            (length,) = struct.unpack("<Q", header[:8])
+            handle.seek(length + 4, os.SEEK_CUR)
+            records += 1
+    return records
 
 
 def read_all(files: list[str]) -> tuple[list[list[int]], np.ndarray]:

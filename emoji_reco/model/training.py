@@ -6,7 +6,8 @@ import numpy as np
 import tensorflow as tf
 from transformers import create_optimizer
 
-from emoji_reco.model import base_model, tfrecords
+from emoji_reco.errors import ModelError
+from emoji_reco.model import base_model, distribution, tfrecords
 
 
 class Progress(tf.keras.callbacks.Callback):
@@ -52,16 +53,13 @@ class Progress(tf.keras.callbacks.Callback):
             self.on_update(self.history, self.steps)
 
 
-def fine_tune(files: dict, records: int, emojis: list, base_dir, settings: dict, on_update=None):
-    """Train on `files['train']`, validate on `files['validation']`; return (model, per-epoch history, steps)."""
-    tf.keras.utils.set_random_seed(settings["seed"])
-    batch, epochs, boundaries = settings["batch_size"], settings["epochs"], settings.get("bucket_boundaries")
-    pad_to = settings.get("pad_to_length")
-    train_ds = tfrecords.dataset(files["train"], batch, boundaries, shuffle=min(records, 20000), seed=settings["seed"],
-                                 pad_to=pad_to)
-    val_ds = tfrecords.dataset(files["validation"], batch, boundaries, pad_to=pad_to)
-    # Bucketing leaves up to one partial batch per bucket each epoch.
-    steps = (math.ceil(records / batch) + len(boundaries or []) + 1) * epochs
+def schedule_steps(records: int, global_batch: int, settings: dict) -> int:
+    """The learning-rate schedule's length: the steps one process takes at most over the epochs (bucketing leaves up
+    to one partial batch per bucket each epoch); the same for a run spread over replicas, so it learns alike."""
+    return (math.ceil(records / global_batch) + len(settings.get("bucket_boundaries") or []) + 1) * settings["epochs"]
+
+
+def _compiled(base_dir, emojis: list, settings: dict, steps: int):
     optimizer, _ = create_optimizer(init_lr=settings["learning_rate"], num_train_steps=steps,
                                     num_warmup_steps=int(steps * settings["warmup_fraction"]),
                                     weight_decay_rate=settings["weight_decay"])
@@ -70,8 +68,58 @@ def fine_tune(files: dict, records: int, emojis: list, base_dir, settings: dict,
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[tf.keras.metrics.SparseCategoricalAccuracy("accuracy"),
                            tf.keras.metrics.SparseTopKCategoricalAccuracy(min(3, len(emojis)), "top3")])
+    return model
+
+
+def fine_tune(files: dict, records: int, emojis: list, base_dir, settings: dict, on_update=None,
+              plan: distribution.Plan | None = None, per_file: dict | None = None):
+    """Train on `files['train']`, validate on `files['validation']`; return (model, per-epoch history, steps).
+    Under a `plan` with a strategy, across its replicas; `per_file` (each file's record count, by split) lets the
+    workers share the files."""
+    tf.keras.utils.set_random_seed(settings["seed"])
+    plan = plan or distribution.plan(settings)
+    if plan.strategy is not None:
+        return _fine_tune_distributed(files, emojis, base_dir, settings, on_update, plan, per_file)
+    batch, epochs, boundaries = settings["batch_size"], settings["epochs"], settings.get("bucket_boundaries")
+    pad_to = settings.get("pad_to_length")
+    train_ds = tfrecords.dataset(files["train"], batch, boundaries, shuffle=min(records, 20000), seed=settings["seed"],
+                                 pad_to=pad_to)
+    val_ds = tfrecords.dataset(files["validation"], batch, boundaries, pad_to=pad_to)
+    model = _compiled(base_dir, emojis, settings, schedule_steps(records, batch, settings))
     progress = Progress(records, batch, epochs, on_update=on_update)
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[progress], verbose=0)
+    return model, progress.history, progress.steps
+
+
+def _fine_tune_distributed(files: dict, emojis: list, base_dir, settings: dict, on_update, plan, per_file: dict):
+    """`fine_tune` across the plan's replicas: every worker takes the same number of steps an epoch over its own
+    share of the files (repeated as needed); a lost worker ends it with ModelError within the collective timeout."""
+    per_worker_batch = plan.global_batch // plan.workers
+
+    def inputs(split: str, shuffle: bool):
+        shares = [{"path": path, "records": n} for path, n in zip(files[split], per_file[split])]
+
+        def make(context):
+            own, shard = distribution.worker_share(shares, context.num_input_pipelines, context.input_pipeline_id)
+            buffer = min(sum(r["records"] for r in own), 20000) if shuffle else 0  # as one process shuffles
+            return tfrecords.dataset([r["path"] for r in own], context.get_per_replica_batch_size(plan.global_batch),
+                                     settings.get("bucket_boundaries"), shuffle=buffer,
+                                     seed=settings["seed"], pad_to=settings.get("pad_to_length"), shard=shard).repeat()
+
+        steps = distribution.steps_per_epoch(shares, plan.workers, per_worker_batch)
+        return plan.strategy.distribute_datasets_from_function(make), steps
+
+    (train_ds, steps), (val_ds, val_steps) = inputs("train", True), inputs("validation", False)
+    epochs = settings["epochs"]
+    with plan.strategy.scope():
+        model = _compiled(base_dir, emojis, settings, schedule_steps(sum(per_file["train"]), plan.global_batch, settings))
+    progress = Progress(steps * plan.global_batch, plan.global_batch, epochs, on_update=on_update)
+    try:
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, steps_per_epoch=steps, validation_steps=val_steps,
+                  callbacks=[progress], verbose=0)
+    except tf.errors.OpError as exc:
+        raise ModelError(f"Training across {plan.workers} workers stopped: {exc.message.splitlines()[0]} "
+                         "(a worker was lost or unreachable; each worker's log says more).") from exc
     return model, progress.history, progress.steps
 
 
@@ -105,7 +153,8 @@ def fit_ngram(model, files: dict, emojis: list, settings: dict, batch_size: int)
 
 def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str, provenance: dict,
                  on_update=None) -> dict:
-    """The whole train step: fetch the TFRecords, fine-tune, export the bundle to `out_uri`."""
+    """The whole train step: fetch the TFRecords, fine-tune (across the devices and workers `distribution.plan`
+    finds), export the bundle to `out_uri` (the chief alone, when there are several workers)."""
     import tempfile
     from pathlib import Path
 
@@ -114,21 +163,47 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
 
     train_settings = settings["train"]
     base_dir = base_model.resolve(settings["model"]["base"])
+    plan = distribution.plan(train_settings)
     with tempfile.TemporaryDirectory(prefix="emoji-reco-train-") as tmp:
-        files = {split: storage.get_files([r["uri"] for r in records if r["split"] == split], f"{tmp}/{split}")
-                 for split in ("train", "validation")}
-        n_train = sum(r["records"] for r in records if r["split"] == "train")
+        by_split = {split: [r for r in records if r["split"] == split] for split in ("train", "validation")}
+        files = {split: storage.get_files([r["uri"] for r in rows], f"{tmp}/{split}") for split, rows in by_split.items()}
+        per_file = {split: [r["records"] for r in rows] for split, rows in by_split.items()}
+        n_train = sum(per_file["train"])
         started = time.perf_counter()
-        model, history, steps = fine_tune(files, n_train, emojis, base_dir, train_settings, on_update)
+        model, history, steps = fine_tune(files, n_train, emojis, base_dir, train_settings, on_update, plan, per_file)
         seconds = time.perf_counter() - started
-        head, ensemble = None, None
-        if settings["model"]["ngram"]["enabled"]:
-            head, ensemble = fit_ngram(model, files, emojis, settings["model"]["ngram"], train_settings["batch_size"])
-        tokenizer_dir = tokenization.save_fast_tokenizer(base_dir, Path(tmp) / "tokenizer")
-        metadata = {"base_model": settings["model"]["base"], "max_length": settings["model"]["max_length"],
-                    "emojis": emojis, "history": history, "ensemble": ensemble, **provenance}
-        local = bundle.export(model, tokenizer_dir, emojis, metadata, Path(tmp) / "bundle", head,
-                              ensemble["weight"] if ensemble else 0.0)
-        storage.put_dir(str(local), out_uri)
-    return {"bundle_uri": out_uri, "history": history, "steps": steps, "seconds": round(seconds, 1),
-            "examples_per_second": round(n_train * train_settings["epochs"] / seconds, 1), "ensemble": ensemble}
+        # One device: the step's whole rate; several: the epochs' mean rate over every worker's examples.
+        rate = (n_train * train_settings["epochs"] / seconds if plan.strategy is None
+                else sum(h["examples_per_second"] for h in history) / len(history))
+        result = {"bundle_uri": out_uri if plan.chief else None, "history": history, "steps": steps,
+                  "seconds": round(seconds, 1), "examples_per_second": round(rate, 1), "ensemble": None,
+                  "distribution": plan.describe()}
+        if not plan.chief:  # the chief writes the one bundle
+            distribution.wait_for_chief(plan, train_settings["distribution"]["bundle_timeout_seconds"])
+            return result
+        try:
+            if plan.strategy is not None:  # the rest runs on the chief alone: on a model of its own, no collectives
+                model = _local_copy(model, base_dir, emojis)
+            if settings["model"]["ngram"]["enabled"]:
+                head, result["ensemble"] = fit_ngram(model, files, emojis, settings["model"]["ngram"],
+                                                     train_settings["batch_size"])
+            else:
+                head = None
+            tokenizer_dir = tokenization.save_fast_tokenizer(base_dir, Path(tmp) / "tokenizer")
+            metadata = {"base_model": settings["model"]["base"], "max_length": settings["model"]["max_length"],
+                        "emojis": emojis, "history": history, "ensemble": result["ensemble"],
+                        "distribution": plan.describe(), **provenance}
+            local = bundle.export(model, tokenizer_dir, emojis, metadata, Path(tmp) / "bundle", head,
+                                  result["ensemble"]["weight"] if result["ensemble"] else 0.0)
+            storage.put_dir(str(local), out_uri)
+        finally:
+            distribution.release_workers(plan)
+    return result
+
+
+def _local_copy(model, base_dir, emojis: list):
+    """The trained weights in a model outside any strategy."""
+    copy = base_model.load_classifier(base_dir, emojis)
+    copy(copy.dummy_inputs)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -102,7 +102,12 @@ class TrainCard:
             if final:
                 self.title.update("# Training")
                 self.status.update("Done.")
-                lines = [f"- **{k}**: {v}" for k, v in final.items() if k != "ensemble"]
+                lines = [f"- **{k}**: {v}" for k, v in final.items() if k not in ("ensemble", "distribution")]
+                if spread := final.get("distribution"):
+                    lines.append(f"- **devices**: {', '.join(spread['devices'])} ({spread['strategy']}: "
+                                 f"{spread['workers']} worker(s), {spread['replicas']} replica(s) in sync, "
+                                 f"{spread['precision']}; batch {spread['per_replica_batch']} per replica, "
+                                 f"{spread['global_batch']} in all)")
                 if ensemble := final.get("ensemble"):
                     lines.append(f"\n## The n-gram half\nFitted in {ensemble['seconds']} s; weight "
                                  f"{ensemble['weight']} ({ensemble['chosen']}). On the validation split:\n")

@@ -73,6 +73,23 @@ def test_script_mode_training_job_reads_the_runs_tfrecords_and_ships_our_code(aw
     assert "tf-keras~=2.16.0" in requirements and not any(r.startswith("tensorflow") for r in requirements)
 
 
+def test_the_gpu_config_trains_on_two_gpu_instances_in_the_matching_aws_gpu_image(aws, tiny_model):
+    from emoji_reco.settings import parse, with_overrides
+
+    _, bucket = aws
+    run_root = f"s3://{bucket}/metaflow/EmojiFlow/17/emoji_reco"
+    config = with_overrides(parse(json.dumps({"extends": "gpu.json"})),
+                            {"sagemaker.role": ROLE, "sagemaker.training.poll_seconds": 0.1, "model.base": str(tiny_model)})
+    training_job.train(shards(run_root), demo.EMOJIS, config, run_root, f"s3://{bucket}/metaflow", "emoji-reco-17-0",
+                       {"run": "EmojiFlow/17", "data": "tweets.csv"}, print)
+    described = boto3.client("sagemaker").describe_training_job(TrainingJobName="emoji-reco-17-0")
+    assert described["AlgorithmSpecification"]["TrainingImage"].endswith("/tensorflow-training:2.16-gpu-py310")
+    assert described["ResourceConfig"]["InstanceType"] == "ml.g5.12xlarge"
+    assert described["ResourceConfig"]["InstanceCount"] == 2  # one training across both (resourceconfig.json)
+    sent = json.loads(json.loads(described["HyperParameters"]["settings"]))
+    assert sent["train"]["batch_size"] == 64 and sent["train"]["distribution"]["port"] == 23456
+
+
 def test_our_container_trains_on_what_the_job_passes_and_the_step_unpacks_its_model(aws, tiny_model, tmp_path):
     client, bucket = aws
     run_root = f"s3://{bucket}/metaflow/EmojiFlow/8/emoji_reco"

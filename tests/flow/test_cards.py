@@ -58,7 +58,10 @@ def test_the_live_training_card_is_built_once_and_then_only_its_data_changes():
     ensemble = {"weight": 0.3, "chosen": "validation log-loss", "seconds": 4.2, "validation": {
         "encoder": {"top1": 0.5, "top3": 0.8, "macro_f1": 0.45}, "ngram": {"top1": 0.4, "top3": 0.7, "macro_f1": 0.38},
         "combined": {"top1": 0.55, "top3": 0.82, "macro_f1": 0.5}}}
-    live.update(history, steps, final={"seconds": 12.5, "examples_per_second": 81.3, "ensemble": ensemble})
+    spread = {"devices": ["/physical_device:GPU:0", "/physical_device:GPU:1"], "workers": 2, "replicas": 4,
+              "precision": "mixed_float16", "per_replica_batch": 32, "global_batch": 128, "strategy": "MultiWorkerMirrored"}
+    live.update(history, steps, final={"seconds": 12.5, "examples_per_second": 81.3, "distribution": spread,
+                                       "ensemble": ensemble})
     card.refresh()
     final = card._get_latest_data(final=True)
     assert creator.modes[0] == "render_runtime" and set(creator.modes[1:]) == {"refresh"}  # never rebuilt
@@ -66,6 +69,7 @@ def test_the_live_training_card_is_built_once_and_then_only_its_data_changes():
     components = list(final["components"].values())
     text = json.dumps(components, ensure_ascii=False)
     assert "examples_per_second**: 81.3" in text and "Training (live)" not in text and "| 2 | 1.0 |" in text
+    assert "MultiWorkerMirrored: 2 worker(s), 4 replica(s) in sync, mixed_float16; batch 32 per replica, 128 in all" in text
     assert "weight 0.3 (validation log-loss)" in text and "| combined | 0.55 | 0.82 | 0.5 |" in text
     curves = next(c for c in components if c["type"] == "vegaChart")
     assert {v["metric"] for v in curves["spec"]["data"]["values"]} >= {"loss", "val_accuracy", "loss (running)"}

@@ -9,6 +9,8 @@ from transformers import create_optimizer
 from emoji_reco.errors import ModelError
 from emoji_reco.model import base_model, distribution, tfrecords
 
+SHUFFLE_BUFFER = 20000  # training records shuffled at a time
+
 
 class Progress(tf.keras.callbacks.Callback):
     """Prints training progress every few seconds and keeps per-epoch metrics; `on_update` sees both."""
@@ -82,7 +84,7 @@ def fine_tune(files: dict, records: int, emojis: list, base_dir, settings: dict,
         return _fine_tune_distributed(files, emojis, base_dir, settings, on_update, plan, per_file)
     batch, epochs, boundaries = settings["batch_size"], settings["epochs"], settings.get("bucket_boundaries")
     pad_to = settings.get("pad_to_length")
-    train_ds = tfrecords.dataset(files["train"], batch, boundaries, shuffle=min(records, 20000), seed=settings["seed"],
+    train_ds = tfrecords.dataset(files["train"], batch, boundaries, shuffle=min(records, SHUFFLE_BUFFER), seed=settings["seed"],
                                  pad_to=pad_to)
     val_ds = tfrecords.dataset(files["validation"], batch, boundaries, pad_to=pad_to)
     model = _compiled(base_dir, emojis, settings, schedule_steps(records, batch, settings))
@@ -101,7 +103,7 @@ def _fine_tune_distributed(files: dict, emojis: list, base_dir, settings: dict, 
 
         def make(context):
             own, shard = distribution.worker_share(shares, context.num_input_pipelines, context.input_pipeline_id)
-            buffer = min(sum(r["records"] for r in own), 20000) if shuffle else 0  # as one process shuffles
+            buffer = min(sum(r["records"] for r in own), SHUFFLE_BUFFER) if shuffle else 0  # as one process does
             return tfrecords.dataset([r["path"] for r in own], context.get_per_replica_batch_size(plan.global_batch),
                                      settings.get("bucket_boundaries"), shuffle=buffer,
                                      seed=settings["seed"], pad_to=settings.get("pad_to_length"), shard=shard).repeat()

@@ -93,7 +93,9 @@ def test_every_subcommand_where_nothing_exists_says_what_to_do_in_one_line(tmp_p
 
 
 def test_models_list_with_no_runs_says_so(tmp_path):
-    result = cli("models", "list", cwd=tmp_path)
+    # Metaflow would look for a .metaflow folder in every folder above, where another run may have left one.
+    empty = {**os.environ, "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(tmp_path / ".metaflow")}
+    result = cli("models", "list", cwd=tmp_path, env=empty)
     assert result.returncode == 0 and "No EmojiFlow runs here yet" in result.stdout and not result.stderr.strip()
 
 

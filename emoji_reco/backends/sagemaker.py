@@ -58,6 +58,7 @@ class SageMakerTarget:
         import tempfile
 
         from emoji_reco.aws import model_registry
+        from emoji_reco.model import evaluation
 
         newest = model_registry.newest_approved(self.group)
         if not newest:
@@ -67,8 +68,7 @@ class SageMakerTarget:
             with tempfile.TemporaryDirectory(prefix="emoji-reco-recheck-") as tmp:
                 refused = recheck(self._rival(tmp, run.pathspec))
             if refused is not None and not refused["passed"]:
-                return Deployment(deployed=False, reason="the champion changed before deploy, and against it: "
-                                  + "; ".join(refused["reasons"]), details={"recheck": refused})
+                return Deployment(deployed=False, reason=evaluation.refusal(refused), details={"recheck": refused})
         return self.serve(Approved.of(newest), smoke)
 
     def approved(self, model: str) -> Approved:

@@ -90,6 +90,11 @@ def assess(bundle_dir, test, emojis: list, champion_dir, gate_settings: dict) ->
     return {"metrics": metrics, "champion": champion, "verdict": gate(metrics, champion, gate_settings)}
 
 
+def refusal(verdict: dict) -> str:
+    """Why a deploy did not switch, when the recheck against the champion serving then refused it."""
+    return "the champion changed before deploy, and against it: " + "; ".join(verdict["reasons"])
+
+
 @dataclass
 class Recheck:
     """The gate again at deploy time, against the champion the endpoint serves then, if that is not the one the

@@ -194,7 +194,7 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
             tokenizer_dir = tokenization.save_fast_tokenizer(base_dir, Path(tmp) / "tokenizer")
             metadata = {"base_model": settings["model"]["base"], "max_length": settings["model"]["max_length"],
                         "emojis": emojis, "history": history, "ensemble": result["ensemble"],
-                        "distribution": plan.describe(), **provenance}
+                        "distribution": result["distribution"], **provenance}
             local = bundle.export(model, tokenizer_dir, emojis, metadata, Path(tmp) / "bundle", head,
                                   result["ensemble"]["weight"] if result["ensemble"] else 0.0)
             storage.put_dir(str(local), out_uri)

@@ -231,8 +231,9 @@ def deploy(bundle_uri: str, settings: dict, version: str, smoke_texts: list[str]
         result = endpoint.publish(Path(storage.get_dir(bundle_uri, f"{tmp}/bundle")), version, smoke_texts,
                                   settings["keep_versions"], recheck)
     if "refused" in result:
-        return {"deployed": False, "reason": "the champion changed before deploy, and against it: "
-                + "; ".join(result["refused"]["reasons"]), "recheck": result["refused"]}
+        from emoji_reco.model.evaluation import refusal
+
+        return {"deployed": False, "reason": refusal(result["refused"]), "recheck": result["refused"]}
     result.update(deployed=True, target="local", endpoint=endpoint.name, path=str(endpoint.current_dir()),
                   query=f'emoji-reco predict --endpoint {endpoint.name} "your tweet here"')
     result["smoke"] = list(zip(smoke_texts, result["smoke"]))

@@ -14,6 +14,11 @@ def is_s3(uri: str) -> bool:
     return str(uri).startswith("s3://")
 
 
+def absolute(uri: str) -> str:
+    """An s3:// URL as it is, a local path made absolute (a task may run in another folder)."""
+    return uri if is_s3(uri) else os.path.abspath(os.path.expanduser(uri))
+
+
 def bucket(uri: str) -> str:
     """The bucket of an s3:// URI."""
     return uri[len("s3://"):].split("/", 1)[0]
@@ -114,13 +119,14 @@ def put_file(local: str, uri: str) -> None:
 
 
 def put_bytes(data: bytes, uri: str) -> None:
-    """Write a small file at `uri`."""
+    """Write a file at `uri`, whole or not at all."""
     if is_s3(uri):
         with _s3() as s3:
             s3.put(uri, data)
         return
     Path(uri).parent.mkdir(parents=True, exist_ok=True)
-    Path(uri).write_bytes(data)
+    Path(f"{uri}.partial").write_bytes(data)
+    os.replace(f"{uri}.partial", uri)
 
 
 def put_dir(local_dir: str, uri: str) -> None:

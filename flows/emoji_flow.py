@@ -9,6 +9,8 @@ from emoji_reco.pipeline.placement import Scheduled
 class EmojiFlow(BaseFlow):
     """Learn which emoji fits a tweet and serve the best model."""
 
+    MULTINODE = False  # MultiNodeEmojiFlow trains on `train.workers` nodes
+
     data = Parameter("data", default=config_expr("config.data.path"),
                      help="Tweets: a CSV, JSON Lines or Parquet file or folder, local or s3://. Empty: the demo set.")
     base_model = Parameter("base_model", default=config_expr("config.model.base"),
@@ -22,9 +24,12 @@ class EmojiFlow(BaseFlow):
     @step
     def start(self):
         """Fix this run's settings: the config file plus this run's parameters."""
+        from emoji_reco.pipeline import placement
+
         self.settings = self.fix_settings({
             "data.path": self.data, "data.sample": self.sample, "model.base": self.base_model,
             "train.epochs": self.epochs, "train.learning_rate": self.learning_rate})
+        self.nodes = placement.training_nodes(self.settings, self.MULTINODE)
         self.next(self.prepare)
 
     @card(id="data")
@@ -63,11 +68,7 @@ class EmojiFlow(BaseFlow):
     @step
     def join_convert(self, inputs):
         """Gather the TFRecord files of every shard."""
-        from emoji_reco.pipeline import cards
-
-        self.tfrecords = sorted((f for i in inputs for f in i.shard_files), key=lambda f: f["uri"])
-        self.merge_artifacts(inputs, exclude=["shard_files"])
-        cards.conversion_card(current.card["convert"], self.tfrecords)
+        self.gather_shards(inputs)
         self.next(self.train)
 
     @card(id="train", refresh_interval=5)
@@ -76,6 +77,19 @@ class EmojiFlow(BaseFlow):
     @step
     def train(self):
         """Fine-tune the base model on the TFRecords into a model bundle, where `train.backend` says."""
+        self.fine_tune()
+        self.next(self.evaluate)
+
+    def gather_shards(self, inputs):
+        """join_convert's work: the shards' TFRecord files in one list, and their card."""
+        from emoji_reco.pipeline import cards
+
+        self.tfrecords = sorted((f for i in inputs for f in i.shard_files), key=lambda f: f["uri"])
+        self.merge_artifacts(inputs, exclude=["shard_files"])
+        cards.conversion_card(current.card["convert"], self.tfrecords)
+
+    def fine_tune(self):
+        """train's work, on one node or on each node of a `@parallel` step (MultiNodeEmojiFlow)."""
         from emoji_reco import backends
         from emoji_reco.backends.contract import RunInfo, TrainingData
         from emoji_reco.pipeline import cards
@@ -92,7 +106,6 @@ class EmojiFlow(BaseFlow):
         card.update(training.history, training.steps, final={
             "seconds": training.seconds, "examples_per_second": training.examples_per_second,
             "distribution": training.distribution, "ensemble": training.ensemble})
-        self.next(self.evaluate)
 
     @card(id="evaluation")
     @step

@@ -38,6 +38,12 @@ class RunInfo:
     run_root: str  # where the run keeps its own files, under its prefix in the datastore
     datastore_root: str
     attempt: int = 0
+    # In a Metaflow `@parallel` step: how many nodes run it, this one's index (0: the control task) and the main
+    # node's address; where the nodes exchange theirs (under the run's root, one folder per gang and attempt).
+    nodes: int = 1
+    node_index: int = 0
+    main_ip: str = "127.0.0.1"
+    exchange_uri: str = ""
 
     @classmethod
     def of(cls, flow) -> "RunInfo":
@@ -45,8 +51,13 @@ class RunInfo:
 
         from emoji_reco import storage
 
-        return cls(f"{current.flow_name}/{current.run_id}", current.run_id, storage.run_root(flow),
-                   storage.datastore_root(flow), current.retry_count)
+        root, gang = storage.run_root(flow), current.get("parallel")
+        nodes = {} if gang is None else {
+            "nodes": gang.num_nodes, "node_index": gang.node_index, "main_ip": gang.main_ip,
+            "exchange_uri": storage.join(root, "rendezvous", current.step_name,
+                                         f"{gang.control_task_id}-{current.retry_count}")}
+        return cls(f"{current.flow_name}/{current.run_id}", current.run_id, root, storage.datastore_root(flow),
+                   current.retry_count, **nodes)
 
 
 @dataclass(frozen=True)

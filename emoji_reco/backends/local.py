@@ -13,9 +13,17 @@ class LocalTrainer:
         self.settings = settings
 
     def train(self, run: RunInfo, data: TrainingData, on_update: OnUpdate | None = None) -> Training:
-        from emoji_reco import storage
-        from emoji_reco.model import training
+        """Trains alone, or as one worker of the nodes of a `@parallel` step (`TF_CONFIG` from their rendezvous)."""
+        import json
+        import os
 
+        from emoji_reco import storage
+        from emoji_reco.model import distribution, training
+
+        tf_config = distribution.parallel_tf_config(run.nodes, run.node_index, run.main_ip, run.exchange_uri,
+                                                    self.settings["train"]["distribution"])
+        if tf_config:
+            os.environ["TF_CONFIG"] = json.dumps(tf_config)
         return Training.of(training.train_bundle(data.tfrecords, data.emojis, self.settings,
                                                 storage.join(run.run_root, "model"),
                                                 {"run": run.pathspec, "data": data.source}, on_update=on_update))

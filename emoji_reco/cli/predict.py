@@ -64,40 +64,22 @@ def score_file(predictor, args) -> int:
     """Score every row of a file in batches, in order; rows that can't be scored say why; labeled rows are scored
     as the evaluate step scores a test split."""
     import numpy as np
-    import pandas as pd
     from tqdm import tqdm
 
     from emoji_reco.data.readers import load_labeled_texts
-    from emoji_reco.data.text import clean_text
     from emoji_reco.model import evaluation
     from emoji_reco.model.ensemble import softmax
-    from emoji_reco.serving.payloads import top_k
+    from emoji_reco.scoring import frames
 
-    frame = load_labeled_texts(args.input)
-    out = {"text": frame.text.tolist(), "error": [""] * len(frame)}
-    for j in range(args.top_k):
-        out[f"emoji_{j + 1}"], out[f"probability_{j + 1}"] = [""] * len(frame), [None] * len(frame)
-    scorable = [i for i, t in enumerate(frame.text) if clean_text(t)]
-    for i in set(range(len(frame))) - set(scorable):
-        out["error"][i] = "empty text after cleaning"
-    logits = np.zeros((len(scorable), len(predictor.emojis)), dtype=np.float32)
-    with tqdm(total=len(scorable), unit="row", desc="scoring", file=sys.stderr) as bar:
-        for start in range(0, len(scorable), args.batch_size):
-            rows = scorable[start : start + args.batch_size]
-            logits[start : start + len(rows)] = predictor.logits([frame.text[i] for i in rows])
-            for i, answer in zip(rows, top_k(logits[start : start + len(rows)].tolist(), predictor.emojis, args.top_k)):
-                for j, a in enumerate(answer):
-                    out[f"emoji_{j + 1}"][i], out[f"probability_{j + 1}"][i] = a["emoji"], a["probability"]
-            bar.update(len(rows))
-    result = pd.DataFrame(out)
-    if "emoji" in frame:
-        result.insert(1, "label", frame.emoji)
+    frame, dropped = load_labeled_texts(args.input)
+    if dropped["malformed_row"]:
+        print(f"skipped {dropped['malformed_row']} malformed rows of {args.input} (a CSV row with extra fields or an "
+              "unterminated quote, or a JSON line that is not an object)", file=sys.stderr)
+    with tqdm(total=len(frame), unit="row", desc="scoring", file=sys.stderr) as bar:
+        result, logits, scorable = frames.score_frame(predictor, frame, args.top_k, args.batch_size, bar.update)
+    frames.write_table(result, args.output or sys.stdout, frames.is_jsonl(args.output) if args.output else args.json)
     if args.output:
-        (result.to_json(args.output, orient="records", lines=True, force_ascii=False)
-         if args.output.endswith((".jsonl", ".json")) else result.to_csv(args.output, index=False))
         print(f"wrote {len(result)} rows to {args.output} ({len(result) - len(scorable)} not scorable)", file=sys.stderr)
-    else:
-        result.to_csv(sys.stdout, index=False)
     if "emoji" in frame:
         labels = [frame.emoji[i] for i in scorable]
         judged = [k for k, label in enumerate(labels) if isinstance(label, str)]
@@ -106,5 +88,5 @@ def score_file(predictor, args) -> int:
             scores = evaluation.score(softmax(logits[judged]), np.array([index.get(labels[k], -1) for k in judged]),
                                       predictor.emojis)
             print(f"top-1 accuracy {scores['top1']:.4f}, top-3 accuracy {scores['top3']:.4f} on {len(judged)} "
-                  "labeled rows")
+                  "labeled rows", file=sys.stdout if args.output else sys.stderr)  # stdout may hold the table
     return 0

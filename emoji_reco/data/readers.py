@@ -6,6 +6,7 @@ import os
 import tempfile
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from emoji_reco import storage
 from emoji_reco.data.text import normalize_emoji
@@ -18,16 +19,23 @@ LABEL_COLUMNS = ("label", "emoji", "labels", "target")
 
 def read_table(uri: str, fmt: str = "auto") -> tuple[pd.DataFrame, dict]:
     """Read one file, or every data file in a folder/prefix, into one frame of strings."""
+    frames, malformed = [], 0
+    for _, frame, bad in read_chunks(uri, fmt):
+        frames.append(frame)
+        malformed += bad
+    return pd.concat(frames, ignore_index=True), {"malformed_row": malformed}
+
+
+def read_chunks(uri: str, fmt: str = "auto", rows: int | None = None):
+    """Yield (file, frame of strings, malformed rows) for every file of `uri` in order, in chunks of at most `rows`
+    rows (None: one chunk per file), holding one chunk in memory at a time."""
     with tempfile.TemporaryDirectory(prefix="emoji-reco-data-") as tmp:
         paths = storage.fetch_inputs(uri, tmp, suffixes=tuple(FORMATS), exclude=("labels.json",))
         if not paths:
             raise DataError(f"No data files (CSV, JSON Lines or Parquet) found in {uri}.")
-        frames, malformed = [], 0
         for local, origin in paths:
-            frame, bad = _read_one(local, origin, fmt)
-            frames.append(frame)
-            malformed += bad
-    return pd.concat(frames, ignore_index=True), {"malformed_row": malformed}
+            for frame, bad in _read_one(local, origin, fmt, rows):
+                yield origin, frame, bad
 
 
 def _strings(frame: pd.DataFrame) -> pd.DataFrame:
@@ -57,29 +65,37 @@ def _format_of(path: str, fmt: str) -> str:
     return FORMATS[suffix]
 
 
-def _read_one(local: str, origin: str, fmt: str) -> tuple[pd.DataFrame, int]:
+def _read_one(local: str, origin: str, fmt: str, rows: int | None):
     fmt = _format_of(origin, fmt)
     bad_lines = []
     try:
         if os.path.getsize(local) == 0:
-            frame = pd.DataFrame()
-        elif fmt == "csv":
-            frame = pd.read_csv(local, dtype=str, keep_default_na=False, engine="python", encoding="utf-8",
-                                encoding_errors="replace", on_bad_lines=lambda line: bad_lines.append(line))
+            chunks = iter([pd.DataFrame()])
+        elif fmt == "csv":  # index_col=False: a row with an extra field is malformed, never an index
+            chunks = pd.read_csv(local, dtype=str, keep_default_na=False, engine="python", encoding="utf-8",
+                                 encoding_errors="replace", on_bad_lines=lambda line: bad_lines.append(line),
+                                 index_col=False, chunksize=rows)
+            chunks = iter([chunks]) if rows is None else chunks
         elif fmt == "jsonl":
-            frame = _read_jsonl(local, bad_lines)
+            chunks = _read_jsonl(local, bad_lines, rows)
         elif fmt == "parquet":
-            frame = _strings(pd.read_parquet(local))
+            chunks = (_strings(b.to_pandas()) for b in pq.ParquetFile(local).iter_batches(batch_size=rows or 65536))
         else:
             raise DataError(f"Unknown data.format {fmt!r}: use auto, csv, jsonl or parquet.")
+        seen, empty = 0, True
+        for frame in chunks:
+            yield frame, len(bad_lines) - seen
+            seen, empty = len(bad_lines), False
+        if empty:  # a file with a header and no rows: its columns still say whether it has a text column
+            yield (_strings(pq.read_table(local).to_pandas()) if fmt == "parquet" else
+                   pd.read_csv(local, dtype=str, nrows=0) if fmt == "csv" else pd.DataFrame()), 0
     except DataError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file and the reason
         raise DataError(f"Can't read {origin} as {fmt}: {exc}. Check the file, or set data.format.") from exc
-    return frame, len(bad_lines)
 
 
-def _read_jsonl(path: str, bad_lines: list) -> pd.DataFrame:
+def _read_jsonl(path: str, bad_lines: list, rows: int | None):
     opener = gzip.open if path.endswith(".gz") else open
     records = []
     with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
@@ -95,7 +111,11 @@ def _read_jsonl(path: str, bad_lines: list) -> pd.DataFrame:
                                 for k, v in record.items()})
             else:
                 bad_lines.append(line)
-    return _strings(pd.DataFrame.from_records(records))
+            if rows and len(records) == rows:
+                yield _strings(pd.DataFrame.from_records(records))
+                records = []
+    if records:
+        yield _strings(pd.DataFrame.from_records(records))
 
 
 def columns(frame: pd.DataFrame, settings: dict, path: str) -> tuple[str, str | None]:
@@ -133,13 +153,18 @@ def load_label_map(configured: str | None, data_path: str) -> dict | None:
     return None
 
 
-def load_labeled_texts(path: str) -> pd.DataFrame:
-    """A scoring input as `text` plus `emoji` when labels are present (for `emoji-reco predict --input`)."""
-    frame, _ = read_table(path)
+def load_labeled_texts(path: str) -> tuple[pd.DataFrame, dict]:
+    """A scoring input as `text` plus `emoji` when labels are present (for `emoji-reco predict --input`), and the
+    rows the reader dropped, by reason."""
+    frame, dropped = read_table(path)
+    return labeled_texts(frame, path, load_label_map(None, path)), dropped
+
+
+def labeled_texts(frame: pd.DataFrame, path: str, label_map: dict | None) -> pd.DataFrame:
+    """`text`, plus `emoji` (the label through `label_map`, or as written) when the frame has a label column."""
     text_col, label_col = columns(frame, {}, path)
     out = pd.DataFrame({"text": frame[text_col].fillna("").astype(str)})
     if label_col:
-        label_map = load_label_map(None, path)
         labels = frame[label_col].fillna("").astype(str).str.strip()
         out["emoji"] = labels.map(lambda v: (label_map or {}).get(v, normalize_emoji(v)) if v else None)
     return out

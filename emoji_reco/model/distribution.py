@@ -12,6 +12,8 @@ what precision, what batch per replica and in all, and which worker it is.
 """
 import json
 import os
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +114,43 @@ def sagemaker_tf_config(root: Path, port: int) -> dict | None:
         return None
     return {"cluster": {"worker": [f"{host}:{port + i}" for i, host in enumerate(hosts)]},
             "task": {"type": "worker", "index": hosts.index(current)}}
+
+
+def own_address(main_ip: str) -> str:
+    """This machine's address as the main node sees it: the interface a route to `main_ip` leaves by."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((main_ip, 9))  # a datagram socket's connect sends nothing
+        return probe.getsockname()[0]
+
+
+def rendezvous(exchange_uri: str, nodes: int, index: int, address: str, timeout_seconds: float) -> list[str]:
+    """Every node's address, in node order: each node writes its own under `exchange_uri` (a folder or s3:// prefix
+    of the run) and waits until all have. Metaflow's `@parallel` tells each node only the main node's address, and
+    a worker of `MultiWorkerMirroredStrategy` needs every worker's."""
+    from emoji_reco import storage
+
+    storage.put_bytes(address.encode(), storage.join(exchange_uri, f"node-{index}"))
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        found = [storage.read_text(storage.join(exchange_uri, f"node-{i}")) for i in range(nodes)]
+        if all(found):
+            return found
+        if time.monotonic() > deadline:
+            missing = ", ".join(str(i) for i, a in enumerate(found) if not a)
+            raise ModelError(f"Node(s) {missing} of {nodes} did not start within {timeout_seconds:.0f} s "
+                             "(train.distribution.start_timeout_seconds).")
+        time.sleep(0.5)
+
+
+def parallel_tf_config(nodes: int, index: int, main_ip: str, exchange_uri: str, distribution: dict) -> dict | None:
+    """`TF_CONFIG` for node `index` of a Metaflow `@parallel` step of `nodes` nodes (None for one node): node i is
+    worker i, listening on `port + i`; node 0, Metaflow's control task, is the chief."""
+    if nodes < 2:
+        return None
+    port = distribution["port"]
+    address = f"{own_address(main_ip)}:{port + index}"
+    workers = rendezvous(exchange_uri, nodes, index, address, distribution["start_timeout_seconds"])
+    return {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
 
 
 BUNDLE_WRITTEN = "emoji-reco/bundle-written"

@@ -60,3 +60,18 @@ def check_datastore(settings: dict, datastore_root: str) -> None:
             f"This config expects Metaflow's S3 datastore, but the run stores its artifacts in {datastore_root}. "
             "Run `metaflow configure aws` (or set METAFLOW_DEFAULT_DATASTORE=s3 and "
             "METAFLOW_DATASTORE_SYSROOT_S3=s3://<bucket>/metaflow), or pass --datastore=s3.")
+
+
+def training_nodes(settings: dict, multinode: bool) -> int:
+    """How many nodes the train step runs on (`train.workers`): more than one only in a flow whose train step is
+    `@parallel` (MultiNodeEmojiFlow) and with the local trainer (a SageMaker job spans hosts by itself)."""
+    workers = settings["train"]["workers"]
+    if workers < 1:
+        raise EmojiRecoError(f"train.workers: {workers} (at least 1).")
+    if workers > 1 and settings["train"]["backend"] != "local":
+        raise EmojiRecoError(f"train.workers: {workers} needs train.backend 'local'; a SageMaker training job spans "
+                             "hosts with sagemaker.training.instance_count.")
+    if workers > 1 and not multinode:
+        raise EmojiRecoError(f"train.workers: {workers} trains on {workers} nodes of a @parallel step: run "
+                             "flows/multinode_flow.py (EmojiFlow's train step is one node, as Step Functions needs).")
+    return workers

@@ -109,3 +109,15 @@ def test_cli_output_carries_no_tensorflow_start_up_notices(tiny_bundle):
     noisy = cli("predict", "--model", str(folder), "monday again", env={**os.environ, "EMOJI_RECO_TF_NOTICES": "1"})
     assert any(n in noisy.stderr for n in NOTICES)  # what TensorFlow prints here without the filter
     assert noisy.stdout == quiet.stdout
+
+
+def test_predict_json_without_an_output_prints_json_lines_and_a_csv_extra_field_is_not_an_index(tmp_path, tiny_bundle):
+    """The file of issue 26: pandas once took the extra field of `hello, world` as an index column, scoring " world"
+    and an empty row and losing two texts."""
+    _, folder = tiny_bundle
+    (tmp_path / "in.csv").write_text("text\nfirst tweet here\nhello, world\nthird\n")
+    result = cli("predict", "--model", str(folder), "--input", str(tmp_path / "in.csv"), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["first tweet here", "third"]
+    assert all(r["emoji_1"] in demo.EMOJIS for r in rows) and "skipped 1 malformed rows" in result.stderr

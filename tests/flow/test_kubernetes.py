@@ -13,12 +13,13 @@ from helpers.flows import DEPLOY_FLOW, FLOW, ROOT
 pytestmark = pytest.mark.timeout(300)
 CONFIG = parse(json.dumps({"extends": "kubernetes.json"}))
 # `--only-json` prints the WorkflowTemplate only; this also prints the Sensor and the schedule Metaflow compiled.
-COMPILE = """import json, runpy, sys
+COMPILE = """import json, os, runpy, sys
 from metaflow.plugins.argo.argo_workflows import ArgoWorkflows
 ArgoWorkflows.__str__ = lambda self: json.dumps({"template": self._workflow_template.to_json(),
                                                  "sensor": self._sensor and self._sensor.to_json(),
                                                  "schedule": self._schedule})
 sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))  # as `python FLOW` does
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
@@ -100,3 +101,27 @@ def test_deploy_flow_compiles_without_a_schedule_or_a_trigger(moto_server):
     assert set(templates) >= {"start", "deploy", "end"}
     for step in ("deploy", "end"):  # BaseFlow's placement reaches a flow's own steps, by the flow's own names
         assert templates[step]["retryStrategy"]["limit"] == CONFIG["platform"]["retries"], step
+
+
+def test_the_multinode_flow_trains_on_a_jobset_of_as_many_pods_as_the_run_asks(moto_server):
+    """MultiNodeEmojiFlow's `@parallel` train step with `@kubernetes` becomes a JobSet (one control pod, the rest
+    workers) whose size the run's `start_workers` step outputs; every other step is EmojiFlow's."""
+    compiled = _compile(str(ROOT / "flows" / "multinode_flow.py"), moto_server)
+    templates = _templates(compiled)
+    dag = {t["name"]: t for t in templates["MultiNodeEmojiFlow"]["dag"]["tasks"]}
+    assert set(dag) >= {"prepare", "join-convert", "start-workers", "join-train", "evaluate", "deploy"}
+    jobset = templates["train"]["resource"]["manifest"]  # YAML
+    assert "kind: JobSet" in jobset and "- name: control" in jobset and "- name: worker" in jobset
+    assert "num_parallel: '{{inputs.parameters.num-parallel}}'" in jobset
+    assert dag["evaluate"]["depends"].startswith("join-train")
+
+
+def test_score_flow_scores_its_shards_on_kubernetes_as_training_runs_there(moto_server):
+    """The same `platform` config places ScoreFlow's `score` step: one pod per shard, with `score`'s resources."""
+    templates = _templates(_compile(str(ROOT / "flows" / "score_flow.py"), moto_server))
+    dag = {t["name"]: t for t in templates["ScoreFlow"]["dag"]["tasks"]}
+    assert dag["start-foreach-shards"]["withParam"] == "{{tasks.start.outputs.parameters.num-splits}}"
+    requests = templates["score"]["container"]["resources"]["requests"]
+    assert float(requests["cpu"]) == CONFIG["score"]["cpu"]
+    assert float(requests["memory"].rstrip("M")) == CONFIG["score"]["memory_mb"]
+    assert templates["score"]["activeDeadlineSeconds"] == 60 * CONFIG["platform"]["timeout_minutes"]["score"]

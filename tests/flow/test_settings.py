@@ -19,7 +19,7 @@ def leaves(config: dict, prefix: str = "") -> dict:
     return out
 
 
-@pytest.mark.parametrize("name", ["local.json", "aws.json", "sagemaker.json", "gpu.json", "shared-tweets.json"])
+@pytest.mark.parametrize("name", ["local.json", "aws.json", "sagemaker.json", "gpu.json", "multinode.json", "shared-tweets.json"])
 def test_every_config_holds_only_what_differs_and_parses_to_every_setting(name):
     text = (CONFIG_DIR / name).read_text()
     own = json.loads(text)

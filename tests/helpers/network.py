@@ -12,6 +12,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def consecutive_free_ports() -> int:
+    """A port p with p + 1 free too (worker i of a cluster listens on port + i)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two consecutive free ports")
+
+
 @contextlib.contextmanager
 def moto():
     """moto in server mode on 127.0.0.1; yields its URL, stops it on exit."""

@@ -14,7 +14,7 @@ import pytest
 
 from emoji_reco.model import distribution
 from helpers.flows import ROOT
-from helpers.network import free_port
+from helpers.network import consecutive_free_ports, free_port
 from helpers.sagemaker_job import env
 
 WORKER = str(ROOT / "tests" / "helpers" / "train_worker.py")
@@ -169,21 +169,6 @@ def test_workers_share_whole_files_where_there_are_enough_and_records_otherwise(
     assert distribution.steps_per_epoch(files[:1], 2, 64) == 1  # never zero
 
 
-def _consecutive_free_ports() -> int:
-    """A port p with p + 1 free too (worker i of a SageMaker job listens on port + i)."""
-    import socket
-
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two consecutive free ports")
-
-
 @pytest.mark.distributed
 @pytest.mark.timeout(900)
 def test_a_sagemaker_job_of_two_instances_trains_one_model_and_only_the_chief_writes_the_bundle(tmp_path, tiny_model):
@@ -192,7 +177,7 @@ def test_a_sagemaker_job_of_two_instances_trains_one_model_and_only_the_chief_wr
     from emoji_reco.model import bundle
     from helpers.sagemaker_job import opt_ml
 
-    port, hosts = _consecutive_free_ports(), ["127.0.0.1", "127.0.0.2"]
+    port, hosts = consecutive_free_ports(), ["127.0.0.1", "127.0.0.2"]
     procs, roots = [], []
     for host in hosts:
         root = opt_ml(tmp_path / host, tiny_model)

@@ -109,6 +109,14 @@ def parse(text: str) -> dict:
     return validate(_load(text, None, (), "the config"), defaults())
 
 
+def load(path: str) -> dict:
+    """A config file's every setting, checked; `extends` looks beside the file first."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"Config file {path} not found.")
+    return validate(_load(file.read_text(encoding="utf-8"), file.parent, (file.resolve(),), file.name), defaults())
+
+
 def with_overrides(config: dict, overrides: dict) -> dict:
     """A copy of `config` with `{"section.key": value}` overrides (any depth); None or "" leave a value as it is."""
     out = copy.deepcopy(json.loads(json.dumps(config)))

@@ -32,8 +32,10 @@ def add(sub) -> None:
 
 
 def serve_cmd(args) -> int:
-    from emoji_reco.serving.server import ServeSettings, serve
+    import os
+
+    from emoji_reco.serving.server import ServeSettings, for_batch_transform, serve
 
     overrides = {k: v for k, v in vars(args).items() if k in ServeSettings.__dataclass_fields__ and v is not None}
-    serve(ServeSettings(**overrides))
+    serve(for_batch_transform(ServeSettings(**overrides), os.environ))
     return 0

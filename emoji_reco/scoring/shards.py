@@ -16,19 +16,24 @@ RUN = re.compile(r"[A-Za-z_]\w*/[\w.-]+")  # a run pathspec: EmojiFlow/1234, Mul
 
 
 def pin_model(model: str, target, run_root: str) -> str:
-    """Copy the model to score with into the run: `model` is a bundle folder or s3:// prefix, a training run
-    (EmojiFlow/1234), or '' for the champion `target` serves. The copy is what every shard reads, wherever it runs."""
+    """Copy the model to score with into the run (see `local_model`): the copy is what every shard reads, wherever
+    it runs."""
     with tempfile.TemporaryDirectory(prefix="emoji-reco-model-") as tmp:
-        if not model:
-            local = target.champion(tmp)
-            if local is None:
-                raise ModelError("No model is deployed to the endpoint yet: run `python flows/emoji_flow.py run` "
-                                 "first, or pass --model with a bundle folder, an s3:// prefix or a run.")
-        else:
-            local = storage.get_dir(_bundle_of(model), os.path.join(tmp, "model"))
         uri = storage.join(run_root, "model")
-        storage.put_dir(str(local), uri)
+        storage.put_dir(local_model(model, target, tmp), uri)
     return uri
+
+
+def local_model(model: str, target, tmp: str) -> str:
+    """The model to score with, as a folder under `tmp`: `model` is a bundle folder or s3:// prefix, a training run
+    (EmojiFlow/1234), or '' for the champion `target` serves."""
+    if model:
+        return str(storage.get_dir(_bundle_of(model), os.path.join(tmp, "model")))
+    local = target.champion(tmp)
+    if local is None:
+        raise ModelError("No model is deployed to the endpoint yet: run `python flows/emoji_flow.py run` "
+                         "first, or pass --model with a bundle folder, an s3:// prefix or a run.")
+    return str(local)
 
 
 def _bundle_of(model: str) -> str:

@@ -24,14 +24,19 @@ def invocations_api(settings) -> dict:
         "requestBody": {"required": True, "description": f"at most {settings.max_body_bytes} bytes", "content": {
             "application/json": {"schema": texts},
             "text/plain": {"schema": {"type": "string"}},
-            "text/csv": {"schema": {"type": "string"}}}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/jsonlines": {"schema": {"type": "string"}}}},
         "responses": {
-            "200": {"description": "top emojis per text, or raw logits", "content": {"application/json": {"schema": {
-                "type": "object", "properties": {
+            "200": {"description": "top emojis per text, or raw logits; with `Accept: application/jsonlines` one such "
+                                   "answer per text and line, with `Accept: text/csv` emoji_1,probability_1,… per "
+                                   "text and row (SageMaker Batch Transform)", "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
                     "version": {"type": "string"},
                     "predictions": {"type": "array", "items": {"type": "array", "items": _PREDICTION}},
                     "labels": {"type": "array", "items": {"type": "string"}},
-                    "logits": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}}}}},
+                    "logits": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}}},
+                "application/jsonlines": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}}}},
             "400": {"description": "the request can't be answered", **_ERROR},
             "403": {"description": "foreign Host or cross-site Origin", **_ERROR},
             "413": {"description": "payload too large", **_ERROR},

@@ -7,7 +7,8 @@ import io
 import json
 import math
 
-CONTENT_TYPES = ("application/json", "text/plain", "text/csv")
+JSON_LINES = ("application/jsonlines", "application/x-jsonlines")
+CONTENT_TYPES = ("application/json", "text/plain", "text/csv", *JSON_LINES)
 
 
 class BadRequest(Exception):
@@ -23,7 +24,8 @@ def parse_texts(body: bytes, content_type: str | None, max_texts: int) -> list[s
 
     application/json: a list of strings (or of {"text": ...}), {"instances": [...]} or {"inputs": ...};
     text/plain: one text per line, lines ending in \n or \r\n only (a U+2028 or a lone \r stays inside its text);
-    text/csv: the first column, one text per row (a `text` header is skipped).
+    text/csv: the first column, one text per row (a `text` header is skipped);
+    application/jsonlines: one record per line, a string or {"text": ...} (SageMaker Batch Transform, SplitType=Line).
     """
     ctype = (content_type or "application/json").split(";")[0].strip().lower()
     if ctype not in CONTENT_TYPES:
@@ -34,6 +36,8 @@ def parse_texts(body: bytes, content_type: str | None, max_texts: int) -> list[s
         raise BadRequest(f"The body is not valid UTF-8 ({exc.reason} at byte {exc.start}).") from exc
     if ctype == "application/json":
         texts = _json_texts(text)
+    elif ctype in JSON_LINES:
+        texts = [_json_line(line, n + 1) for n, line in enumerate(text.splitlines()) if line.strip()]
     elif ctype == "text/plain":
         texts = [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
     else:
@@ -52,6 +56,19 @@ def _csv_texts(text: str) -> list[str]:
     if rows and rows[0][0].strip().lower() == "text":
         rows = rows[1:]
     return [row[0] for row in rows]
+
+
+def _json_line(line: str, n: int) -> str:
+    """One JSON Lines record: a string, or an object with a string `text`."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"Line {n} is not JSON: {exc}.") from exc
+    if isinstance(record, dict):
+        record = record.get("text")
+    if not isinstance(record, str):
+        raise BadRequest(f'Line {n}: send a string or {{"text": "..."}} per line.')
+    return record
 
 
 def _json_texts(text: str) -> list[str]:
@@ -112,6 +129,25 @@ def response(logits: list[list[float]], emojis: list[str], k: int, raw: bool, ve
     if raw:
         return {"version": version, "labels": emojis, "logits": [[round(float(v), 5) for v in row] for row in logits]}
     return {"version": version, "predictions": top_k(logits, emojis, k)}
+
+
+def render_lines(logits: list[list[float]], emojis: list[str], k: int, raw: bool, version: str | None,
+                 accept: str | None) -> tuple[str, str] | None:
+    """(body, media type) when `accept` asks for one line per text, else None (the JSON answer). JSON Lines: each
+    line is the answer a request of that one text gets. CSV: emoji_1,probability_1,… per row (with `raw`, the
+    logits in label order), no header, so that SageMaker Batch Transform's AssembleWith=Line output holds one row
+    per input record."""
+    wanted = (accept or "").split(";")[0].strip().lower()
+    if wanted in JSON_LINES:
+        return "".join(json.dumps(response([row], emojis, k, raw, version), ensure_ascii=False) + "\n"
+                       for row in logits), wanted
+    if wanted == "text/csv":
+        out = io.StringIO()
+        rows = ([[round(float(v), 5) for v in row] for row in logits] if raw else
+                [[v for a in answer for v in (a["emoji"], a["probability"])] for answer in top_k(logits, emojis, k)])
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        return out.getvalue(), "text/csv"
+    return None
 
 
 def read_predictions(body: bytes) -> list[list[dict]]:

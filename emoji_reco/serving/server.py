@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from starlette.requests import ClientDisconnect
 
 from emoji_reco.serving import payloads
@@ -161,8 +161,18 @@ def create_app(settings: ServeSettings) -> Guard:
         except Exception:  # the model failed, not the request; the log has the detail
             log.exception("request %s: the model failed", request_id)
             return error(500, "The model failed on this request.", request_id)
-        loaded = rows[0][1]
-        return payloads.response([r for r, _ in rows], loaded.emojis, min(k, len(loaded.emojis)), raw, loaded.version)
+        loaded, logits = rows[0][1], [r for r, _ in rows]
+        k = min(k, len(loaded.emojis))
+        lines = payloads.render_lines(logits, loaded.emojis, k, raw, loaded.version, request.headers.get("accept"))
+        if lines:
+            return Response(lines[0], media_type=lines[1])
+        return payloads.response(logits, loaded.emojis, k, raw, loaded.version)
+
+    @app.get("/execution-parameters", include_in_schema=False)
+    async def execution_parameters():
+        """What SageMaker Batch Transform asks before a job that leaves these unset."""
+        return {"MaxConcurrentTransforms": settings.workers * calls,
+                "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": max(1, settings.max_body_bytes >> 20)}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
@@ -176,6 +186,18 @@ def create_app(settings: ServeSettings) -> Guard:
 def app_from_env() -> Guard:
     """App factory for uvicorn's worker processes: settings come through the environment."""
     return create_app(ServeSettings(**json.loads(os.environ[SETTINGS_ENV])))
+
+
+def for_batch_transform(settings: ServeSettings, environ) -> ServeSettings:
+    """In SageMaker Batch Transform (SAGEMAKER_BATCH=true) every request is a mini-batch of up to MaxPayloadInMB of
+    the job's own records, and the job waits for it (ModelClientConfig): admit a whole one, let it take its time
+    (EMOJI_RECO_DEADLINE_MS, set by `emoji-reco aws batch-score`). Elsewhere `settings` as they are."""
+    if environ.get("SAGEMAKER_BATCH") != "true":
+        return settings
+    payload = int(float(environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") or 6) * (1 << 20)) or settings.max_body_bytes
+    return dataclasses.replace(settings, max_body_bytes=max(settings.max_body_bytes, payload),
+                               max_texts=max(settings.max_texts, payload // 2),  # a record is 2 bytes at least
+                               deadline_ms=float(environ.get("EMOJI_RECO_DEADLINE_MS") or 600_000))
 
 
 def serve(settings: ServeSettings) -> None:

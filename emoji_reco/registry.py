@@ -38,6 +38,16 @@ def crown(run_pathspec: str, endpoint: str) -> None:
     champion.add_tag(tag)
 
 
+def rollback(endpoint: str, flow_name: str) -> str:
+    """Serve the local endpoint's previous version again and crown its run (versions are run ids of `flow_name`),
+    so that the endpoint, the run tags and `models list` agree; the version now serving."""
+    from emoji_reco.serving.local_endpoint import LocalEndpoint
+
+    version = LocalEndpoint(endpoint).rollback()
+    crown(f"{flow_name}/{version}", endpoint)
+    return version
+
+
 def approved_run(model: str, flow_name: str = "EmojiFlow") -> dict:
     """A run tagged approved (by the gate or a person) with an evaluated model: `EmojiFlow/1234`, or "newest"."""
     from emoji_reco.errors import EmojiRecoError

@@ -9,6 +9,7 @@ def add(sub) -> None:
     ep = sub.add_parser("endpoint", help="show the local endpoint, or roll it back one version")
     ep.add_argument("action", choices=["status", "rollback"])
     ep.add_argument("--endpoint", default="emoji-reco")
+    ep.add_argument("--flow", default="EmojiFlow", help="rollback: the flow whose run the version is (it is crowned)")
     ep.set_defaults(func=endpoint_cmd)
 
     mo = sub.add_parser("models", help="registered models: list, approve or reject (run tags, or SageMaker's registry)")
@@ -25,11 +26,12 @@ def add(sub) -> None:
 
 
 def endpoint_cmd(args) -> int:
+    from emoji_reco import registry
     from emoji_reco.serving.local_endpoint import LocalEndpoint
 
     endpoint = LocalEndpoint(args.endpoint)
     if args.action == "rollback":
-        print(f"endpoint {endpoint.name} now serves {endpoint.rollback()}")
+        print(f"endpoint {endpoint.name} now serves {registry.rollback(endpoint.name, args.flow)}")
     else:
         print(json.dumps({"endpoint": endpoint.name, "path": str(endpoint.root), "current": endpoint.current_version(),
                           "versions": endpoint.versions()}, indent=1))

@@ -1,5 +1,6 @@
 """The outermost layer of the server: a request id for every request, and the Host and Origin checks."""
 import logging
+import re
 import uuid
 
 from emoji_reco.serving.responses import error
@@ -9,12 +10,21 @@ log = logging.getLogger("emoji_reco.serving.server")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _hostname(value: str) -> str:
-    """`host[:port]` or `[v6]:port` → the host name alone, lower case."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        return value[1 : value.find("]")] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(:[0-9]{1,5})?")  # RFC 9110's uri-host [":" port], no userinfo
+DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def _hostname(value: str) -> str | None:
+    """`host[:port]` or `[v6]:port` → the host name alone, lower case; None for anything else."""
+    match = HOST.fullmatch(value.strip().lower())
+    return match.group(1).strip("[]") if match else None
+
+
+def _origin(value: str) -> str:
+    """scheme://host[:port], lower case, without a trailing slash or the scheme's default port."""
+    value = value.strip().rstrip("/").lower()
+    scheme = value.split("://", 1)[0]
+    return value.removesuffix(DEFAULT_PORTS.get(scheme, "\0"))
 
 
 class Guard:
@@ -26,18 +36,21 @@ class Guard:
         hosts = settings.allowed_hosts
         if hosts is None:
             hosts = list(LOOPBACK) if settings.host in LOOPBACK else ["*"]
-        self.hosts = {_hostname(h) for h in hosts}
-        self.origins = {o.rstrip("/").lower() for o in settings.allowed_origins}
+        self.hosts = {"*" if h == "*" else _hostname(h) or h.lower() for h in hosts}
+        self.origins = {_origin(o) for o in settings.allowed_origins}
 
-    def refusal(self, headers: dict) -> str | None:
-        host = headers.get("host", "")
-        if "*" not in self.hosts and _hostname(host) not in self.hosts:
-            return "This server does not answer for that Host name (see --allowed-hosts)."
-        origin = headers.get("origin", "").rstrip("/").lower()
-        if origin and "*" not in self.origins and origin not in self.origins:
-            same = origin.split("://", 1)[-1] == host.lower()
-            if not same:
-                return "Cross-site requests are refused (see --allowed-origins)."
+    def refusal(self, headers: list[tuple[str, str]], scheme: str) -> tuple[int, str] | None:
+        """(status, reason) for a request to refuse: not exactly one well-formed Host, a foreign Host name, or a
+        cross-site Origin (same-origin means the same scheme, host and port as this request)."""
+        hosts = [v for k, v in headers if k == "host"]
+        if len(hosts) != 1 or _hostname(hosts[0]) is None:
+            return 400, "Send exactly one Host header, host[:port]."
+        if "*" not in self.hosts and _hostname(hosts[0]) not in self.hosts:
+            return 403, "This server does not answer for that Host name (see --allowed-hosts)."
+        origins = [_origin(v) for k, v in headers if k == "origin"]
+        if origins and "*" not in self.origins and not all(
+                o in self.origins or o == _origin(f"{scheme}://{hosts[0]}") for o in origins):
+            return 403, "Cross-site requests are refused (see --allowed-origins)."
         return None
 
     async def __call__(self, scope, receive, send):
@@ -51,8 +64,8 @@ class Guard:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if reason := self.refusal(headers):
-            log.warning("request %s refused: Host %r Origin %r", request_id, headers.get("host"), headers.get("origin"))
-            return await error(403, reason, request_id)(scope, receive, send_with_id)
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        if refused := self.refusal(headers, scope.get("scheme", "http")):
+            log.warning("request %s refused: %s", request_id, [v for k, v in headers if k in ("host", "origin")])
+            return await error(*refused, request_id)(scope, receive, send_with_id)
         await self.app(scope, receive, send_with_id)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from emoji_reco.serving import payloads
@@ -109,6 +110,11 @@ def create_app(settings: ServeSettings) -> Guard:
     app = FastAPI(title="emoji-reco", version="1", lifespan=lifespan,
                   description="Emoji recommendations for short texts, on SageMaker's inference container contract.")
     app.state.model, app.state.batcher = model, batcher
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        """404, 405 and the like in the documented error shape, with the request id."""
+        return error(exc.status_code, str(exc.detail), request.state.request_id, exc.headers)
 
     @app.get("/ping", summary="200 while a model serves; says when the newest version failed to load")
     async def ping(request: Request):

@@ -9,6 +9,7 @@ import pytest
 
 from emoji_reco.data import demo
 from emoji_reco.serving.local_endpoint import LocalEndpoint
+from helpers.flows import gated_run
 from helpers.network import free_port
 
 
@@ -121,3 +122,24 @@ def test_predict_json_without_an_output_prints_json_lines_and_a_csv_extra_field_
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["text"] for r in rows] == ["first tweet here", "third"]
     assert all(r["emoji_1"] in demo.EMOJIS for r in rows) and "skipped 1 malformed rows" in result.stderr
+
+
+def test_a_rollback_moves_the_champion_so_the_endpoint_and_the_registry_agree(tmp_path, tiny_bundle):
+    from metaflow import Run
+
+    from emoji_reco import registry
+
+    _, folder = tiny_bundle
+    endpoint = LocalEndpoint(f"rollback-{os.getpid()}-{tmp_path.name[-8:]}")
+    older, newer = gated_run(tmp_path, str(folder)), gated_run(tmp_path, str(folder))
+    for run in (older, newer):  # as the deploy step does: publish under the run id, then crown the run
+        endpoint.publish(folder, run.split("/")[1], ["x"])
+        registry.crown(run, endpoint.name)
+    result = cli("endpoint", "rollback", "--endpoint", endpoint.name, "--flow", "GatedFlow")
+    assert result.returncode == 0, result.stderr
+    assert endpoint.current_version() == older.split("/")[1]
+    tag = registry.champion_tag(endpoint.name)
+    assert tag in Run(older).user_tags and tag not in Run(newer).user_tags
+    listed = {line.split()[0]: line for line in cli("models", "list", "--flow", "GatedFlow").stdout.splitlines()
+              if line.startswith("GatedFlow/")}
+    assert f"champion:{endpoint.name}" in listed[older] and endpoint.name not in listed.get(newer, "")

@@ -260,3 +260,39 @@ def test_many_slow_clients_do_not_grow_the_queue_past_its_bound(folder):
         stop.set()
         watcher.join()
         assert peak[0] <= 8 and set(statuses) == {200, 503}
+
+
+@pytest.mark.parametrize("raw_headers, status", [
+    ([("Host", "evil.example"), ("Host", "localhost")], 400),  # two Host headers: neither is trusted
+    ([("Host", "localhost:8080@evil.example")], 400),  # userinfo is no part of a Host header
+    ([("Host", "localhost"), ("Origin", "https://localhost")], 403),  # same host, another scheme: another origin
+    ([("Host", "localhost:1234"), ("Origin", "http://localhost:999")], 403),  # another port
+    ([("Host", "localhost:80"), ("Origin", "http://localhost")], 200),  # the default port is the same origin
+])
+def test_host_and_origin_are_parsed_strictly(folder, raw_headers, status):
+    """Raw sockets, so that what the client sends reaches the server as sent."""
+    import socket
+
+    with running(model=str(folder)) as (url, _):
+        wait_ready(url)
+        port = int(url.rsplit(":", 1)[1])
+        head = "".join(f"{k}: {v}\r\n" for k, v in raw_headers)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(f"POST /invocations HTTP/1.1\r\n{head}Content-Type: text/plain\r\nContent-Length: 2\r\n"
+                         "Connection: close\r\n\r\nhi".encode())
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert int(status_line.split()[1]) == status, answer[:500]
+    if status != 200:
+        assert b"x-request-id" in rest.lower() and b'"error"' in rest
+
+
+def test_unknown_routes_and_methods_answer_in_the_documented_error_shape(folder):
+    with running(model=str(folder)) as (url, _):
+        for answer, status in ((httpx.get(f"{url}/nowhere"), 404), (httpx.get(f"{url}/invocations"), 405)):
+            assert answer.status_code == status
+            assert set(answer.json()) == {"error", "request_id"}
+            assert answer.headers["x-request-id"] == answer.json()["request_id"]
+        assert "POST" in httpx.put(f"{url}/invocations").headers["allow"]

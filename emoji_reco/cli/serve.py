@@ -22,6 +22,15 @@ def add(sub) -> None:
                     help="requests in progress before new ones get 503 (default 256 per worker)")
     se.add_argument("--deadline-ms", dest="deadline_ms", type=float,
                     help="a request not scored by then gets 503 and is dropped (default 2000)")
+    se.add_argument("--max-request-tokens", dest="max_request_tokens", type=int,
+                    help="tokens one request may cost the model (its texts' tokens after truncation), else 413; "
+                         "0: no cap (default 4096)")
+    se.add_argument("--header-timeout", dest="header_timeout_s", type=float,
+                    help="seconds for a request's headers to arrive, else 408 and the connection closes (default 10)")
+    se.add_argument("--body-timeout", dest="body_timeout_s", type=float,
+                    help="seconds for a request's body to arrive after its headers, else 408 (default 10)")
+    se.add_argument("--max-connections-per-client", dest="max_connections_per_client", type=int,
+                    help="open connections one client address may hold, per worker; 0: no cap (default 256)")
     se.add_argument("--allowed-hosts", dest="allowed_hosts", type=_names,
                     help="Host names to answer, comma-separated; '*' for any (default: loopback names when bound "
                          "to loopback, else any). Set it behind a proxy.")

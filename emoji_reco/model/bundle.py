@@ -132,6 +132,10 @@ class Predictor:
                 out[name][rows] = result[name].numpy()
         return out
 
+    def token_count(self, texts: list[str]) -> int:
+        """The tokens the model would take for `texts`: each text's ids after truncation to `max_length`."""
+        return sum(map(len, tokenization.encode(self.tokenizer, [clean_text(t) for t in texts])))
+
     def logits(self, texts: list[str]) -> np.ndarray:
         """Raw scores, one row per text, in input order."""
         return self._scores(texts, ("logits",))["logits"]

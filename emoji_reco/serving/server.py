@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect
 
 from emoji_reco.serving import payloads
 from emoji_reco.serving.batching import DeadlineExceeded, MicroBatcher, Overloaded
+from emoji_reco.serving.connections import ConnectionLimits, LimitedProtocol
 from emoji_reco.serving.guard import Guard
 from emoji_reco.serving.openapi import invocations_api
 from emoji_reco.serving.responses import BUSY, BUSY_MESSAGE, error
@@ -37,6 +38,7 @@ class ServeSettings:
     model_threads: int = 0  # model calls at once per worker; 0: one per CPU core of the worker's share
     max_wait_ms: float = 0.0
     max_texts: int = 256  # per request
+    max_request_tokens: int = 4096  # per request: its texts' tokens after truncation (bench/RESULTS.md); 0: no cap
     max_body_bytes: int = 1 << 20
     default_k: int = 3
     reload_seconds: float = 2.0
@@ -44,6 +46,12 @@ class ServeSettings:
     max_queued_texts: int = 128  # texts waiting for the model, per worker: 2 batches, enough to keep 2 cores busy
     max_open_requests: int = 256  # /invocations requests in progress, per worker
     deadline_ms: float = 2000.0  # a request not scored by then gets 503; the model never sees it
+    # Slow and greedy clients (the connection layer, connections.py): a request's headers, then its body, must
+    # arrive within these (else 408 and the connection closes); one client address holds at most this many
+    # connections (0: no cap; behind a proxy all clients share its address).
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    max_connections_per_client: int = 256
     # Who may call: Host names (None: loopback names when bound to loopback, else any) and cross-site
     # Origins (same-origin pages always may); ["*"] allows any.
     allowed_hosts: list | None = None
@@ -60,6 +68,15 @@ async def _read_body(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise payloads.BadRequest(f"Payload is over the {limit}-byte limit.", 413)
     return bytes(body)
+
+
+async def _within_token_budget(predictor, texts: list[str], limit: int) -> None:
+    """Refuse (413) a request that would cost the model more tokens than one request may, before it queues."""
+    tokens = await asyncio.get_running_loop().run_in_executor(None, predictor.token_count, texts)
+    if tokens > limit:
+        raise payloads.BadRequest(
+            f"These {len(texts)} texts are {tokens} tokens; a request may have at most {limit} (a text counts up "
+            f"to {predictor.metadata['max_length']}). Send them in smaller requests.", 413)
 
 
 async def _client_left(request: Request) -> None:
@@ -116,6 +133,12 @@ def create_app(settings: ServeSettings) -> Guard:
         """404, 405 and the like in the documented error shape, with the request id."""
         return error(exc.status_code, str(exc.detail), request.state.request_id, exc.headers)
 
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception):
+        """A bug, not the request's fault: the JSON error shape, the detail in the log under the request id."""
+        log.error("request %s failed", request.state.request_id, exc_info=exc)
+        return error(500, "The server failed on this request.", request.state.request_id)
+
     @app.get("/ping", summary="200 while a model serves; says when the newest version failed to load")
     async def ping(request: Request):
         problem = model.problem()
@@ -145,6 +168,8 @@ def create_app(settings: ServeSettings) -> Guard:
             k = payloads.parse_k(request.query_params.get("k") or request.headers.get("x-top-k"),
                                  settings.default_k, len(model.current.emojis))
             raw = request.query_params.get("raw") == "logits"
+            if settings.max_request_tokens:
+                await _within_token_budget(model.current.predictor, texts, settings.max_request_tokens)
         except ClientDisconnect:
             return error(499, "Client closed the request.", request_id)
         except payloads.BadRequest as exc:
@@ -186,6 +211,10 @@ def create_app(settings: ServeSettings) -> Guard:
 
     guarded = Guard(app, settings)
     guarded.state = app.state  # tests and the bench look at the batcher
+    # Read by the connection layer; past `total` connections or requests, all but /ping get 503.
+    guarded.connection_limits = ConnectionLimits(settings.header_timeout_s, settings.body_timeout_s,
+                                                 settings.max_connections_per_client,
+                                                 4 * settings.max_open_requests + 64)
     return guarded
 
 
@@ -203,16 +232,20 @@ def for_batch_transform(settings: ServeSettings, environ) -> ServeSettings:
     payload = int(float(environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") or 6) * (1 << 20)) or settings.max_body_bytes
     return dataclasses.replace(settings, max_body_bytes=max(settings.max_body_bytes, payload),
                                max_texts=max(settings.max_texts, payload // 2),  # a record is 2 bytes at least
+                               max_request_tokens=0,
                                deadline_ms=float(environ.get("EMOJI_RECO_DEADLINE_MS") or 600_000))
+
+
+def uvicorn_options(settings: ServeSettings, log_level: str = "info") -> dict:
+    """How uvicorn serves the app: on our connection layer (deadlines, caps, JSON errors below the app)."""
+    return {"host": settings.host, "port": settings.port, "log_level": log_level, "http": LimitedProtocol}
 
 
 def serve(settings: ServeSettings) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # A backstop on connections and tasks (uvicorn answers 503 past it); requests are bounded per worker above.
-    options = {"host": settings.host, "port": settings.port, "log_level": "info",
-               "limit_concurrency": 4 * settings.max_open_requests + 64}
+    options = uvicorn_options(settings)
     if settings.workers <= 1:
         uvicorn.run(create_app(settings), **options)
         return

@@ -1,5 +1,6 @@
 """Helpers for tests of the inference server: a real uvicorn server in this process, and a client."""
 import json
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -7,15 +8,16 @@ from contextlib import contextmanager
 import httpx
 import uvicorn
 
-from emoji_reco.serving.server import ServeSettings, create_app
+from emoji_reco.serving.server import ServeSettings, create_app, uvicorn_options
 from helpers.network import free_port
 
 
 @contextmanager
 def running(**settings):
     """A real server in this process (so the test can look at its batcher); yields (url, app)."""
-    app = create_app(ServeSettings(**{"reload_seconds": 0.2, **settings}))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    settings = ServeSettings(**{"reload_seconds": 0.2, "port": free_port(), **settings})
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), **uvicorn_options(settings, "warning")))
+    app = server.config.app
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -41,3 +43,28 @@ def post(url, body, content_type="application/json", headers=(), **kwargs):
     data = json.dumps(body).encode() if content_type == "application/json" and not isinstance(body, bytes) else body
     return httpx.post(f"{url}/invocations", content=data, headers={"Content-Type": content_type, **dict(headers)},
                       **kwargs)
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def connect(url: str, source: str = "127.0.0.1", timeout: float = 30) -> socket.socket:
+    """A raw connection to the server from `source` (any 127.x.y.z is this machine, seen as another client)."""
+    return socket.create_connection(("127.0.0.1", port_of(url)), timeout=timeout, source_address=(source, 0))
+
+
+def read_answer(sock: socket.socket) -> tuple[int, bytes, bytes]:
+    """(status, header block lower-cased, body) of the answer on `sock`, read until the server closes it."""
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), head.lower(), body
+
+
+def exchange(url: str, data: bytes, source: str = "127.0.0.1") -> tuple[int, bytes, bytes]:
+    """Send `data` as is on a new connection; the answer as `read_answer` gives it."""
+    with connect(url, source) as sock:
+        sock.sendall(data)
+        return read_answer(sock)

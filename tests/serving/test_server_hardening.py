@@ -23,7 +23,7 @@ from emoji_reco.model.bundle import Predictor
 from emoji_reco.serving import payloads
 from emoji_reco.serving.local_endpoint import POINTER, LocalEndpoint
 from emoji_reco.serving.served_model import Loaded
-from helpers.serving import post, running, wait_ready
+from helpers.serving import exchange, post, running, wait_ready
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -195,13 +195,17 @@ def test_errors_name_a_request_id_and_leak_no_detail(folder, tmp_path):
     with running(model=str(folder)) as (url, app):
         wait_ready(url)
         good = app.state.model.current
-        app.state.model.current = Loaded(object(), "v-bad", good.emojis)  # a model whose every call raises
-        try:
-            answer = post(url, ["x"])
-        finally:
-            app.state.model.current = good
+        failing = SimpleNamespace(token_count=good.predictor.token_count, metadata=good.predictor.metadata)
+        answers = []
+        for predictor in (failing, object()):  # a model whose every call raises; then one that fails earlier
+            app.state.model.current = Loaded(predictor, "v-bad", good.emojis)
+            try:
+                answers.append(post(url, ["x"]))
+            finally:
+                app.state.model.current = good
+    for answer, message in zip(answers, ("The model failed on this request.", "The server failed on this request.")):
         assert answer.status_code == 500 and answer.json() == {
-            "error": "The model failed on this request.", "request_id": answer.headers["x-request-id"]}
+            "error": message, "request_id": answer.headers["x-request-id"]}
 
 
 def test_the_reload_loop_survives_a_broken_pointer_and_retries_a_version_that_failed(folder):
@@ -271,22 +275,14 @@ def test_many_slow_clients_do_not_grow_the_queue_past_its_bound(folder):
 ])
 def test_host_and_origin_are_parsed_strictly(folder, raw_headers, status):
     """Raw sockets, so that what the client sends reaches the server as sent."""
-    import socket
-
     with running(model=str(folder)) as (url, _):
         wait_ready(url)
-        port = int(url.rsplit(":", 1)[1])
         head = "".join(f"{k}: {v}\r\n" for k, v in raw_headers)
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            sock.sendall(f"POST /invocations HTTP/1.1\r\n{head}Content-Type: text/plain\r\nContent-Length: 2\r\n"
-                         "Connection: close\r\n\r\nhi".encode())
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
-    status_line, _, rest = answer.partition(b"\r\n")
-    assert int(status_line.split()[1]) == status, answer[:500]
+        answer = exchange(url, f"POST /invocations HTTP/1.1\r\n{head}Content-Type: text/plain\r\nContent-Length: 2\r\n"
+                               "Connection: close\r\n\r\nhi".encode())
+    assert answer[0] == status, answer
     if status != 200:
-        assert b"x-request-id" in rest.lower() and b'"error"' in rest
+        assert b"x-request-id" in answer[1] and b'"error"' in answer[2]
 
 
 def test_unknown_routes_and_methods_answer_in_the_documented_error_shape(folder):

@@ -1,0 +1,149 @@
+"""The connection layer under the app: uvicorn's httptools protocol plus what a hardened HTTP server adds. A request's
+headers and its body each have a deadline (slow clients are cut off, 408); each client address may hold only so many
+connections (503 at once past it); past the server's connection cap every route but /ping gets 503, so the health
+check stays green while the server sheds; and the errors sent from this layer (malformed HTTP included) are JSON in
+the app's shape, with an X-Request-Id, like every other answer."""
+import json
+import logging
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("emoji_reco.serving.server")
+LINGER_SECONDS = 1.0
+REASONS = {400: b"Bad Request", 408: b"Request Timeout", 503: b"Service Unavailable"}
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    header_seconds: float = 10.0  # from a request's first byte (or the connection's start) to its last header
+    body_seconds: float = 10.0  # from the last header to the body's last byte
+    per_client: int = 256  # open connections per client address; 0: no cap
+    total: int | None = None  # connections or requests in progress past which all but /ping get 503; None: no cap
+
+
+def request_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def error_bytes(status: int, message: str, headers: dict | None = None) -> bytes:
+    """A whole HTTP/1.1 error response in the app's JSON shape, closing the connection."""
+    rid = request_id()
+    body = json.dumps({"error": message, "request_id": rid}).encode()
+    lines = [b"HTTP/1.1 %d %s" % (status, REASONS[status]), b"content-type: application/json",
+             b"content-length: %d" % len(body), b"x-request-id: " + rid.encode(), b"connection: close",
+             *(f"{k}: {v}".encode("latin-1") for k, v in (headers or {}).items())]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def busy_app(message: str):
+    """An ASGI app that answers 503 + Retry-After in the JSON shape and closes the connection."""
+    async def app(scope, receive, send):
+        raw = error_bytes(503, message, {"retry-after": "1"})
+        head, body = raw.split(b"\r\n\r\n", 1)
+        headers = [tuple(line.split(b": ", 1)) for line in head.split(b"\r\n")[1:]]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+    return app
+
+
+def _limits(app) -> ConnectionLimits:
+    """The `connection_limits` of the app uvicorn serves (under uvicorn's own middleware), else the defaults."""
+    while app is not None and not hasattr(app, "connection_limits"):
+        app = getattr(app, "app", None)
+    return getattr(app, "connection_limits", ConnectionLimits())
+
+
+class LimitedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (`http=LimitedProtocol`) with the `ConnectionLimits` of the app it serves."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.limits = _limits(self.app)
+        self.by_client: Counter = self.server_state.__dict__.setdefault("connections_by_client", Counter())
+        self.address = None
+        self.timer = None
+        self.lingering = False
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self.address = self.client[0] if self.client else ""
+        self.by_client[self.address] += 1
+        if self.limits.per_client and self.by_client[self.address] > self.limits.per_client:
+            log.warning("refused a connection from %s: it holds %d already", self.address, self.limits.per_client)
+            self.refuse(503, f"Too many connections from your address (at most {self.limits.per_client}).",
+                        {"retry-after": "1"})
+            return
+        self.arm(self.limits.header_seconds, "headers")
+
+    def connection_lost(self, exc) -> None:
+        self.disarm()
+        self.by_client[self.address] -= 1
+        if self.by_client[self.address] <= 0:
+            del self.by_client[self.address]
+        super().connection_lost(exc)
+
+    def arm(self, seconds: float, part: str) -> None:
+        self.disarm()
+        self.timer = self.loop.call_later(seconds, self.too_slow, seconds, part)
+
+    def disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def too_slow(self, seconds: float, part: str) -> None:
+        self.timer = None
+        log.warning("closed a connection from %s: its request %s took over %g s", self.address, part, seconds)
+        self.refuse(408, f"The request's {part} did not arrive within {seconds:g} s.")
+
+    def refuse(self, status: int, message: str, headers: dict | None = None) -> None:
+        """Answer `status` and close. The app's request in progress, if any, sees its client leave; if its answer
+        had begun, the connection just closes. What the client still sends for a moment is read and dropped, so
+        that it gets this answer rather than a reset."""
+        if self.transport.is_closing() or self.lingering:
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
+            if cycle.response_started:
+                self.transport.close()
+                return
+        self.lingering = True
+        self.transport.write(error_bytes(status, message, headers))
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.lingering:
+            super().data_received(data)
+
+    def send_400_response(self, msg: str) -> None:
+        self.refuse(400, msg)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.timer is None:  # the next request on a kept-alive connection
+            self.arm(self.limits.header_seconds, "headers")
+
+    def on_headers_complete(self) -> None:
+        self.disarm()
+        app, total = self.app, self.limits.total
+        if total and self.url.split(b"?", 1)[0] != b"/ping" and (
+                len(self.connections) > total or len(self.tasks) >= total):
+            self.app = busy_app("The server is busy; retry shortly.")
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
+        if self.parser.get_method() not in (b"GET", b"HEAD") or any(
+                k in (b"content-length", b"transfer-encoding") for k, _ in self.headers):
+            self.arm(self.limits.body_seconds, "body")
+
+    def on_message_complete(self) -> None:
+        self.disarm()
+        super().on_message_complete()
+

@@ -1,0 +1,113 @@
+"""The connection layer and the cost of a request: slow headers and bodies are cut off with 408, one client
+address can't take every connection, /ping answers while the server sheds, errors below the app are JSON with a
+request id, and a request costs at most a token budget. Real uvicorn servers on 127.0.0.1, raw sockets, the tiny
+model; other client addresses are other loopback addresses (127.0.0.2, ...)."""
+import json
+import time
+
+import httpx
+import pytest
+
+from helpers.serving import connect, exchange, post, read_answer, running, wait_ready
+
+pytestmark = pytest.mark.timeout(300)
+PING = b"GET /ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def folder(tiny_bundle):
+    return tiny_bundle[1]
+
+
+def assert_json_error(answer, status):
+    code, head, body = answer
+    assert code == status, answer
+    assert json.loads(body)["request_id"] in head.decode()
+
+
+@pytest.mark.parametrize("sent, part", [
+    (b"", "headers"),  # connects and says nothing
+    (b"POST /invocations HTTP/1.1\r\nHost: loc", "headers"),  # a header line that never ends
+    (b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n[\"a", "body"),  # a body that stalls
+])
+def test_a_slow_request_is_cut_off_with_408_and_the_server_serves_on(folder, sent, part):
+    with running(model=str(folder), header_timeout_s=1, body_timeout_s=1) as (url, app):
+        wait_ready(url)
+        with connect(url) as sock:
+            started = time.monotonic()
+            sock.sendall(sent)
+            answer = read_answer(sock)  # the server closes the connection
+            took = time.monotonic() - started
+        assert_json_error(answer, 408)
+        assert part in json.loads(answer[2])["error"] and 1 <= took < 3
+        assert post(url, ["still here"]).status_code == 200
+
+
+def test_a_slow_client_sending_a_byte_at_a_time_is_cut_off_at_the_body_deadline(folder):
+    with running(model=str(folder), body_timeout_s=1.5) as (url, _):
+        wait_ready(url)
+        with connect(url) as sock:
+            sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100000\r\n\r\n")
+            started = time.monotonic()
+            with pytest.raises(OSError):  # the server closes the connection while the client still sends
+                for _ in range(40):
+                    sock.sendall(b" ")
+                    time.sleep(0.1)
+            took = time.monotonic() - started
+        assert 1.5 <= took < 3
+
+
+def test_one_client_address_cannot_take_every_connection(folder):
+    with running(model=str(folder), max_connections_per_client=4) as (url, _):
+        wait_ready(url)
+        held = [connect(url, "127.0.0.2") for _ in range(4)]
+        try:
+            assert_json_error(exchange(url, PING, "127.0.0.2"), 503)  # the fifth from that address
+            assert exchange(url, PING)[0] == 200  # another address is served
+            assert post(url, ["hello"]).status_code == 200
+        finally:
+            for sock in held:
+                sock.close()
+        time.sleep(0.2)
+        assert exchange(url, PING, "127.0.0.2")[0] == 200  # the address is served again once it lets go
+
+
+def test_ping_answers_200_while_the_server_sheds_at_its_connection_cap(folder):
+    """max_open_requests=1 puts the server's cap at 4 * 1 + 64 = 68 connections; 80 idle ones hold it."""
+    with running(model=str(folder), max_open_requests=1, max_connections_per_client=0) as (url, _):
+        wait_ready(url)
+        held = [connect(url, f"127.0.1.{i // 40 + 1}") for i in range(80)]
+        try:
+            time.sleep(0.2)
+            assert exchange(url, PING)[0] == 200
+            busy = exchange(url, b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\n[\"a\"]")
+            assert_json_error(busy, 503)
+            assert b"retry-after" in busy[1]
+        finally:
+            for sock in held:
+                sock.close()
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: -1\r\n\r\n",
+    b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"BREW /invocations HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    b"GET /ping HTTP/9.9\r\nHost: localhost\r\n\r\n",
+])
+def test_malformed_http_is_answered_in_the_json_error_shape(folder, request_bytes):
+    with running(model=str(folder)) as (url, _):
+        assert_json_error(exchange(url, request_bytes), 400)
+
+
+def test_a_request_over_the_token_budget_is_refused_before_the_model_sees_it(folder):
+    with running(model=str(folder), max_request_tokens=100) as (url, app):
+        wait_ready(url)
+        calls = app.state.batcher.calls
+        long_text = "word " * 500  # truncated to the model's max_length, so it counts that much
+        refused = post(url, [long_text] * 10)
+        assert refused.status_code == 413
+        assert "at most 100" in refused.json()["error"]
+        assert app.state.batcher.calls == calls  # nothing reached the model
+        assert post(url, ["short one", "and another"]).status_code == 200
+        assert httpx.get(f"{url}/ping").status_code == 200

@@ -31,6 +31,8 @@ def add(sub) -> None:
                     help="seconds for a request's body to arrive after its headers, else 408 (default 10)")
     se.add_argument("--max-connections-per-client", dest="max_connections_per_client", type=int,
                     help="open connections one client address may hold, per worker; 0: no cap (default 256)")
+    se.add_argument("--max-connections", dest="max_connections", type=int,
+                    help="open connections per worker past which every route but /ping answers 503 (default 4096)")
     se.add_argument("--allowed-hosts", dest="allowed_hosts", type=_names,
                     help="Host names to answer, comma-separated; '*' for any (default: loopback names when bound "
                          "to loopback, else any). Set it behind a proxy.")

@@ -8,6 +8,9 @@ import emoji
 _MENTION = re.compile(r"(?<!\w)@\w+")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
+# Unicode's Cc (controls), Cs (surrogates) and Co (private use) code points, whose ranges Unicode keeps fixed, and
+# U+FFFD: the characters a text loses. One regex pass: 1 MiB in milliseconds, not a Python loop per character.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufffd\U000f0000-\U000ffffd\U00100000-\U0010fffd]")
 # Variation selectors, zero-width joiner and skin tones: they decorate an emoji, they aren't one.
 _EMOJI_DECORATION = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
 
@@ -20,7 +23,7 @@ def clean_text(value) -> str:
     text = unicodedata.normalize("NFC", text)
     text = _URL.sub(" ", text)
     text = _MENTION.sub(" ", text)
-    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cs", "Co") or ch == "\ufffd" else ch for ch in text)
+    text = _UNPRINTABLE.sub(" ", text)
     return _SPACE.sub(" ", text).strip()
 
 

@@ -1,5 +1,6 @@
 """The model bundle: SavedModel + fast tokenizer + labels.json + metadata.json, and a predictor over it."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from emoji_reco.model import packing, tokenization
 SAVED_MODEL, TOKENIZER, LABELS, METADATA = "saved_model", "tokenizer", "labels.json", "metadata.json"
 FORMAT = 2  # 2 added the n-gram half and the `parts` signature; format-1 signatures are unchanged
 PARTS = "parts"
+WORD = re.compile(r"\S*\w\S*")  # a word holding a letter or a digit: one token at least, in any tokenizer
 
 
 def write_labels(folder: Path, emojis: list) -> None:
@@ -132,9 +134,16 @@ class Predictor:
                 out[name][rows] = result[name].numpy()
         return out
 
-    def token_count(self, texts: list[str]) -> int:
-        """The tokens the model would take for `texts`: each text's ids after truncation to `max_length`."""
-        return sum(map(len, tokenization.encode(self.tokenizer, [clean_text(t) for t in texts])))
+    def token_count(self, texts: list[str], limit: int | None = None) -> int:
+        """The tokens the model would take for `texts`: each text's ids after truncation to `max_length`. Past
+        `limit` it may stop early with a lower bound (a word holding a letter or a digit is a token at least), so
+        that pricing a request of long texts costs a regex pass, not a tokenizer run."""
+        cleaned = [clean_text(t) for t in texts]
+        if limit is not None:
+            least = sum(min(self.metadata["max_length"], len(WORD.findall(t))) for t in cleaned)
+            if least > limit:
+                return least
+        return sum(map(len, tokenization.encode(self.tokenizer, cleaned)))
 
     def logits(self, texts: list[str]) -> np.ndarray:
         """Raw scores, one row per text, in input order."""

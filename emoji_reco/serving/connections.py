@@ -21,7 +21,9 @@ class ConnectionLimits:
     header_seconds: float = 10.0  # from a request's first byte (or the connection's start) to its last header
     body_seconds: float = 10.0  # from the last header to the body's last byte
     per_client: int = 256  # open connections per client address; 0: no cap
-    total: int | None = None  # connections or requests in progress past which all but /ping get 503; None: no cap
+    # Past these many open connections, or requests in the app, every route but /ping gets 503; 0: no cap.
+    connections: int = 0
+    requests: int = 0
 
 
 def request_id() -> str:
@@ -131,9 +133,9 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.disarm()
-        app, total = self.app, self.limits.total
-        if total and self.url.split(b"?", 1)[0] != b"/ping" and (
-                len(self.connections) > total or len(self.tasks) >= total):
+        app, limits = self.app, self.limits
+        if self.url.split(b"?", 1)[0] != b"/ping" and (
+                0 < limits.connections < len(self.connections) or 0 < limits.requests <= len(self.tasks)):
             self.app = busy_app("The server is busy; retry shortly.")
         try:
             super().on_headers_complete()

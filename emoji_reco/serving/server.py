@@ -52,6 +52,7 @@ class ServeSettings:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 10.0
     max_connections_per_client: int = 256
+    max_connections: int = 4096  # open connections per worker past which all but /ping get 503 (file limit raised)
     # Who may call: Host names (None: loopback names when bound to loopback, else any) and cross-site
     # Origins (same-origin pages always may); ["*"] allows any.
     allowed_hosts: list | None = None
@@ -72,11 +73,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 async def _within_token_budget(predictor, texts: list[str], limit: int) -> None:
     """Refuse (413) a request that would cost the model more tokens than one request may, before it queues."""
-    tokens = await asyncio.get_running_loop().run_in_executor(None, predictor.token_count, texts)
+    tokens = await asyncio.get_running_loop().run_in_executor(None, predictor.token_count, texts, limit)
     if tokens > limit:
         raise payloads.BadRequest(
-            f"These {len(texts)} texts are {tokens} tokens; a request may have at most {limit} (a text counts up "
-            f"to {predictor.metadata['max_length']}). Send them in smaller requests.", 413)
+            f"These {len(texts)} texts are at least {tokens} tokens; a request may have at most {limit} (a text "
+            f"counts up to {predictor.metadata['max_length']}). Send them in smaller requests.", 413)
+
+
+def _refused(exc: Exception, request_id: str) -> Response:
+    if isinstance(exc, ClientDisconnect):
+        return error(499, "Client closed the request.", request_id)
+    return error(exc.status, str(exc), request_id)
 
 
 async def _client_left(request: Request) -> None:
@@ -150,18 +157,21 @@ def create_app(settings: ServeSettings) -> Guard:
     async def invocations(request: Request):
         nonlocal open_requests
         request_id = request.state.request_id
+        try:  # a slow body holds a connection (cut at its deadline), never a place among the requests in progress
+            body = await _read_body(request, settings.max_body_bytes)
+        except (ClientDisconnect, payloads.BadRequest) as exc:
+            return _refused(exc, request_id)
         if open_requests >= settings.max_open_requests:
             return error(503, BUSY_MESSAGE, request_id, BUSY)
         open_requests += 1
         try:
-            return await answer(request, request_id)
+            return await answer(request, body, request_id)
         finally:
             open_requests -= 1
 
-    async def answer(request: Request, request_id: str):
+    async def answer(request: Request, body: bytes, request_id: str):
         expires = asyncio.get_running_loop().time() + deadline
         try:
-            body = await _read_body(request, settings.max_body_bytes)
             texts = payloads.parse_texts(body, request.headers.get("content-type"), settings.max_texts)
             if model.current is None:
                 return error(503, "No model loaded yet; retry when /ping answers 200.", request_id, BUSY)
@@ -170,10 +180,8 @@ def create_app(settings: ServeSettings) -> Guard:
             raw = request.query_params.get("raw") == "logits"
             if settings.max_request_tokens:
                 await _within_token_budget(model.current.predictor, texts, settings.max_request_tokens)
-        except ClientDisconnect:
-            return error(499, "Client closed the request.", request_id)
         except payloads.BadRequest as exc:
-            return error(exc.status, str(exc), request_id)
+            return _refused(exc, request_id)
         scoring = asyncio.ensure_future(batcher.submit(texts, expires - asyncio.get_running_loop().time()))
         watch = asyncio.ensure_future(_client_left(request))
         try:
@@ -211,9 +219,10 @@ def create_app(settings: ServeSettings) -> Guard:
 
     guarded = Guard(app, settings)
     guarded.state = app.state  # tests and the bench look at the batcher
-    # Read by the connection layer; past `total` connections or requests, all but /ping get 503.
+    # Read by the connection layer. Requests in progress in the app (all routes) have a backstop past the
+    # /invocations bound above.
     guarded.connection_limits = ConnectionLimits(settings.header_timeout_s, settings.body_timeout_s,
-                                                 settings.max_connections_per_client,
+                                                 settings.max_connections_per_client, settings.max_connections,
                                                  4 * settings.max_open_requests + 64)
     return guarded
 
@@ -236,6 +245,17 @@ def for_batch_transform(settings: ServeSettings, environ) -> ServeSettings:
                                deadline_ms=float(environ.get("EMOJI_RECO_DEADLINE_MS") or 600_000))
 
 
+def _raise_file_limit(wanted: int) -> None:
+    """Let the process open `wanted` files (sockets) if the hard limit allows, else as many as it does."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        log.info("open files limit raised from %d to %d", soft, target)
+
+
 def uvicorn_options(settings: ServeSettings, log_level: str = "info") -> dict:
     """How uvicorn serves the app: on our connection layer (deadlines, caps, JSON errors below the app)."""
     return {"host": settings.host, "port": settings.port, "log_level": log_level, "http": LimitedProtocol}
@@ -245,6 +265,7 @@ def serve(settings: ServeSettings) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _raise_file_limit(settings.workers * settings.max_connections + 256)
     options = uvicorn_options(settings)
     if settings.workers <= 1:
         uvicorn.run(create_app(settings), **options)

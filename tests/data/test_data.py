@@ -18,6 +18,17 @@ def test_clean_text_removes_mentions_urls_entities_and_space():
     assert clean_text(None) == "" and clean_text(3.5) == ""
 
 
+def test_cleaning_drops_exactly_the_control_surrogate_and_private_use_characters():
+    """clean_text's one-regex pass drops what a loop over unicodedata categories did, for every code point."""
+    import sys
+    import unicodedata
+
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        dropped = unicodedata.category(char) in ("Cc", "Cs", "Co") or char == "\ufffd"
+        assert (clean_text(f"a{char}b") == "a b") == dropped or char.isspace(), hex(code)
+
+
 def test_emoji_normalisation_joins_spellings():
     assert normalize_emoji("❤️") == normalize_emoji("❤") == "❤"
     assert find_emojis("so good 😂😂 and ❤️") == ["😂", "😂", "❤"]

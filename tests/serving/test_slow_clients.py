@@ -7,7 +7,10 @@ import time
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from emoji_reco.model.bundle import Predictor
 from helpers.serving import connect, exchange, post, read_answer, running, wait_ready
 
 pytestmark = pytest.mark.timeout(300)
@@ -58,6 +61,20 @@ def test_a_slow_client_sending_a_byte_at_a_time_is_cut_off_at_the_body_deadline(
         assert 1.5 <= took < 3
 
 
+def test_slow_bodies_hold_no_place_among_the_requests_in_progress(folder):
+    with running(model=str(folder), max_open_requests=1) as (url, _):
+        wait_ready(url)
+        stalled = [connect(url, "127.0.0.2") for _ in range(3)]
+        try:
+            for sock in stalled:
+                sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 900\r\n\r\n[")
+            time.sleep(0.3)
+            assert post(url, ["served meanwhile"]).status_code == 200
+        finally:
+            for sock in stalled:
+                sock.close()
+
+
 def test_one_client_address_cannot_take_every_connection(folder):
     with running(model=str(folder), max_connections_per_client=4) as (url, _):
         wait_ready(url)
@@ -74,8 +91,7 @@ def test_one_client_address_cannot_take_every_connection(folder):
 
 
 def test_ping_answers_200_while_the_server_sheds_at_its_connection_cap(folder):
-    """max_open_requests=1 puts the server's cap at 4 * 1 + 64 = 68 connections; 80 idle ones hold it."""
-    with running(model=str(folder), max_open_requests=1, max_connections_per_client=0) as (url, _):
+    with running(model=str(folder), max_connections=60, max_connections_per_client=0) as (url, _):
         wait_ready(url)
         held = [connect(url, f"127.0.1.{i // 40 + 1}") for i in range(80)]
         try:
@@ -111,3 +127,15 @@ def test_a_request_over_the_token_budget_is_refused_before_the_model_sees_it(fol
         assert app.state.batcher.calls == calls  # nothing reached the model
         assert post(url, ["short one", "and another"]).status_code == 200
         assert httpx.get(f"{url}/ping").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def predictor(folder):
+    return Predictor(folder)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=300), min_size=1, max_size=8), st.integers(0, 100))
+def test_pricing_a_request_early_never_refuses_one_within_the_budget(predictor, texts, limit):
+    exact = predictor.token_count(texts)
+    assert (predictor.token_count(texts, limit) > limit) == (exact > limit)

@@ -9,7 +9,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["emoji_reco", "emoji_reco.*"]),
-    package_data={"emoji_reco": ["serving/static/*", "aws/tfserving_code/*"]},
+    package_data={"emoji_reco": ["serving/static/*", "serving/static/swagger-ui/*", "aws/tfserving_code/*"]},
     install_requires=[
         "metaflow>=2.19,<2.20",
         "tensorflow>=2.21,<2.22",

@@ -1,18 +1,16 @@
 """The model bundle: SavedModel + fast tokenizer + labels.json + metadata.json, and a predictor over it."""
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
-from emoji_reco.data.text import clean_text
+from emoji_reco.data.text import clean_text, sure_words
 from emoji_reco.errors import ModelError
 from emoji_reco.model import packing, tokenization
 
 SAVED_MODEL, TOKENIZER, LABELS, METADATA = "saved_model", "tokenizer", "labels.json", "metadata.json"
 FORMAT = 2  # 2 added the n-gram half and the `parts` signature; format-1 signatures are unchanged
 PARTS = "parts"
-WORD = re.compile(r"\S*\w\S*")  # a word holding a letter or a digit: one token at least, in any tokenizer
 
 
 def write_labels(folder: Path, emojis: list) -> None:
@@ -136,14 +134,14 @@ class Predictor:
 
     def token_count(self, texts: list[str], limit: int | None = None) -> int:
         """The tokens the model would take for `texts`: each text's ids after truncation to `max_length`. Past
-        `limit` it may stop early with a lower bound (a word holding a letter or a digit is a token at least), so
-        that pricing a request of long texts costs a regex pass, not a tokenizer run."""
-        cleaned = [clean_text(t) for t in texts]
+        `limit` it may stop early with a lower bound (`sure_words`), so that pricing a request of long texts costs
+        a regex over their first words, not cleaning and tokenizing all of them."""
         if limit is not None:
-            least = sum(min(self.metadata["max_length"], len(WORD.findall(t))) for t in cleaned)
+            cap = self.metadata["max_length"]
+            least = sum(sure_words(t, cap) if isinstance(t, str) else 0 for t in texts)
             if least > limit:
                 return least
-        return sum(map(len, tokenization.encode(self.tokenizer, cleaned)))
+        return sum(map(len, tokenization.encode(self.tokenizer, [clean_text(t) for t in texts])))
 
     def logits(self, texts: list[str]) -> np.ndarray:
         """Raw scores, one row per text, in input order."""

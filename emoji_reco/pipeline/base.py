@@ -1,10 +1,24 @@
 """What every emoji-reco flow shares: the config and its parser, `@project`, placement on Batch or Kubernetes,
 retries and timeouts (`Placement`), and fixing a run's settings against the datastore it runs on. A flow subclasses
 `BaseFlow` and adds its parameters and steps; `start` opens with `self.settings = self.fix_settings({...})`."""
-from metaflow import Config, FlowSpec, config_expr, project
+import os
+
+from metaflow import Config, FlowSpec, config_expr, metaflow_config, project
 
 from emoji_reco.pipeline.placement import Placement
 from emoji_reco.settings import CONFIG_DIR, parse
+
+ANONYMOUS_USER = "emoji-reco"
+
+
+def _name_the_user() -> None:
+    """Metaflow runs nothing without a user, and takes neither "root" nor no USER at all (a container's usual
+    state) for one: name one then, for this process and the tasks it starts, as `make run` does."""
+    if not metaflow_config.USER and all(os.environ.get(v) in (None, "", "root") for v in ("SUDO_USER", "USERNAME", "USER")):
+        metaflow_config.USER = os.environ["METAFLOW_USER"] = ANONYMOUS_USER
+
+
+_name_the_user()
 
 
 @Placement

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
@@ -131,8 +133,9 @@ def create_app(settings: ServeSettings) -> Guard:
             follower.cancel()
         await batcher.stop()
 
-    app = FastAPI(title="emoji-reco", version="1", lifespan=lifespan,
+    app = FastAPI(title="emoji-reco", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Emoji recommendations for short texts, on SageMaker's inference container contract.")
+    app.mount("/swagger-ui", StaticFiles(directory=STATIC / "swagger-ui"), name="swagger-ui")
     app.state.model, app.state.batcher = model, batcher
 
     @app.exception_handler(HTTPException)
@@ -212,6 +215,15 @@ def create_app(settings: ServeSettings) -> Guard:
         """What SageMaker Batch Transform asks before a job that leaves these unset."""
         return {"MaxConcurrentTransforms": settings.workers * calls,
                 "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": max(1, settings.max_body_bytes >> 20)}
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs():
+        """Swagger UI from the files the package ships (swagger-ui-dist 5.35.0): no third-party script runs on the
+        origin that serves /invocations, and it works offline."""
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="emoji-reco API",
+                                   swagger_js_url="/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/swagger-ui/favicon-32x32.png")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():

@@ -71,3 +71,21 @@ def test_without_a_model_or_a_champion_it_says_what_to_pass(tmp_path):
         shards.pin_model("", LocalTarget(settings), str(tmp_path / "run"))
     with pytest.raises(ModelError, match="EmojiFlow/999999 not found"):
         shards.pin_model("EmojiFlow/999999", LocalTarget(settings), str(tmp_path / "run"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_flow_runs_as_root_with_no_user_named(tmp_path, tiny_bundle):
+    """A container's usual state: root, no USER, no METAFLOW_USER. Metaflow takes no run without a user."""
+    import os
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(flow_config()))
+    (tmp_path / "in.csv").write_text("text\nfirst tweet\nsecond tweet\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("USER", "USERNAME", "SUDO_USER", "METAFLOW_USER")}
+    done = subprocess.run([sys.executable, SCORE_FLOW, "--config", "config", str(config), "run",
+                           "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out"),
+                           "--model", str(tiny_bundle[1])], env={**env, "USER": "root"}, cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Unknown user" not in done.stderr and (tmp_path / "out" / "part-00000.csv").exists()

@@ -59,6 +59,22 @@ def test_the_web_page_recommends_emojis_and_shows_errors(tiny_bundle, tmp_path):
     assert errors == []
 
 
+def test_the_api_docs_render_from_the_servers_own_files(tiny_bundle):
+    from playwright.sync_api import sync_playwright
+
+    with running(model=str(tiny_bundle[1])) as (url, _), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        asked, errors = [], []
+        page.on("request", lambda r: asked.append(r.url))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/docs")
+        page.wait_for_selector("text=/invocations")
+        assert "emoji-reco" in page.text_content(".info .title")
+        browser.close()
+    assert errors == [] and asked and all(u.startswith(url + "/") for u in asked), asked
+
+
 def test_emoji_axis_labels_are_upright_and_every_emoji_is_in_emoji_presentation(champion):
     for step, card_id in (("prepare", "data"), ("evaluate", "evaluation")):
         html = get_cards(task(champion, step), id=card_id)[0].get()

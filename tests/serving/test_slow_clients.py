@@ -134,8 +134,15 @@ def predictor(folder):
     return Predictor(folder)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(max_size=300), min_size=1, max_size=8), st.integers(0, 100))
+# Text as tweets and attackers write it: words, and what cleaning removes or splits (URLs, mentions, entities,
+# control characters, combining marks), beside any Unicode at all.
+PIECES = st.sampled_from(["a", "word", "9", "_", " ", "  ", "\n", "@", "@bob", "&", "&amp;", "&#32;", "http://", "https://x.co/a",
+                          "www.", "WWW.", "://", "\x00", "\u0301", "\u200b", "\ufffd", "😂", "東京", ".", "-"])
+TEXTS = st.one_of(st.text(max_size=300), st.lists(PIECES, max_size=80).map("".join))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=8), st.integers(0, 100))
 def test_pricing_a_request_early_never_refuses_one_within_the_budget(predictor, texts, limit):
     exact = predictor.token_count(texts)
     assert (predictor.token_count(texts, limit) > limit) == (exact > limit)

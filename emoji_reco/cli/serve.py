@@ -33,6 +33,9 @@ def add(sub) -> None:
                     help="open connections one client address may hold, per worker; 0: no cap (default 256)")
     se.add_argument("--max-connections", dest="max_connections", type=int,
                     help="open connections per worker past which every route but /ping answers 503 (default 4096)")
+    se.add_argument("--max-refusals-per-client", dest="max_refusals_per_client_s", type=float,
+                    help="requests one client address may have refused (4xx) per second; past it 429 before the "
+                         "body is read; 0: no cap (default 10)")
     se.add_argument("--allowed-hosts", dest="allowed_hosts", type=_names,
                     help="Host names to answer, comma-separated; '*' for any (default: loopback names when bound "
                          "to loopback, else any). Set it behind a proxy.")

@@ -1,13 +1,19 @@
-"""`emoji-reco cards` and `emoji-reco demo-data`: PNG snapshots of a run's cards, and the demo data set as files."""
+"""`emoji-reco cards` and `emoji-reco demo-data`: a run's cards as PNG snapshots or in a local viewer, and the demo
+data set as files."""
 import json
+import sys
 from pathlib import Path
 
 
 def add(sub) -> None:
-    ca = sub.add_parser("cards", help="PNG snapshots of a run's cards (needs Chromium and the [browser] extra)")
-    ca.add_argument("action", choices=["snapshot"])
-    ca.add_argument("run", help="run pathspec, e.g. EmojiFlow/1234")
-    ca.add_argument("--output", default="cards", help="folder for the PNGs")
+    ca = sub.add_parser("cards", help="snapshot: PNGs of a run's cards (needs Chromium and the [browser] extra); "
+                                      "serve: Metaflow's card viewer on 127.0.0.1")
+    ca.add_argument("action", choices=["snapshot", "serve"])
+    ca.add_argument("run", nargs="?", help="snapshot: the run's pathspec, e.g. EmojiFlow/1234")
+    ca.add_argument("--output", default="cards", help="snapshot: folder for the PNGs")
+    ca.add_argument("--flow", default="flows/emoji_flow.py", help="serve: the flow file whose runs to show")
+    ca.add_argument("--host", default="127.0.0.1", help="serve: address to bind (0.0.0.0: every interface)")
+    ca.add_argument("--port", type=int, default=8324, help="serve: port")
     ca.set_defaults(func=cards_cmd)
 
     dd = sub.add_parser("demo-data", help="write the demo data set to a folder")
@@ -19,6 +25,14 @@ def add(sub) -> None:
 
 
 def cards_cmd(args) -> int:
+    if args.action == "serve":
+        from emoji_reco.pipeline.card_server import serve
+
+        serve(args.flow, args.host, args.port)
+        return 0
+    if not args.run:
+        print("cards snapshot needs a run, e.g. EmojiFlow/1234", file=sys.stderr)
+        return 2
     from emoji_reco.pipeline.card_images import snapshot_run
 
     for png in snapshot_run(args.run, Path(args.output)):

@@ -137,10 +137,11 @@ class Predictor:
         `limit` it may stop early with a lower bound (`sure_words`), so that pricing a request of long texts costs
         a regex over their first words, not cleaning and tokenizing all of them."""
         if limit is not None:
-            cap = self.metadata["max_length"]
-            least = sum(sure_words(t, cap) if isinstance(t, str) else 0 for t in texts)
-            if least > limit:
-                return least
+            least, cap = 0, self.metadata["max_length"]
+            for text in texts:
+                least += sure_words(text, cap) if isinstance(text, str) else 0
+                if least > limit:
+                    return least
         return sum(map(len, tokenization.encode(self.tokenizer, [clean_text(t) for t in texts])))
 
     def logits(self, texts: list[str]) -> np.ndarray:

@@ -5,6 +5,7 @@ check stays green while the server sheds; and the errors sent from this layer (m
 the app's shape, with an X-Request-Id, like every other answer."""
 import json
 import logging
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("emoji_reco.serving.server")
 LINGER_SECONDS = 1.0
-REASONS = {400: b"Bad Request", 408: b"Request Timeout", 503: b"Service Unavailable"}
+REASONS = {400: b"Bad Request", 408: b"Request Timeout", 429: b"Too Many Requests", 503: b"Service Unavailable"}
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,34 @@ def busy_app(message: str):
     return app
 
 
-def _limits(app) -> ConnectionLimits:
-    """The `connection_limits` of the app uvicorn serves (under uvicorn's own middleware), else the defaults."""
+class RefusalBudget:
+    """The requests one client address may have refused (4xx) per second, as a token bucket: past it the connection
+    layer answers 429 at once, before reading the body, so a client that keeps sending what is refused (too costly,
+    malformed) costs the server its headers, not its body. `per_second` 0: no budget."""
+
+    def __init__(self, per_second: float):
+        self.rate, self.buckets = per_second, {}  # address -> (tokens, when)
+
+    def _tokens(self, address: str, now: float) -> float:
+        tokens, when = self.buckets.get(address, (self.rate, now))
+        return min(self.rate, tokens + (now - when) * self.rate)
+
+    def charge(self, address: str) -> None:
+        if self.rate:
+            now = time.monotonic()
+            self.buckets[address] = (self._tokens(address, now) - 1, now)
+            if len(self.buckets) > 10_000:  # forget the addresses whose budget is whole again
+                self.buckets = {a: b for a, b in self.buckets.items() if self._tokens(a, now) < self.rate}
+
+    def spent(self, address: str) -> bool:
+        return bool(self.rate) and address in self.buckets and self._tokens(address, time.monotonic()) < 1
+
+
+def _guard(app):
+    """The app uvicorn serves, under uvicorn's own middleware: the layer holding `connection_limits`."""
     while app is not None and not hasattr(app, "connection_limits"):
         app = getattr(app, "app", None)
-    return getattr(app, "connection_limits", ConnectionLimits())
+    return app
 
 
 class LimitedProtocol(HttpToolsProtocol):
@@ -63,7 +87,9 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.limits = _limits(self.app)
+        guard = _guard(self.app)
+        self.limits = getattr(guard, "connection_limits", ConnectionLimits())
+        self.refusals = getattr(guard, "refusals", RefusalBudget(0))
         self.by_client: Counter = self.server_state.__dict__.setdefault("connections_by_client", Counter())
         self.address = None
         self.timer = None
@@ -134,13 +160,18 @@ class LimitedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.disarm()
         app, limits = self.app, self.limits
-        if self.url.split(b"?", 1)[0] != b"/ping" and (
-                0 < limits.connections < len(self.connections) or 0 < limits.requests <= len(self.tasks)):
-            self.app = busy_app("The server is busy; retry shortly.")
+        if self.url.split(b"?", 1)[0] != b"/ping":
+            if self.refusals.spent(self.address):
+                self.refuse(429, "Too many refused requests from your address; retry in a second.",
+                            {"retry-after": "1"})
+                return
+            if 0 < limits.connections < len(self.connections) or 0 < limits.requests <= len(self.tasks):
+                self.app = busy_app("The server is busy; retry shortly.")
         try:
             super().on_headers_complete()
         finally:
             self.app = app
+        self.scope["state"]["peer"] = self.address  # the app charges refusals to the address we see
         if self.parser.get_method() not in (b"GET", b"HEAD") or any(
                 k in (b"content-length", b"transfer-encoding") for k, _ in self.headers):
             self.arm(self.limits.body_seconds, "body")

@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 
 from emoji_reco.serving import payloads
 from emoji_reco.serving.batching import DeadlineExceeded, MicroBatcher, Overloaded
-from emoji_reco.serving.connections import ConnectionLimits, LimitedProtocol
+from emoji_reco.serving.connections import ConnectionLimits, LimitedProtocol, RefusalBudget
 from emoji_reco.serving.guard import Guard
 from emoji_reco.serving.openapi import invocations_api
 from emoji_reco.serving.responses import BUSY, BUSY_MESSAGE, error
@@ -55,6 +55,7 @@ class ServeSettings:
     body_timeout_s: float = 10.0
     max_connections_per_client: int = 256
     max_connections: int = 4096  # open connections per worker past which all but /ping get 503 (file limit raised)
+    max_refusals_per_client_s: float = 10.0  # 4xx answers per second per client address before 429s; 0: no cap
     # Who may call: Host names (None: loopback names when bound to loopback, else any) and cross-site
     # Origins (same-origin pages always may); ["*"] allows any.
     allowed_hosts: list | None = None
@@ -119,6 +120,7 @@ def create_app(settings: ServeSettings) -> Guard:
     batcher = MicroBatcher(model.predict, settings.max_batch, settings.max_wait_ms, calls, settings.max_queued_texts)
     deadline = settings.deadline_ms / 1000
     open_requests = 0
+    refusals = RefusalBudget(settings.max_refusals_per_client_s)
 
     async def lifespan(app):
         limit_op_threads(op_threads)
@@ -163,14 +165,18 @@ def create_app(settings: ServeSettings) -> Guard:
         try:  # a slow body holds a connection (cut at its deadline), never a place among the requests in progress
             body = await _read_body(request, settings.max_body_bytes)
         except (ClientDisconnect, payloads.BadRequest) as exc:
-            return _refused(exc, request_id)
-        if open_requests >= settings.max_open_requests:
-            return error(503, BUSY_MESSAGE, request_id, BUSY)
-        open_requests += 1
-        try:
-            return await answer(request, body, request_id)
-        finally:
-            open_requests -= 1
+            response = _refused(exc, request_id)
+        else:
+            if open_requests >= settings.max_open_requests:
+                return error(503, BUSY_MESSAGE, request_id, BUSY)
+            open_requests += 1
+            try:
+                response = await answer(request, body, request_id)
+            finally:
+                open_requests -= 1
+        if 400 <= getattr(response, "status_code", 200) < 499:  # an answer is a dict, serialized by FastAPI
+            refusals.charge(getattr(request.state, "peer", request.client and request.client.host))
+        return response
 
     async def answer(request: Request, body: bytes, request_id: str):
         expires = asyncio.get_running_loop().time() + deadline
@@ -233,6 +239,7 @@ def create_app(settings: ServeSettings) -> Guard:
     guarded.state = app.state  # tests and the bench look at the batcher
     # Read by the connection layer. Requests in progress in the app (all routes) have a backstop past the
     # /invocations bound above.
+    guarded.refusals = refusals
     guarded.connection_limits = ConnectionLimits(settings.header_timeout_s, settings.body_timeout_s,
                                                  settings.max_connections_per_client, settings.max_connections,
                                                  4 * settings.max_open_requests + 64)

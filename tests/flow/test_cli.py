@@ -3,13 +3,15 @@ import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from emoji_reco.data import demo
 from emoji_reco.serving.local_endpoint import LocalEndpoint
-from helpers.flows import gated_run
+from helpers.flows import FLOW, gated_run
 from helpers.network import free_port
 
 
@@ -143,3 +145,32 @@ def test_a_rollback_moves_the_champion_so_the_endpoint_and_the_registry_agree(tm
     listed = {line.split()[0]: line for line in cli("models", "list", "--flow", "GatedFlow").stdout.splitlines()
               if line.startswith("GatedFlow/")}
     assert f"champion:{endpoint.name}" in listed[older] and endpoint.name not in listed.get(newer, "")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_card_viewer_listens_on_loopback_only_and_caches_outside_the_work_tree(champion, tmp_path):
+    import httpx
+
+    port = free_port()
+    viewer = subprocess.Popen([sys.executable, "-m", "emoji_reco.cli", "cards", "serve", "--flow", FLOW,
+                               "--port", str(port)], env={**os.environ, "HOME": str(tmp_path)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                runinfo = httpx.get(f"http://127.0.0.1:{port}/runinfo", timeout=30).json()
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        card = runinfo["cards"][0]["card"]
+        assert "<html" in httpx.get(f"http://127.0.0.1:{port}/card/{card}", timeout=30).text.lower()
+        listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                     if line.split()[3] == "0A"]  # state LISTEN: local address as hex ip:port
+        assert f"0100007F:{port:04X}" in listening and f"00000000:{port:04X}" not in listening
+    finally:
+        viewer.terminate()
+        viewer.wait(30)
+    assert not Path("metaflow_card_cache").exists()
+    assert (tmp_path / ".cache" / "emoji-reco" / "metaflow_card_cache").is_dir()

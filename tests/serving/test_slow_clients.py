@@ -105,6 +105,20 @@ def test_ping_answers_200_while_the_server_sheds_at_its_connection_cap(folder):
                 sock.close()
 
 
+def test_a_client_that_keeps_being_refused_gets_429_before_its_body_is_read_and_others_are_served(folder):
+    with running(model=str(folder), max_refusals_per_client_s=3, max_request_tokens=10) as (url, app):
+        wait_ready(url)
+        costly = json.dumps(["word " * 50]).encode()
+        request = (b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(costly))
+        answers = [exchange(url, request + costly, "127.0.0.2") for _ in range(6)]
+        assert [a[0] for a in answers[:3]] == [413] * 3 and {a[0] for a in answers[3:]} == {429}
+        assert_json_error(answers[-1], 429)
+        assert post(url, ["another client"]).status_code == 200
+        time.sleep(1.1)  # the budget refills at 3 a second
+        assert exchange(url, request + costly, "127.0.0.2")[0] == 413
+
+
 @pytest.mark.parametrize("request_bytes", [
     b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: -1\r\n\r\n",
     b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",

@@ -94,6 +94,7 @@ class LimitedProtocol(HttpToolsProtocol):
         self.address = None
         self.timer = None
         self.lingering = False
+        self.held = False
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -129,8 +130,9 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def refuse(self, status: int, message: str, headers: dict | None = None) -> None:
         """Answer `status` and close. The app's request in progress, if any, sees its client leave; if its answer
-        had begun, the connection just closes. What the client still sends for a moment is read and dropped, so
-        that it gets this answer rather than a reset."""
+        had begun, the connection just closes. The connection stays open a moment, unread (what the client still
+        sends waits in its own buffers, costing us nothing), so that the client reads this answer before the close
+        resets the connection."""
         if self.transport.is_closing() or self.lingering:
             return
         cycle = self.cycle
@@ -141,6 +143,7 @@ class LimitedProtocol(HttpToolsProtocol):
                 self.transport.close()
                 return
         self.lingering = True
+        self.transport.pause_reading()
         self.transport.write(error_bytes(status, message, headers))
         self.transport.write_eof()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
@@ -153,17 +156,23 @@ class LimitedProtocol(HttpToolsProtocol):
         self.refuse(400, msg)
 
     def on_message_begin(self) -> None:
+        if self.held:
+            return
         super().on_message_begin()
         if self.timer is None:  # the next request on a kept-alive connection
             self.arm(self.limits.header_seconds, "headers")
 
     def on_headers_complete(self) -> None:
+        if self.held:
+            return
         self.disarm()
         app, limits = self.app, self.limits
         if self.url.split(b"?", 1)[0] != b"/ping":
-            if self.refusals.spent(self.address):
-                self.refuse(429, "Too many refused requests from your address; retry in a second.",
-                            {"retry-after": "1"})
+            if self.refusals.spent(self.address):  # held unread for a second, then refused: a tarpit
+                self.held = True  # what the parser has of this request already goes nowhere
+                self.transport.pause_reading()
+                self.timer = self.loop.call_later(1.0, self.refuse, 429, "Too many refused requests from your "
+                                                  "address; retry in a second.", {"retry-after": "1"})
                 return
             if 0 < limits.connections < len(self.connections) or 0 < limits.requests <= len(self.tasks):
                 self.app = busy_app("The server is busy; retry shortly.")
@@ -176,7 +185,13 @@ class LimitedProtocol(HttpToolsProtocol):
                 k in (b"content-length", b"transfer-encoding") for k, _ in self.headers):
             self.arm(self.limits.body_seconds, "body")
 
+    def on_body(self, body: bytes) -> None:
+        if not self.held:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self.held:
+            return
         self.disarm()
         super().on_message_complete()
 

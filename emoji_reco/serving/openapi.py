@@ -39,8 +39,13 @@ def invocations_api(settings) -> dict:
                 "text/csv": {"schema": {"type": "string"}}}},
             "400": {"description": "the request can't be answered", **_ERROR},
             "403": {"description": "foreign Host or cross-site Origin", **_ERROR},
-            "413": {"description": "payload too large", **_ERROR},
+            "408": {"description": f"headers or body slower than {settings.header_timeout_s:g} s / "
+                                   f"{settings.body_timeout_s:g} s", **_ERROR},
+            "413": {"description": f"payload over {settings.max_body_bytes} bytes, or texts over "
+                                   f"{settings.max_request_tokens} tokens in all", **_ERROR},
             "415": {"description": "unsupported content type", **_ERROR},
+            "429": {"description": f"over {settings.max_refusals_per_client_s:g} refused requests a second from "
+                                   "this address; retry after Retry-After seconds", **_ERROR},
             "500": {"description": "the model failed; the server log has the detail under the request id", **_ERROR},
             "503": {"description": "busy (retry after Retry-After seconds), past the deadline, or no model yet",
                     **_ERROR},

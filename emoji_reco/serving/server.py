@@ -55,7 +55,7 @@ class ServeSettings:
     body_timeout_s: float = 10.0
     max_connections_per_client: int = 256
     max_connections: int = 4096  # open connections per worker past which all but /ping get 503 (file limit raised)
-    max_refusals_per_client_s: float = 10.0  # 4xx answers per second per client address before 429s; 0: no cap
+    max_refusals_per_client_s: float = 2.0  # 4xx answers per second per client address before 429s; 0: no cap
     # Who may call: Host names (None: loopback names when bound to loopback, else any) and cross-site
     # Origins (same-origin pages always may); ["*"] allows any.
     allowed_hosts: list | None = None

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.timeout(300)
 @pytest.fixture(scope="module")
 def server(tiny_bundle):
     _, folder = tiny_bundle
-    with running(model=str(folder), max_texts=8, max_body_bytes=4096) as (url, app):
+    # These tests send one bad request after another on purpose: no refusal budget (tested on its own).
+    with running(model=str(folder), max_texts=8, max_body_bytes=4096, max_refusals_per_client_s=0) as (url, app):
         wait_ready(url)
         yield url, app
 

@@ -133,7 +133,7 @@ def fronts(folder, tmp_path_factory):
             return exc.status, None
         return 200, len(request["inputs"]["input_ids"])
 
-    with running(model=str(folder), max_texts=64) as (url, _):
+    with running(model=str(folder), max_texts=64, max_refusals_per_client_s=0) as (url, _):  # every body is hostile
         wait_ready(url)
 
         def via_server(body, ctype):
@@ -243,7 +243,7 @@ def test_the_openapi_description_states_the_servers_limits(folder):
     body = spec["requestBody"]
     assert "999 bytes" in body["description"]
     assert body["content"]["application/json"]["schema"]["oneOf"][0]["maxItems"] == 5
-    assert {"403", "500", "503"} <= set(spec["responses"])
+    assert {"403", "408", "429", "500", "503"} <= set(spec["responses"])
 
 
 def test_many_slow_clients_do_not_grow_the_queue_past_its_bound(folder):

@@ -79,6 +79,7 @@ def _clean_rows(path: str, settings: dict, demo: dict):
         frame, read_report, label_map = demo_tweets(demo["rows"], demo["seed"]), {}, None
     else:
         frame, read_report = readers.read_table(path, settings.get("format", "auto"))
+        frame = frame.reset_index(drop=True)
         label_map = readers.load_label_map(settings.get("labels"), path)
     if frame.empty:
         raise DataError(f"{path} holds no rows. Point --data at a file with tweets in it.")

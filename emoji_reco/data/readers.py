@@ -1,6 +1,9 @@
 """Read tweet files (CSV, JSON Lines, Parquet; one file or a folder; local or s3://) into frames of strings, find
 their text and label columns, and read a label map."""
+import collections
+import csv
 import gzip
+import itertools
 import json
 import os
 import tempfile
@@ -15,20 +18,24 @@ from emoji_reco.errors import DataError
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 TEXT_COLUMNS = ("text", "tweet", "content", "body")
 LABEL_COLUMNS = ("label", "emoji", "labels", "target")
+ORIGIN = ("input_file", "row")  # where a row came from, kept through scoring
 
 
 def read_table(uri: str, fmt: str = "auto") -> tuple[pd.DataFrame, dict]:
-    """Read one file, or every data file in a folder/prefix, into one frame of strings."""
+    """Read one file, or every data file in a folder/prefix, into one frame of strings, indexed by each row's number
+    in its file (see `read_chunks`), with an `input_file` column when there are several files."""
     frames, malformed = [], 0
-    for _, frame, bad in read_chunks(uri, fmt):
-        frames.append(frame)
+    for origin, frame, bad in read_chunks(uri, fmt):
+        frames.append(frame.assign(input_file=origin))
         malformed += bad
-    return pd.concat(frames, ignore_index=True), {"malformed_row": malformed}
+    table = pd.concat(frames)
+    return table if table.input_file.nunique() > 1 else table.drop(columns="input_file"), {"malformed_row": malformed}
 
 
 def read_chunks(uri: str, fmt: str = "auto", rows: int | None = None):
     """Yield (file, frame of strings, malformed rows) for every file of `uri` in order, in chunks of at most `rows`
-    rows (None: one chunk per file), holding one chunk in memory at a time."""
+    rows (None: one chunk per file), holding one chunk in memory at a time. A frame's index, `row`, is each row's
+    number in its file, from 1 with the malformed rows counted, so an output row can be traced to its input row."""
     with tempfile.TemporaryDirectory(prefix="emoji-reco-data-") as tmp:
         paths = storage.fetch_inputs(uri, tmp, suffixes=tuple(FORMATS), exclude=("labels.json",))
         if not paths:
@@ -71,15 +78,12 @@ def _read_one(local: str, origin: str, fmt: str, rows: int | None):
     try:
         if os.path.getsize(local) == 0:
             chunks = iter([pd.DataFrame()])
-        elif fmt == "csv":  # index_col=False: a row with an extra field is malformed, never an index
-            chunks = pd.read_csv(local, dtype=str, keep_default_na=False, engine="python", encoding="utf-8",
-                                 encoding_errors="replace", on_bad_lines=lambda line: bad_lines.append(line),
-                                 index_col=False, chunksize=rows)
-            chunks = iter([chunks]) if rows is None else chunks
+        elif fmt == "csv":
+            chunks = _read_csv(local, bad_lines, rows)
         elif fmt == "jsonl":
             chunks = _read_jsonl(local, bad_lines, rows)
         elif fmt == "parquet":
-            chunks = (_strings(b.to_pandas()) for b in pq.ParquetFile(local).iter_batches(batch_size=rows or 65536))
+            chunks = _read_parquet(local, rows)
         else:
             raise DataError(f"Unknown data.format {fmt!r}: use auto, csv, jsonl or parquet.")
         seen, empty = 0, True
@@ -88,34 +92,100 @@ def _read_one(local: str, origin: str, fmt: str, rows: int | None):
             seen, empty = len(bad_lines), False
         if empty:  # a file with a header and no rows: its columns still say whether it has a text column
             yield (_strings(pq.read_table(local).to_pandas()) if fmt == "parquet" else
-                   pd.read_csv(local, dtype=str, nrows=0) if fmt == "csv" else pd.DataFrame()), 0
+                   pd.DataFrame(columns=_csv_header(local)) if fmt == "csv" else pd.DataFrame()), 0
     except DataError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file and the reason
         raise DataError(f"Can't read {origin} as {fmt}: {exc}. Check the file, or set data.format.") from exc
 
 
-def _read_jsonl(path: str, bad_lines: list, rows: int | None):
+def _open_text(path: str):
     opener = gzip.open if path.endswith(".gz") else open
-    records = []
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
+    return opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+
+
+def _frames(numbered, rows: int | None, build):
+    """Frames of at most `rows` (None: all) of the (row number, record) pairs, indexed by row number."""
+    while batch := list(itertools.islice(numbered, rows)):
+        numbers, records = zip(*batch)
+        yield build(list(records), pd.Index(numbers, name="row"))
+
+
+def _read_csv(path: str, bad_lines: list, rows: int | None):
+    """A CSV of strings by its header. A row with more fields than the header is malformed, a shorter one padded."""
+    with _open_text(path) as handle:
+        records = _csv_records(handle, bad_lines)
+        header = next(records, None) or []
+        names = [f"{h}.{header[:i].count(h)}" if h in header[:i] else h for i, h in enumerate(header)]
+
+        def numbered():
+            for n, fields in enumerate(records, 1):
+                if fields is not None and len(fields) > len(names):
+                    bad_lines.append(fields)
+                elif fields is not None:
+                    yield n, fields + [""] * (len(names) - len(fields))
+
+        yield from _frames(numbered(), rows, lambda r, index: pd.DataFrame(r, columns=names, index=index))
+
+
+def _csv_header(path: str) -> list[str]:
+    with _open_text(path) as handle:
+        return next(_csv_records(handle, []), None) or []
+
+
+def _csv_records(handle, bad_lines: list):
+    """The records of a CSV as lists of fields, blank lines skipped. A record with a quote left open (which would
+    swallow the rest of the file) or a stray quote is None, its first line in `bad_lines`, and reading resumes on
+    its next line, so no row after it is lost; csv's field limit (128 KiB) bounds the text read again."""
+    pending, replay = [], collections.deque()  # the current record's lines; lines to read again
+
+    def lines():
+        while line := replay.popleft() if replay else handle.readline():
+            pending.append(line)
+            yield line
+
+    while True:
+        try:
+            for fields in csv.reader(lines(), strict=True):
+                pending.clear()
+                if fields:
+                    yield fields
+            return
+        except csv.Error:
+            if not pending:
+                return
+            bad_lines.append(pending[0])
+            replay.extendleft(reversed(pending[1:]))
+            pending.clear()
+            yield None
+
+
+def _read_jsonl(path: str, bad_lines: list, rows: int | None):
+    """Every line that is a JSON object; any other non-blank line is malformed."""
+
+    def records(handle):
+        for n, line in enumerate((line for line in handle if line.strip()), 1):
             try:
                 record = json.loads(line)
             except (ValueError, RecursionError):
                 record = None
             if isinstance(record, dict):
-                records.append({str(k): v if v is None or isinstance(v, (str, int, float)) else json.dumps(v)
-                                for k, v in record.items()})
+                yield n, {str(k): v if v is None or isinstance(v, (str, int, float)) else json.dumps(v)
+                          for k, v in record.items()}
             else:
                 bad_lines.append(line)
-            if rows and len(records) == rows:
-                yield _strings(pd.DataFrame.from_records(records))
-                records = []
-    if records:
-        yield _strings(pd.DataFrame.from_records(records))
+
+    with _open_text(path) as handle:
+        yield from _frames(records(handle), rows, lambda r, index: _strings(pd.DataFrame.from_records(r, index=index)))
+
+
+def _read_parquet(path: str, rows: int | None):
+    first = 1
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows or 65536):
+        frame = _strings(batch.to_pandas())
+        frame.index = pd.RangeIndex(first, first + len(frame), name="row")
+        first += len(frame)
+        yield frame
 
 
 def columns(frame: pd.DataFrame, settings: dict, path: str) -> tuple[str, str | None]:
@@ -161,10 +231,13 @@ def load_labeled_texts(path: str) -> tuple[pd.DataFrame, dict]:
 
 
 def labeled_texts(frame: pd.DataFrame, path: str, label_map: dict | None) -> pd.DataFrame:
-    """`text`, plus `emoji` (the label through `label_map`, or as written) when the frame has a label column."""
+    """Where each row came from (`input_file` when there are several, `row`), `text`, plus `emoji` (the label through
+    `label_map`, or as written) when the frame has a label column."""
     text_col, label_col = columns(frame, {}, path)
-    out = pd.DataFrame({"text": frame[text_col].fillna("").astype(str)})
+    out = frame[[c for c in ORIGIN if c in frame]].copy()
+    out["row"] = frame.index if frame.index.name == "row" else range(1, len(frame) + 1)
+    out["text"] = frame[text_col].fillna("").astype(str)
     if label_col:
         labels = frame[label_col].fillna("").astype(str).str.strip()
         out["emoji"] = labels.map(lambda v: (label_map or {}).get(v, normalize_emoji(v)) if v else None)
-    return out
+    return out.reset_index(drop=True)

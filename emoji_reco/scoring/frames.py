@@ -7,12 +7,15 @@ EMPTY = "empty text after cleaning"
 
 def score_frame(predictor, frame: pd.DataFrame, top_k: int, batch_size: int, progress=None):
     """(table, logits of the scorable rows, their row positions). The table has one row per input row, in order:
-    text, label (when the frame has one), error, emoji_1, probability_1, …; a row with nothing left to score after
-    cleaning keeps its place, with its reason in `error`."""
+    input_file (when there are several) and row (its number in the input) when the frame has them, text, label
+    (when the frame has one), error, emoji_1, probability_1, …; a row with nothing left to score after cleaning
+    keeps its place, with its reason in `error`."""
+    from emoji_reco.data.readers import ORIGIN
     from emoji_reco.data.text import clean_text
     from emoji_reco.serving.payloads import top_k as top
 
-    out = {"text": frame.text.tolist(), "error": [""] * len(frame)}
+    out = {c: frame[c].tolist() for c in ORIGIN if c in frame}
+    out.update({"text": frame.text.tolist(), "error": [""] * len(frame)})
     for j in range(top_k):
         out[f"emoji_{j + 1}"], out[f"probability_{j + 1}"] = [""] * len(frame), [None] * len(frame)
     scorable = [i for i, t in enumerate(frame.text) if clean_text(t)]
@@ -29,7 +32,7 @@ def score_frame(predictor, frame: pd.DataFrame, top_k: int, batch_size: int, pro
             progress(len(rows))
     table = pd.DataFrame(out)
     if "emoji" in frame:
-        table.insert(1, "label", frame.emoji.tolist())
+        table.insert(table.columns.get_loc("text") + 1, "label", frame.emoji.tolist())
     return table, logits, scorable
 
 

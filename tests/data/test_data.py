@@ -1,4 +1,5 @@
 """Loading, cleaning, labelling and splitting: each input shape, each drop reason, each early-stop message."""
+import csv
 import json
 
 import emoji as emoji_lib
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from emoji_reco.data import dataset, demo
+from emoji_reco.data import dataset, demo, readers
 from emoji_reco.data.text import clean_text, find_emojis, normalize_emoji
 from emoji_reco.errors import DataError
 from helpers.datasets import labeled_rows, prepare
@@ -101,6 +102,31 @@ def test_a_folder_reads_every_data_file_in_it(tmp_path):
     pd.DataFrame(rows[:15], columns=["TWEET", "LABEL"]).to_csv(tmp_path / "a.csv.gz", index=False)
     pd.DataFrame(rows[15:], columns=["TWEET", "LABEL"]).to_csv(tmp_path / "b.csv", index=False)
     assert prepare(tmp_path).report["rows_kept"] == 30
+
+
+@settings(max_examples=80, deadline=None)
+@given(texts=st.lists(st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=40), max_size=30),
+       chunk=st.integers(1, 7))
+def test_a_well_formed_csv_reads_back_exactly_with_each_rows_number(tmp_path_factory, texts, chunk):
+    """Quotes, commas, line breaks (\r too) and any other character inside a field: every row read whole, numbered."""
+    path = tmp_path_factory.mktemp("csv") / "t.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["text", "n"]] + [[t, str(i)] for i, t in enumerate(texts, 1)])
+    read = [(f, bad) for _, f, bad in readers.read_chunks(str(path), rows=chunk)]
+    frame = pd.concat([f for f, _ in read])
+    assert frame.text.tolist() == texts and frame.index.tolist() == list(range(1, len(texts) + 1))
+    assert frame.n.tolist() == [str(i) for i in frame.index] and sum(bad for _, bad in read) == 0
+
+
+def test_a_broken_csv_row_is_counted_and_no_row_after_it_is_lost(tmp_path):
+    """A quote left open once swallowed the rest of the file silently; a row with extra fields is malformed."""
+    lines = ["text,label", "one,😂", '"never closed,😂', "two,😭", "three,too,many", '"four, quoted",😂',
+             '"stray"quote,😂', "five,😭", "", "short"]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    frame, dropped = readers.read_table(str(tmp_path / "t.csv"))
+    assert frame.text.tolist() == ["one", "two", "four, quoted", "five", "short"]
+    assert frame.index.tolist() == [1, 3, 5, 7, 8] and frame.label.tolist() == ["😂", "😭", "😂", "😭", ""]
+    assert dropped == {"malformed_row": 3}
 
 
 def test_demo_data_is_deterministic_and_balanced():

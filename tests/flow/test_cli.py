@@ -29,7 +29,7 @@ def test_predict_on_a_file_keeps_every_row_in_order_and_reports_accuracy(tmp_pat
                  "--output", str(tmp_path / "out.csv"), "--top-k", "2", "--batch-size", "2")
     assert result.returncode == 0, result.stderr
     out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
-    assert out.text.tolist() == [t for t, _ in rows]
+    assert out.text.tolist() == [t for t, _ in rows] and out.row.tolist() == [1, 2, 3, 4, 5, 6]
     assert out.error.tolist() == ["", "empty text after cleaning", "empty text after cleaning", "", "", ""]
     scored = out[out.error == ""]
     assert set(scored.emoji_1) <= set(demo.EMOJIS) and (scored.probability_1 >= scored.probability_2).all()
@@ -116,14 +116,14 @@ def test_cli_output_carries_no_tensorflow_start_up_notices(tiny_bundle):
 
 def test_predict_json_without_an_output_prints_json_lines_and_a_csv_extra_field_is_not_an_index(tmp_path, tiny_bundle):
     """The file of issue 26: pandas once took the extra field of `hello, world` as an index column, scoring " world"
-    and an empty row and losing two texts."""
+    and an empty row and losing two texts; a quote left open once swallowed every row after it without a word."""
     _, folder = tiny_bundle
-    (tmp_path / "in.csv").write_text("text\nfirst tweet here\nhello, world\nthird\n")
+    (tmp_path / "in.csv").write_text('text\nfirst tweet here\nhello, world\n"never closed\nthird\n"two\nlines"\n')
     result = cli("predict", "--model", str(folder), "--input", str(tmp_path / "in.csv"), "--json")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [r["text"] for r in rows] == ["first tweet here", "third"]
-    assert all(r["emoji_1"] in demo.EMOJIS for r in rows) and "skipped 1 malformed rows" in result.stderr
+    assert [(r["row"], r["text"]) for r in rows] == [(1, "first tweet here"), (4, "third"), (5, "two\nlines")]
+    assert all(r["emoji_1"] in demo.EMOJIS for r in rows) and "skipped 2 malformed rows" in result.stderr
 
 
 def test_a_rollback_moves_the_champion_so_the_endpoint_and_the_registry_agree(tmp_path, tiny_bundle):

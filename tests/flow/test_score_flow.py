@@ -45,11 +45,12 @@ def test_shards_score_the_rows_predict_scores_count_every_row_and_a_rerun_keeps_
     expected = pd.read_csv(tmp_path / "predict.csv", keep_default_na=False, dtype=str)
     scored = pd.concat([pd.read_csv(p, keep_default_na=False, dtype=str) for p in parts], ignore_index=True)
     pd.testing.assert_frame_equal(scored, expected)
+    assert scored.row.astype(int).tolist() == [*range(1, 8), *range(9, 22)]  # the input's numbers; 8 is malformed
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest == run["join"].task["manifest"].data
     assert (manifest["rows_in"], manifest["rows_out"], manifest["scored"]) == (21, 20, 18)
     assert manifest["not_scored"] == {"empty text after cleaning": 2} and manifest["dropped"] == {"malformed_row": 1}
-    assert manifest["reused_shards"] == 0 and "shard 1: 6 rows" in run["start"].task.stderr  # progress
+    assert manifest["reused_shards"] == 0 and "shard 2: 6 rows" in run["start"].task.stderr  # progress
 
     kept = parts[0].stat().st_mtime_ns
     (out / "part-00001.csv").unlink()

@@ -9,7 +9,9 @@ attack alone, from ten other loopback addresses (127.0.2.1-10, one attacker with
 reconnecting as soon as the server answers or closes it:
 - slow headers: 1,200 sockets, each sending part of a header line every 5 s;
 - slow bodies: 300 sockets with `Content-Length: 100000`, sending one byte every 5 s;
-- costly requests: 10 clients posting 256 texts of ~4 KB each (a 1 MiB body) back to back.
+- costly requests: 10 clients posting 256 texts of ~4 KB of real tweets each (a 1 MiB body) back to back;
+- costly to price: 10 clients posting 65 texts of 3.9 KB in 90-letter words back to back: just over the token budget,
+  and the cheap lower bound (a token per word) can't tell, so each is cleaned and tokenized in full before its 413.
 /ping is asked every 250 ms from 127.0.0.1 while wrk runs; an answer other than 200, or none within 2 s, counts.
 The model defaults to the local endpoint's current version (run `make run` first).
 """
@@ -37,7 +39,7 @@ DRIP_SECONDS = 5.0
 class Attack(threading.Thread):
     """Runs one attack on its own event loop until `stop()`; counts what the server did to it."""
 
-    def __init__(self, port: int, kind: str, costly_body: bytes):
+    def __init__(self, port: int, kind: str, costly_body: bytes | None):
         super().__init__(daemon=True)
         self.port, self.kind, self.costly_body = port, kind, costly_body
         self.stopping = threading.Event()
@@ -51,7 +53,7 @@ class Attack(threading.Thread):
         asyncio.run(self.main())
 
     async def main(self):
-        if self.kind == "costly requests":
+        if self.costly_body:
             await asyncio.gather(*(asyncio.to_thread(self.costly, i) for i in range(10)))
             return
         shape = SLOW_HEADERS if self.kind == "slow headers" else SLOW_BODIES
@@ -121,23 +123,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def costly_body(texts: list[str]) -> bytes:
-    """256 texts of ~4 KB of real tweets, under the 1 MiB body limit."""
-    joined, size = " ".join(texts), 3900
-    while True:
-        body = json.dumps([joined[i * size:(i + 1) * size] for i in range(256)], ensure_ascii=False).encode()
-        if len(body) <= 1 << 20:
-            return body
+def costly_bodies(texts: list[str]) -> dict[str, bytes]:
+    """The bodies of the two costly attacks, each under the 1 MiB body limit."""
+    joined = " ".join(texts)
+    joined = joined * (1 + 256 * 4000 // len(joined))  # real tweets, again and again
+    size = 3900
+    while len(body := json.dumps([joined[i * size:(i + 1) * size] for i in range(256)], ensure_ascii=False).encode()) > 1 << 20:
         size -= 100
+    word = "".join(chr(ord("a") + i % 26) for i in range(90))
+    return {"costly requests": body, "costly to price": json.dumps([" ".join([word] * 43)] * 65).encode()}
 
 
 def under_attack(server: Server, bodies, texts: list[str], seconds: int) -> dict:
     """Normal load and /ping with no attack, then during each attack."""
-    out, heavy = {}, costly_body(texts)
+    out, heavy = {}, costly_bodies(texts)
     with server:
         load(server.url, bodies, 16, 5)  # warm up
-        for kind in ("no attack", "slow headers", "slow bodies", "costly requests"):
-            attack = Attack(server.port, kind, heavy) if kind != "no attack" else None
+        for kind in ("no attack", "slow headers", "slow bodies", "costly requests", "costly to price"):
+            attack = Attack(server.port, kind, heavy.get(kind)) if kind != "no attack" else None
             if attack:
                 attack.start()
                 time.sleep(3)  # let it take hold

@@ -28,6 +28,17 @@ def clean_text(value) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+CHARS_PER_TOKEN = 8  # a tokenizer reads at most this many characters per token a text can keep
+
+
+def tokenizer_input(text: str, max_length: int) -> str:
+    """The part of a cleaned text a tokenizer truncating to `max_length` tokens is given: its first
+    `CHARS_PER_TOKEN` × `max_length` characters (512 for 64 tokens; a tweet has at most 280). Words average under 5
+    characters a token, so this changes no ordinary text's tokens; it bounds what a pathological one (long unknown
+    words) costs the tokenizer, which otherwise reads the whole text before truncating."""
+    return text[: CHARS_PER_TOKEN * max_length]
+
+
 # A whitespace-delimited chunk with a letter or a digit and nothing cleaning could remove it for (no "@", "&", "://" or
 # "www."): clean_text keeps a word of it, so any tokenizer makes a token of it at least.
 _SURE_WORD = re.compile(r"(?<!\S)(?!\S*(?:[@&]|://|(?i:www\.)))\S*\w\S*")

@@ -108,6 +108,7 @@ class Predictor:
         self.emojis = read_labels(folder)
         self.batch_size = batch_size
         self.tokenizer = tokenization.load(folder / TOKENIZER, self.metadata["max_length"])
+        self._specials = len(tokenization.encode(self.tokenizer, [""])[0])  # [CLS] [SEP]: every text has them
         self._signatures = tf.saved_model.load(str(folder / SAVED_MODEL)).signatures
         self._packed = self._signatures.get(packing.SIGNATURE) if pack else None
 
@@ -134,12 +135,12 @@ class Predictor:
 
     def token_count(self, texts: list[str], limit: int | None = None) -> int:
         """The tokens the model would take for `texts`: each text's ids after truncation to `max_length`. Past
-        `limit` it may stop early with a lower bound (`sure_words`), so that pricing a request of long texts costs
-        a regex over their first words, not cleaning and tokenizing all of them."""
+        `limit` it may stop early with a lower bound (the special tokens and `sure_words`), so that pricing a
+        request of long texts costs a regex over their first words, not cleaning and tokenizing all of them."""
         if limit is not None:
             least, cap = 0, self.metadata["max_length"]
             for text in texts:
-                least += sure_words(text, cap) if isinstance(text, str) else 0
+                least += min(cap, self._specials + (sure_words(text, cap) if isinstance(text, str) else 0))
                 if least > limit:
                     return least
         return sum(map(len, tokenization.encode(self.tokenizer, [clean_text(t) for t in texts])))

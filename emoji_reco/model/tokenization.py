@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from emoji_reco.data.text import tokenizer_input
 from emoji_reco.errors import ModelError
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -32,8 +33,11 @@ def load(folder: Path, max_length: int) -> Tokenizer:
 
 
 def encode(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
-    """Token ids per text (with special tokens), truncated, unpadded."""
-    return [e.ids for e in tok.encode_batch_fast(list(texts))]  # _fast: no offsets, same ids
+    """Token ids per text (with special tokens), truncated, unpadded; a text is read only as far as `tokenizer_input`
+    says."""
+    cap = tok.truncation["max_length"] if tok.truncation else None
+    texts = [tokenizer_input(t, cap) for t in texts] if cap else list(texts)
+    return [e.ids for e in tok.encode_batch_fast(texts)]  # _fast: no offsets, same ids
 
 
 def pad(ids: list[list[int]], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -54,8 +54,12 @@ def busy_app(message: str):
 
 class RefusalBudget:
     """The requests one client address may have refused (4xx) per second, as a token bucket: past it the connection
-    layer answers 429 at once, before reading the body, so a client that keeps sending what is refused (too costly,
-    malformed) costs the server its headers, not its body. `per_second` 0: no budget."""
+    layer holds its next request a second, then answers 429 before reading the body, so a client that keeps sending
+    what is refused (too costly, malformed) costs the server its headers, not its body. A refusal counts one, plus
+    one for every `CPU_UNIT_S` of CPU the server spent on it (pricing a request's tokens): what a client may waste is
+    bounded in CPU, not only in requests. `per_second` 0: no budget."""
+
+    CPU_UNIT_S = 0.010
 
     def __init__(self, per_second: float):
         self.rate, self.buckets = per_second, {}  # address -> (tokens, when)
@@ -64,10 +68,10 @@ class RefusalBudget:
         tokens, when = self.buckets.get(address, (self.rate, now))
         return min(self.rate, tokens + (now - when) * self.rate)
 
-    def charge(self, address: str) -> None:
+    def charge(self, address: str, cpu_s: float = 0.0) -> None:
         if self.rate:
             now = time.monotonic()
-            self.buckets[address] = (self._tokens(address, now) - 1, now)
+            self.buckets[address] = (self._tokens(address, now) - 1 - cpu_s / self.CPU_UNIT_S, now)
             if len(self.buckets) > 10_000:  # forget the addresses whose budget is whole again
                 self.buckets = {a: b for a, b in self.buckets.items() if self._tokens(a, now) < self.rate}
 

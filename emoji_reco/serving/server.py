@@ -5,6 +5,7 @@ import dataclasses
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,9 +75,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def _within_token_budget(predictor, texts: list[str], limit: int) -> None:
-    """Refuse (413) a request that would cost the model more tokens than one request may, before it queues."""
-    tokens = await asyncio.get_running_loop().run_in_executor(None, predictor.token_count, texts, limit)
+def _priced(predictor, texts: list[str], limit: int) -> tuple[int, float]:
+    """(tokens, CPU seconds the pricing took)."""
+    started = time.thread_time()
+    return predictor.token_count(texts, limit), time.thread_time() - started
+
+
+async def _within_token_budget(request: Request, predictor, texts: list[str], limit: int) -> None:
+    """Refuse (413) a request that would cost the model more tokens than one request may, before it queues; the
+    CPU its pricing took is in `request.state.cpu_s`, for the refusal budget."""
+    tokens, request.state.cpu_s = await asyncio.get_running_loop().run_in_executor(
+        None, _priced, predictor, texts, limit)
     if tokens > limit:
         raise payloads.BadRequest(
             f"These {len(texts)} texts are at least {tokens} tokens; a request may have at most {limit} (a text "
@@ -175,7 +184,8 @@ def create_app(settings: ServeSettings) -> Guard:
             finally:
                 open_requests -= 1
         if 400 <= getattr(response, "status_code", 200) < 499:  # an answer is a dict, serialized by FastAPI
-            refusals.charge(getattr(request.state, "peer", request.client and request.client.host))
+            refusals.charge(getattr(request.state, "peer", request.client and request.client.host),
+                            getattr(request.state, "cpu_s", 0.0))
         return response
 
     async def answer(request: Request, body: bytes, request_id: str):
@@ -188,7 +198,7 @@ def create_app(settings: ServeSettings) -> Guard:
                                  settings.default_k, len(model.current.emojis))
             raw = request.query_params.get("raw") == "logits"
             if settings.max_request_tokens:
-                await _within_token_budget(model.current.predictor, texts, settings.max_request_tokens)
+                await _within_token_budget(request, model.current.predictor, texts, settings.max_request_tokens)
         except payloads.BadRequest as exc:
             return _refused(exc, request_id)
         scoring = asyncio.ensure_future(batcher.submit(texts, expires - asyncio.get_running_loop().time()))

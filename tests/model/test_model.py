@@ -3,6 +3,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import emoji_reco  # noqa: F401  (Keras 2 before TensorFlow)
 from emoji_reco.data import dataset, demo
@@ -66,6 +68,16 @@ def test_tfrecords_round_trip_equals_the_tokenizer(tmp_path, demo_splits, bundle
     # Re-running the task rewrites the very same bytes.
     again = tfrecords.convert_shard(demo_splits.splits, 1, 2, tok_dir, 16, 50, str(tmp_path / "out"))
     assert [w["sha256"] for w in again] == [w["sha256"] for w in written]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text("abcdefghijklmnopqrstuvwxyz0123456789.,!?'", min_size=1, max_size=14), min_size=1,
+                max_size=400).map(" ".join))
+def test_reading_a_text_only_as_far_as_its_tokens_go_changes_no_ordinary_texts_ids(bundled_model_dir, text):
+    """The tokenizer is given 8 characters a token at most (512 for 64 tokens): words of any sort, any length."""
+    tok = tokenization.load(bundled_model_dir, 64)
+    whole = tok.encode(text).ids  # the tokenizer reading all of it
+    assert tokenization.encode(tok, [text]) == [whole]
 
 
 def test_bucketed_batches_hold_every_record_with_little_padding(tmp_path, demo_splits, bundled_model_dir):

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emoji_reco.model.bundle import Predictor
+from emoji_reco.serving.connections import RefusalBudget
 from helpers.serving import connect, exchange, post, read_answer, running, wait_ready
 
 pytestmark = pytest.mark.timeout(300)
@@ -106,12 +107,12 @@ def test_ping_answers_200_while_the_server_sheds_at_its_connection_cap(folder):
 
 
 def test_a_client_that_keeps_being_refused_is_held_then_gets_429_and_others_are_served(folder):
-    with running(model=str(folder), max_refusals_per_client_s=3, max_request_tokens=10) as (url, app):
+    with running(model=str(folder), max_refusals_per_client_s=3) as (url, app):
         wait_ready(url)
-        costly = json.dumps(["word " * 50]).encode()
+        bad = b'["not json'  # refused without pricing: each refusal counts one (see the test after this)
         request = (b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                   b"Content-Length: %d\r\n\r\n" % len(costly)) + costly
-        assert [exchange(url, request, "127.0.0.2")[0] for _ in range(3)] == [413] * 3  # its budget: 3 a second
+                   b"Content-Length: %d\r\n\r\n" % len(bad)) + bad
+        assert [exchange(url, request, "127.0.0.2")[0] for _ in range(3)] == [400] * 3  # its budget: 3 a second
         with connect(url, "127.0.0.2") as held:
             started = time.monotonic()
             held.sendall(request)
@@ -119,7 +120,7 @@ def test_a_client_that_keeps_being_refused_is_held_then_gets_429_and_others_are_
             answer = read_answer(held)
         assert_json_error(answer, 429)
         assert time.monotonic() - started >= 0.9 and b"retry-after: 1" in answer[1]
-        assert exchange(url, request, "127.0.0.2")[0] == 413  # the budget refilled meanwhile
+        assert exchange(url, request, "127.0.0.2")[0] == 400  # the budget refilled meanwhile
 
 
 @pytest.mark.parametrize("request_bytes", [
@@ -131,6 +132,13 @@ def test_a_client_that_keeps_being_refused_is_held_then_gets_429_and_others_are_
 def test_malformed_http_is_answered_in_the_json_error_shape(folder, request_bytes):
     with running(model=str(folder)) as (url, _):
         assert_json_error(exchange(url, request_bytes), 400)
+
+
+def test_a_refusal_costs_its_client_one_plus_the_cpu_it_took():
+    budget = RefusalBudget(2)
+    budget.charge("10.0.0.1")
+    budget.charge("10.0.0.2", cpu_s=0.05)  # 5 units of CPU: its next 2.5 s are spent
+    assert not budget.spent("10.0.0.1") and budget.spent("10.0.0.2")
 
 
 def test_a_request_over_the_token_budget_is_refused_before_the_model_sees_it(folder):

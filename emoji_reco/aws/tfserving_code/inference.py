@@ -14,7 +14,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)  # payloads.py and text.py ship beside this file
 
 import payloads  # noqa: E402
-from text import clean_text  # noqa: E402
+from text import clean_text, tokenizer_input  # noqa: E402
 
 METADATA = json.load(open(os.path.join(HERE, "metadata.json"), encoding="utf-8"))
 LABELS = json.load(open(os.path.join(HERE, "labels.json"), encoding="utf-8"))
@@ -33,7 +33,8 @@ def _options(context) -> dict:
 
 def encode(texts: list[str]) -> dict:
     """TF Serving's columnar request: int32 `input_ids` and `attention_mask`, padded to the longest text."""
-    ids = [e.ids for e in TOKENIZER.encode_batch([clean_text(t) for t in texts])]
+    cap = METADATA["max_length"]
+    ids = [e.ids for e in TOKENIZER.encode_batch([tokenizer_input(clean_text(t), cap) for t in texts])]
     width = max(len(row) for row in ids)
     return {"signature_name": "serving_default",
             "inputs": {"input_ids": [row + [0] * (width - len(row)) for row in ids],

@@ -25,6 +25,7 @@ setup(
         "boto3>=1.34",
         "fastapi>=0.115",
         "uvicorn[standard]>=0.30",  # uvloop + httptools: less CPU per request
+        "prometheus_client>=0.21",  # /metrics
     ],
     extras_require={
         "test": [

@@ -67,7 +67,7 @@ def tiny_ngram(tiny_model):
     import numpy as np
 
     from emoji_reco.data import demo
-    from emoji_reco.data.text import clean_text
+    from emoji_reco.data.cleaning import clean_text
     from emoji_reco.model import ngrams, tokenization
 
     tweets = demo.demo_tweets(600, seed=5)

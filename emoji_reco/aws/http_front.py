@@ -14,14 +14,15 @@ import uuid
 
 import boto3
 
+from emoji_reco.data.cleaning import is_empty
 from emoji_reco.serving import payloads
 
 MAX_TEXTS = int(os.environ.get("MAX_TEXTS", "64"))
 log = logging.getLogger("emoji_reco.http_front")
 log.setLevel(logging.INFO)
 # What the Lambda package holds: this handler and what it imports.
-MODULES = ("emoji_reco", "emoji_reco.quiet_tensorflow", "emoji_reco.serving", "emoji_reco.serving.payloads", "emoji_reco.aws",
-           "emoji_reco.aws.http_front")
+MODULES = ("emoji_reco", "emoji_reco.quiet_tensorflow", "emoji_reco.data", "emoji_reco.data.cleaning", "emoji_reco.serving",
+           "emoji_reco.serving.payloads", "emoji_reco.aws", "emoji_reco.aws.http_front")
 
 
 def _reply(status: int, body: dict, request_id: str) -> dict:
@@ -39,7 +40,7 @@ def handler(event: dict, context=None, runtime=None) -> dict:
     raw = event.get("body") or ""
     try:
         body = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
-        texts = payloads.parse_texts(body, headers.get("content-type"), MAX_TEXTS)
+        texts = payloads.parse_texts(body, headers.get("content-type"), MAX_TEXTS, is_empty)
     except payloads.BadRequest as exc:
         return _refuse(exc.status, str(exc), request_id)
     except ValueError:  # not base64

@@ -6,13 +6,13 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from emoji_reco.data import text
+from emoji_reco.data import cleaning
 from emoji_reco.model import bundle
 from emoji_reco.serving import payloads
 
 HANDLERS = Path(__file__).resolve().parent / "tfserving_code" / "inference.py"
 # What code/inference.py needs in the serving image, pinned to the versions we train with.
-REQUIREMENTS = [f"{name}=={version(name)}" for name in ("tokenizers", "emoji")]
+REQUIREMENTS = [f"tokenizers=={version('tokenizers')}"]
 
 
 def layout(bundle_dir: Path, out_dir: Path, model_version: str) -> Path:
@@ -22,7 +22,7 @@ def layout(bundle_dir: Path, out_dir: Path, model_version: str) -> Path:
     code = out_dir / "code"
     code.mkdir(parents=True)
     shutil.copy(HANDLERS, code / "inference.py")
-    for module in (payloads, text):
+    for module in (payloads, cleaning):
         shutil.copy(module.__file__, code / Path(module.__file__).name)
     (code / "requirements.txt").write_text("\n".join(REQUIREMENTS) + "\n")
     shutil.copytree(bundle_dir / bundle.TOKENIZER, code / "tokenizer")

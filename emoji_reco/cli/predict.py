@@ -42,11 +42,16 @@ def _format(answer: list[dict]) -> str:
 
 
 def predict(args) -> int:
+    from emoji_reco.data.cleaning import clean_text
     from emoji_reco.model.bundle import Predictor
     from emoji_reco.serving.payloads import top_k
 
     if not args.texts and not args.input:
         raise EmojiRecoError("Give texts to score, or --input FILE.")
+    empty = [str(i + 1) for i, t in enumerate(args.texts) if not clean_text(t)]
+    if empty:
+        raise EmojiRecoError(f"Text {', '.join(empty)} is empty after cleaning (spaces, control characters, mentions "
+                             "and links are removed): give text to score.")
     with tempfile.TemporaryDirectory(prefix="emoji-reco-model-") as tmp:
         predictor = Predictor(_model_dir(args, tmp))
         if args.input:
@@ -78,8 +83,9 @@ def score_file(predictor, args) -> int:
     with tqdm(total=len(frame), unit="row", desc="scoring", file=sys.stderr) as bar:
         result, logits, scorable = frames.score_frame(predictor, frame, args.top_k, args.batch_size, bar.update)
     frames.write_table(result, args.output or sys.stdout, frames.is_jsonl(args.output) if args.output else args.json)
-    if args.output:
-        print(f"wrote {len(result)} rows to {args.output} ({len(result) - len(scorable)} not scorable)", file=sys.stderr)
+    print(f"{'wrote' if args.output else 'printed'} {len(result)} rows{f' to {args.output}' if args.output else ''}: "
+          f"{len(scorable)} scored, {len(result) - len(scorable)} not scored ({frames.EMPTY}, "
+          "their reason in `error`)", file=sys.stderr)
     if "emoji" in frame:
         labels = [frame.emoji[i] for i in scorable]
         judged = [k for k, label in enumerate(labels) if isinstance(label, str)]

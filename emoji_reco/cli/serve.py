@@ -46,6 +46,8 @@ def add(sub) -> None:
     se.add_argument("--allowed-origins", dest="allowed_origins", type=_names,
                     help="web origins (https://app.example.com) whose pages may call this server, comma-separated; "
                          "'*' for any (default: same origin only)")
+    se.add_argument("--log-format", dest="log_format", choices=("text", "json"),
+                    help="text (default), or json: one object per line, an access record per request")
     se.set_defaults(func=serve_cmd)
 
 

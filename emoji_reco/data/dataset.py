@@ -6,8 +6,9 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from emoji_reco.data import readers
+from emoji_reco.data.cleaning import clean_text
 from emoji_reco.data.demo import demo_tweets
-from emoji_reco.data.text import clean_text, find_emojis, is_emoji, normalize_emoji, strip_emojis
+from emoji_reco.data.text import find_emojis, is_emoji, normalize_emoji, strip_emojis
 from emoji_reco.errors import DataError
 
 SPLITS = ("train", "validation", "test")

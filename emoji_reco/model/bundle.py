@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emoji_reco.data.text import clean_text, sure_words
+from emoji_reco.data.cleaning import clean_text, sure_words
 from emoji_reco.errors import ModelError
 from emoji_reco.model import packing, tokenization
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from emoji_reco.data.text import tokenizer_input
+from emoji_reco.data.cleaning import tokenizer_input
 from emoji_reco.errors import ModelError
 
 TOKENIZER_FILE = "tokenizer.json"

@@ -10,8 +10,8 @@ def score_frame(predictor, frame: pd.DataFrame, top_k: int, batch_size: int, pro
     input_file (when there are several) and row (its number in the input) when the frame has them, text, label
     (when the frame has one), error, emoji_1, probability_1, …; a row with nothing left to score after cleaning
     keeps its place, with its reason in `error`."""
+    from emoji_reco.data.cleaning import clean_text
     from emoji_reco.data.readers import ORIGIN
-    from emoji_reco.data.text import clean_text
     from emoji_reco.serving.payloads import top_k as top
 
     out = {c: frame[c].tolist() for c in ORIGIN if c in frame}

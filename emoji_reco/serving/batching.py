@@ -33,7 +33,7 @@ class MicroBatcher:
     still one call)."""
 
     def __init__(self, predict, max_batch: int = 64, max_wait_ms: float = 0.0, threads: int = 1,
-                 max_queued: int = 1024):
+                 max_queued: int = 1024, metrics=None):
         self.predict, self.max_batch, self.max_wait = predict, max(1, max_batch), max_wait_ms / 1000
         self.threads, self.max_queued = max(1, threads), max(1, max_queued)
         self._pending: deque[_Job] = deque()
@@ -43,6 +43,7 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="model")
         self.calls = 0
         self.dropped = {"deadline": 0, "gone": 0}
+        self.metrics = metrics  # serving.metrics.Metrics, or None
 
     async def start(self) -> None:
         self._arrived = asyncio.Event()
@@ -63,7 +64,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         job = _Job(list(texts), loop.time() + (timeout if timeout is not None else float("inf")))
         self._pending.append(job)
-        self.queued += len(job.texts)
+        self._queue(len(job.texts))
         self._arrived.set()
         try:
             return await asyncio.wait_for(asyncio.shield(job.future), timeout)
@@ -72,19 +73,29 @@ class MicroBatcher:
         finally:
             job.future.cancel()  # no-op when done; otherwise the batcher skips it
 
+    def _queue(self, texts: int) -> None:
+        self.queued += texts
+        if self.metrics:
+            self.metrics.queued_texts.inc(texts)
+
+    def _drop(self, reason: str) -> None:
+        self.dropped[reason] += 1
+        if self.metrics:
+            self.metrics.dropped.labels(reason).inc()
+
     def _live(self, job: _Job, now: float) -> bool:
         if job.future.done():  # the caller left (or timed out)
-            self.dropped["gone"] += 1
+            self._drop("gone")
             return False
         if now >= job.deadline:
-            self.dropped["deadline"] += 1
+            self._drop("deadline")
             job.future.set_exception(DeadlineExceeded("deadline passed in the queue"))
             return False
         return True
 
     def _pop(self) -> _Job:
         job = self._pending.popleft()
-        self.queued -= len(job.texts)
+        self._queue(-len(job.texts))
         return job
 
     async def _arrival(self, timeout: float | None = None) -> bool:
@@ -130,6 +141,8 @@ class MicroBatcher:
         while True:
             jobs = await self._take()
             texts = [t for job in jobs for t in job.texts]
+            if self.metrics:
+                self.metrics.batch_texts.observe(len(texts))
             try:
                 rows = await loop.run_in_executor(self._executor, self.predict, texts)
             except Exception as exc:  # the callers get the error; the batcher keeps serving

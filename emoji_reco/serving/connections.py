@@ -55,11 +55,11 @@ def busy_app(message: str):
 class RefusalBudget:
     """The requests one client address may have refused (4xx) per second, as a token bucket: past it the connection
     layer holds its next request a second, then answers 429 before reading the body, so a client that keeps sending
-    what is refused (too costly, malformed) costs the server its headers, not its body. A refusal counts one, plus
-    one for every `CPU_UNIT_S` of CPU the server spent on it (pricing a request's tokens): what a client may waste is
-    bounded in CPU, not only in requests. `per_second` 0: no budget."""
+    what is refused (too costly, malformed) costs the server its headers, not its body. A refusal counts one, or the
+    CPU the server spent on it (reading and pricing the request) in `CPU_UNIT_S` units when that is more: what a
+    client may waste is bounded in CPU, not only in requests. `per_second` 0: no budget."""
 
-    CPU_UNIT_S = 0.010
+    CPU_UNIT_S = 0.005  # at 2 refusals a second, an address may take ~1% of a core refusing it
 
     def __init__(self, per_second: float):
         self.rate, self.buckets = per_second, {}  # address -> (tokens, when)
@@ -71,7 +71,7 @@ class RefusalBudget:
     def charge(self, address: str, cpu_s: float = 0.0) -> None:
         if self.rate:
             now = time.monotonic()
-            self.buckets[address] = (self._tokens(address, now) - 1 - cpu_s / self.CPU_UNIT_S, now)
+            self.buckets[address] = (self._tokens(address, now) - max(1.0, cpu_s / self.CPU_UNIT_S), now)
             if len(self.buckets) > 10_000:  # forget the addresses whose budget is whole again
                 self.buckets = {a: b for a, b in self.buckets.items() if self._tokens(a, now) < self.rate}
 
@@ -94,6 +94,7 @@ class LimitedProtocol(HttpToolsProtocol):
         guard = _guard(self.app)
         self.limits = getattr(guard, "connection_limits", ConnectionLimits())
         self.refusals = getattr(guard, "refusals", RefusalBudget(0))
+        self.metrics = getattr(guard, "metrics", None)
         self.by_client: Counter = self.server_state.__dict__.setdefault("connections_by_client", Counter())
         self.address = None
         self.timer = None
@@ -147,10 +148,15 @@ class LimitedProtocol(HttpToolsProtocol):
                 self.transport.close()
                 return
         self.lingering = True
+        self.count_refusal(status)
         self.transport.pause_reading()
         self.transport.write(error_bytes(status, message, headers))
         self.transport.write_eof()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def count_refusal(self, status: int) -> None:
+        if self.metrics:
+            self.metrics.refused_below.labels(str(status)).inc()
 
     def data_received(self, data: bytes) -> None:
         if not self.lingering:
@@ -180,6 +186,7 @@ class LimitedProtocol(HttpToolsProtocol):
                 return
             if 0 < limits.connections < len(self.connections) or 0 < limits.requests <= len(self.tasks):
                 self.app = busy_app("The server is busy; retry shortly.")
+                self.count_refusal(503)
         try:
             super().on_headers_complete()
         finally:

@@ -1,8 +1,10 @@
 """The outermost layer of the server: a request id for every request, and the Host and Origin checks."""
 import logging
 import re
+import time
 import uuid
 
+from emoji_reco.serving import logs
 from emoji_reco.serving.responses import error
 
 log = logging.getLogger("emoji_reco.serving.server")
@@ -28,11 +30,12 @@ def _origin(value: str) -> str:
 
 
 class Guard:
-    """ASGI middleware: gives each request an id (X-Request-Id), and refuses a foreign Host (DNS rebinding) or a
-    cross-site Origin (a web page posting to a server on the user's machine) with a 403."""
+    """ASGI middleware: gives each request an id (X-Request-Id), refuses a foreign Host (DNS rebinding) or a
+    cross-site Origin (a web page posting to a server on the user's machine) with a 403, and counts, times and logs
+    every answer (`metrics`, `logs.access`)."""
 
-    def __init__(self, app, settings):
-        self.app = app
+    def __init__(self, app, settings, metrics):
+        self.app, self.metrics = app, metrics
         hosts = settings.allowed_hosts
         if hosts is None:
             hosts = list(LOOPBACK) if settings.host in LOOPBACK else ["*"]
@@ -56,16 +59,26 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        request_id = uuid.uuid4().hex[:16]
-        scope.setdefault("state", {})["request_id"] = request_id
+        started, request_id = time.perf_counter(), uuid.uuid4().hex[:16]
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        answer = {"status": 500}  # if the app sends nothing at all
 
         async def send_with_id(message):
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                answer["status"] = message["status"]
             await send(message)
 
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        if refused := self.refusal(headers, scope.get("scheme", "http")):
-            log.warning("request %s refused: %s", request_id, [v for k, v in headers if k in ("host", "origin")])
-            return await error(*refused, request_id)(scope, receive, send_with_id)
-        await self.app(scope, receive, send_with_id)
+        try:
+            if refused := self.refusal(headers, scope.get("scheme", "http")):
+                log.warning("request %s refused: %s", request_id, [v for k, v in headers if k in ("host", "origin")])
+                return await error(*refused, request_id)(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            self.metrics.answered(scope["path"], answer["status"], seconds)
+            logs.access({"request_id": request_id, "method": scope["method"], "path": scope["path"],
+                         "status": answer["status"], "ms": round(seconds * 1000, 1),
+                         **{k: state[k] for k in ("texts", "version") if k in state}})

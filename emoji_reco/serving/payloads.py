@@ -19,8 +19,9 @@ class BadRequest(Exception):
         self.status = status
 
 
-def parse_texts(body: bytes, content_type: str | None, max_texts: int) -> list[str]:
-    """The texts a request asks about.
+def parse_texts(body: bytes, content_type: str | None, max_texts: int, is_empty) -> list[str]:
+    """The texts a request asks about; a text with nothing left after cleaning (`is_empty`: `cleaning.is_empty`,
+    the cleaning the model's input gets) is refused, by its index, with nothing of the request scored.
 
     application/json: a list of strings (or of {"text": ...}), {"instances": [...]} or {"inputs": ...};
     text/plain: one text per line, lines ending in \n or \r\n only (a U+2028 or a lone \r stays inside its text);
@@ -34,8 +35,9 @@ def parse_texts(body: bytes, content_type: str | None, max_texts: int) -> list[s
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"The body is not valid UTF-8 ({exc.reason} at byte {exc.start}).") from exc
+    name = "texts"
     if ctype == "application/json":
-        texts = _json_texts(text)
+        texts, name = _json_texts(text)
     elif ctype in JSON_LINES:
         texts = [_json_line(line, n + 1) for n, line in enumerate(text.splitlines()) if line.strip()]
     elif ctype == "text/plain":
@@ -46,6 +48,11 @@ def parse_texts(body: bytes, content_type: str | None, max_texts: int) -> list[s
         raise BadRequest("No texts to score: send at least one.")
     if len(texts) > max_texts:
         raise BadRequest(f"Too many texts: {len(texts)} in one request, at most {max_texts}.")
+    empty = [f"{name}[{i}]" for i, t in enumerate(texts) if is_empty(t)]
+    if empty:
+        shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        raise BadRequest(f"{shown} {'is' if len(empty) == 1 else 'are'} empty: nothing is left to score after "
+                         "cleaning (spaces, control characters, mentions and links are removed). Nothing was scored.")
     return texts
 
 
@@ -71,7 +78,9 @@ def _json_line(line: str, n: int) -> str:
     return record
 
 
-def _json_texts(text: str) -> list[str]:
+def _json_texts(text: str) -> tuple[list[str], str]:
+    """The texts, and what the request calls them: "instances", "inputs" or "texts" (a bare list)."""
+    name = "texts"
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -79,10 +88,9 @@ def _json_texts(text: str) -> list[str]:
     except RecursionError as exc:  # "[" * 1000: nesting deeper than the parser's stack
         raise BadRequest("Malformed JSON: nested too deeply; send a flat list of strings.") from exc
     if isinstance(data, dict):
-        if "instances" in data:
-            data = data["instances"]
-        elif "inputs" in data:
-            data = data["inputs"]
+        name = next((key for key in ("instances", "inputs") if key in data), None)
+        if name:
+            data = data[name]
         else:
             raise BadRequest('A JSON object needs "instances" or "inputs"; or send a list of strings.')
     if isinstance(data, str):
@@ -94,9 +102,9 @@ def _json_texts(text: str) -> list[str]:
         if isinstance(item, dict) and isinstance(item.get("text"), str):
             item = item["text"]
         if not isinstance(item, str):
-            raise BadRequest(f"Item {i} is {type(item).__name__}, not a string.")
+            raise BadRequest(f"{name}[{i}] is {type(item).__name__}, not a string.")
         texts.append(item)
-    return texts
+    return texts, name
 
 
 def parse_k(value: str | None, default: int, labels: int) -> int:

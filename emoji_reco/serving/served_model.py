@@ -27,8 +27,8 @@ class ServedModel:
     """The model being served; a new version is loaded and warmed on the side, then swapped in whole, so
     requests in flight finish on the version they started with."""
 
-    def __init__(self, source):
-        self.source = source
+    def __init__(self, source, metrics=None):
+        self.source, self.metrics = source, metrics  # serving.metrics.Metrics, or None
         self.current: Loaded | None = None
         self.failed: dict[str, Failure] = {}
         self.source_error: str | None = None  # why the source's newest version can't be read now
@@ -39,6 +39,8 @@ class ServedModel:
         predictor = Predictor(self.source.folder(version))
         predictor.warm_up()
         self.current = Loaded(predictor, version, predictor.emojis)
+        if self.metrics:
+            self.metrics.serving(version)
         log.info("serving version %s from %s", version, self.source.describe)
         return self.current
 
@@ -72,6 +74,8 @@ class ServedModel:
             attempts = self.failed[version].attempts + 1 if version in self.failed else 1
             delay = min(300.0, max(interval, 1.0) * 2 ** (attempts - 1))
             self.failed[version] = Failure(attempts, time.monotonic() + delay)
+            if self.metrics:
+                self.metrics.reload_failures.inc()
             log.exception("version %s failed to load (attempt %d), retrying in %.0f s; still serving %s",
                           version, attempts, delay, self.current and self.current.version)
 

@@ -16,10 +16,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from emoji_reco.serving import payloads
+from emoji_reco.data.cleaning import is_empty
+from emoji_reco.serving import logs, payloads
 from emoji_reco.serving.batching import DeadlineExceeded, MicroBatcher, Overloaded
 from emoji_reco.serving.connections import ConnectionLimits, LimitedProtocol, RefusalBudget
 from emoji_reco.serving.guard import Guard
+from emoji_reco.serving.metrics import CONTENT_TYPE, Metrics, share_between_workers, stop_sharing
 from emoji_reco.serving.openapi import invocations_api
 from emoji_reco.serving.responses import BUSY, BUSY_MESSAGE, error
 from emoji_reco.serving.served_model import ServedModel
@@ -61,6 +63,7 @@ class ServeSettings:
     # Origins (same-origin pages always may); ["*"] allows any.
     allowed_hosts: list | None = None
     allowed_origins: list = dataclasses.field(default_factory=list)
+    log_format: str = "text"  # or "json": one object per line (logs.py)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -83,9 +86,9 @@ def _priced(predictor, texts: list[str], limit: int) -> tuple[int, float]:
 
 async def _within_token_budget(request: Request, predictor, texts: list[str], limit: int) -> None:
     """Refuse (413) a request that would cost the model more tokens than one request may, before it queues; the
-    CPU its pricing took is in `request.state.cpu_s`, for the refusal budget."""
-    tokens, request.state.cpu_s = await asyncio.get_running_loop().run_in_executor(
-        None, _priced, predictor, texts, limit)
+    CPU its pricing took is added to `request.state.cpu_s`, for the refusal budget."""
+    tokens, seconds = await asyncio.get_running_loop().run_in_executor(None, _priced, predictor, texts, limit)
+    request.state.cpu_s += seconds
     if tokens > limit:
         raise payloads.BadRequest(
             f"These {len(texts)} texts are at least {tokens} tokens; a request may have at most {limit} (a text "
@@ -124,9 +127,11 @@ def limit_op_threads(threads: int) -> None:
 
 def create_app(settings: ServeSettings) -> Guard:
     """The ASGI app for `settings`; the model loads in the background, /ping says when it is ready."""
-    model = ServedModel(open_source(settings.model, settings.endpoint))
+    metrics = Metrics()
+    model = ServedModel(open_source(settings.model, settings.endpoint), metrics)
     calls, op_threads = model_threads(settings)
-    batcher = MicroBatcher(model.predict, settings.max_batch, settings.max_wait_ms, calls, settings.max_queued_texts)
+    batcher = MicroBatcher(model.predict, settings.max_batch, settings.max_wait_ms, calls, settings.max_queued_texts,
+                           metrics)
     deadline = settings.deadline_ms / 1000
     open_requests = 0
     refusals = RefusalBudget(settings.max_refusals_per_client_s)
@@ -177,12 +182,15 @@ def create_app(settings: ServeSettings) -> Guard:
             response = _refused(exc, request_id)
         else:
             if open_requests >= settings.max_open_requests:
+                metrics.shed.labels("open_requests").inc()
                 return error(503, BUSY_MESSAGE, request_id, BUSY)
             open_requests += 1
+            metrics.open_requests.inc()
             try:
                 response = await answer(request, body, request_id)
             finally:
                 open_requests -= 1
+                metrics.open_requests.dec()
         if 400 <= getattr(response, "status_code", 200) < 499:  # an answer is a dict, serialized by FastAPI
             refusals.charge(getattr(request.state, "peer", request.client and request.client.host),
                             getattr(request.state, "cpu_s", 0.0))
@@ -191,7 +199,12 @@ def create_app(settings: ServeSettings) -> Guard:
     async def answer(request: Request, body: bytes, request_id: str):
         expires = asyncio.get_running_loop().time() + deadline
         try:
-            texts = payloads.parse_texts(body, request.headers.get("content-type"), settings.max_texts)
+            started = time.thread_time()  # what reading the request costs, charged to its client if it is refused
+            try:
+                texts = payloads.parse_texts(body, request.headers.get("content-type"), settings.max_texts, is_empty)
+            finally:
+                request.state.cpu_s = time.thread_time() - started
+            request.state.texts = len(texts)
             if model.current is None:
                 return error(503, "No model loaded yet; retry when /ping answers 200.", request_id, BUSY)
             k = payloads.parse_k(request.query_params.get("k") or request.headers.get("x-top-k"),
@@ -213,18 +226,26 @@ def create_app(settings: ServeSettings) -> Guard:
         try:
             rows = scoring.result()
         except Overloaded:
+            metrics.shed.labels("queue_full").inc()
             return error(503, BUSY_MESSAGE, request_id, BUSY)
         except DeadlineExceeded:
+            metrics.shed.labels("deadline").inc()
             return error(503, f"No answer within {settings.deadline_ms:.0f} ms; the server is busy.", request_id, BUSY)
         except Exception:  # the model failed, not the request; the log has the detail
             log.exception("request %s: the model failed", request_id)
             return error(500, "The model failed on this request.", request_id)
         loaded, logits = rows[0][1], [r for r, _ in rows]
+        request.state.version = loaded.version
         k = min(k, len(loaded.emojis))
         lines = payloads.render_lines(logits, loaded.emojis, k, raw, loaded.version, request.headers.get("accept"))
         if lines:
             return Response(lines[0], media_type=lines[1])
         return payloads.response(logits, loaded.emojis, k, raw, loaded.version)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_page():
+        """Prometheus' text format (metrics.py); reads counters only, never the model."""
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     @app.get("/execution-parameters", include_in_schema=False)
     async def execution_parameters():
@@ -245,11 +266,11 @@ def create_app(settings: ServeSettings) -> Guard:
     async def page():
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
 
-    guarded = Guard(app, settings)
+    guarded = Guard(app, settings, metrics)
     guarded.state = app.state  # tests and the bench look at the batcher
     # Read by the connection layer. Requests in progress in the app (all routes) have a backstop past the
     # /invocations bound above.
-    guarded.refusals = refusals
+    guarded.refusals, guarded.metrics = refusals, metrics
     guarded.connection_limits = ConnectionLimits(settings.header_timeout_s, settings.body_timeout_s,
                                                  settings.max_connections_per_client, settings.max_connections,
                                                  4 * settings.max_open_requests + 64)
@@ -258,7 +279,9 @@ def create_app(settings: ServeSettings) -> Guard:
 
 def app_from_env() -> Guard:
     """App factory for uvicorn's worker processes: settings come through the environment."""
-    return create_app(ServeSettings(**json.loads(os.environ[SETTINGS_ENV])))
+    settings = ServeSettings(**json.loads(os.environ[SETTINGS_ENV]))
+    logs.configure(settings.log_format)  # a spawned worker starts with no logging set up
+    return create_app(settings)
 
 
 def for_batch_transform(settings: ServeSettings, environ) -> ServeSettings:
@@ -286,18 +309,24 @@ def _raise_file_limit(wanted: int) -> None:
 
 
 def uvicorn_options(settings: ServeSettings, log_level: str = "info") -> dict:
-    """How uvicorn serves the app: on our connection layer (deadlines, caps, JSON errors below the app)."""
-    return {"host": settings.host, "port": settings.port, "log_level": log_level, "http": LimitedProtocol}
+    """How uvicorn serves the app: on our connection layer (deadlines, caps, JSON errors below the app), logging as
+    `logs.configure` set it up, with our access record (the Guard's) instead of uvicorn's."""
+    return {"host": settings.host, "port": settings.port, "log_level": log_level, "http": LimitedProtocol,
+            "log_config": None, "access_log": False}
 
 
 def serve(settings: ServeSettings) -> None:
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure(settings.log_format)
     _raise_file_limit(settings.workers * settings.max_connections + 256)
     options = uvicorn_options(settings)
     if settings.workers <= 1:
         uvicorn.run(create_app(settings), **options)
         return
     os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
-    uvicorn.run("emoji_reco.serving.server:app_from_env", factory=True, workers=settings.workers, **options)
+    shared = share_between_workers()
+    try:
+        uvicorn.run("emoji_reco.serving.server:app_from_env", factory=True, workers=settings.workers, **options)
+    finally:
+        stop_sharing(shared)

@@ -13,6 +13,7 @@ from emoji_reco.model import bundle
 from helpers.flows import ROOT
 from helpers.network import free_port
 from helpers.sagemaker_job import env, opt_ml, run_train
+from helpers.serving import metric, scrape
 
 pytestmark = pytest.mark.timeout(600)
 @contextlib.contextmanager
@@ -45,6 +46,8 @@ def test_the_inference_entry_point_serves_the_model_sagemaker_unpacked(tiny_bund
         for _ in range(2 * workers):  # with several workers, each process answers on its own model
             answer = httpx.post(f"{url}/invocations", json=["hello from sagemaker"])
             assert answer.status_code == 200 and answer.json()["predictions"][0][0]["emoji"] in demo.EMOJIS
+        for _ in range(3):  # whichever worker answers the scrape counts every worker's requests
+            assert metric(scrape(url), "emoji_reco_requests_total", route="/invocations", status="200") == 2 * workers
 
 
 def _records(n: int) -> list[str]:

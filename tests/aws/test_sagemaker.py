@@ -286,6 +286,7 @@ def test_the_http_front_answers_a_tweet_from_the_endpoint(aws, moto_server, tiny
     (_http("{not json", "application/json"), 400, "JSON"),
     (_http("<xml/>", "application/xml"), 415, "Unsupported content type"),
     (_http("\n".join(["t"] * 65)), 400, "at most 64"),
+    (_http(json.dumps({"instances": ["fine", "   "]}), "application/json"), 400, "instances[1] is empty"),
 ])
 def test_the_http_front_refuses_bad_bodies_with_the_reason(aws, monkeypatch, event, status, reason):
     monkeypatch.setenv("ENDPOINT_NAME", "emoji-reco")

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from emoji_reco.aws import tfserving
 from emoji_reco.data import dataset, demo
-from emoji_reco.data.text import clean_text
+from emoji_reco.data.cleaning import clean_text, is_empty
 from emoji_reco.model import bundle, tfrecords, tokenization
 from emoji_reco.serving import payloads
 
@@ -42,11 +42,11 @@ def handlers(archive):
 def test_the_archive_has_the_layout_the_image_expects(archive):
     names, model = archive
     for name in ("1/saved_model.pb", "1/variables/variables.index", "code/inference.py", "code/requirements.txt",
-                 "code/payloads.py", "code/text.py", "code/tokenizer/tokenizer.json", "code/labels.json"):
+                 "code/payloads.py", "code/cleaning.py", "code/tokenizer/tokenizer.json", "code/labels.json"):
         assert name in names
     assert not any(n.startswith(("/", "..")) for n in names)
     requirements = (model / "code" / "requirements.txt").read_text().split()
-    assert {r.split("==")[0] for r in requirements} == {"tokenizers", "emoji"} and all("==" in r for r in requirements)
+    assert {r.split("==")[0] for r in requirements} == {"tokenizers"} and all("==" in r for r in requirements)
 
 
 def tf_serving(model_dir, request_json: str):
@@ -71,7 +71,7 @@ def test_handlers_answer_like_our_server(archive, handlers, tiny_bundle, body, c
     answer, answer_type = handlers.output_handler(tf_serving(model, handlers.input_handler(body, context)), context)
     assert answer_type == "application/json"
     answer = json.loads(answer)
-    texts = payloads.parse_texts(body, content_type, 256)
+    texts = payloads.parse_texts(body, content_type, 256, is_empty)
     ours = payloads.response(bundle.Predictor(folder).logits(texts).tolist(), demo.EMOJIS, k, raw, "v7")
     assert answer.keys() == ours.keys() and answer["version"] == "v7"
     if "logits" in ours:
@@ -89,11 +89,13 @@ def test_handlers_refuse_bad_requests_like_our_server(handlers):
     context.custom_attributes = ""
     with pytest.raises(handlers.payloads.BadRequest, match="Malformed JSON"):
         handlers.input_handler(b"[oops", context)
+    with pytest.raises(handlers.payloads.BadRequest, match=r"instances\[1\] is empty"):
+        handlers.input_handler(b'{"instances": ["fine", "  \\u0000 "]}', context)
 
 
 def test_csv_texts_of_any_length_and_line_ending_are_read_whole():
     body = b"text\r" + b"y" * 200_000 + b'\r\n"two\rlines"\rlast'
-    assert payloads.parse_texts(body, "text/csv", 8) == ["y" * 200_000, "two\rlines", "last"]
+    assert payloads.parse_texts(body, "text/csv", 8, is_empty) == ["y" * 200_000, "two\rlines", "last"]
 
 
 def test_tokenization_in_the_image_matches_training_exactly(handlers, tmp_path, tiny_model):

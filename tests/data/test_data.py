@@ -9,7 +9,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from emoji_reco.data import dataset, demo, readers
-from emoji_reco.data.text import clean_text, find_emojis, normalize_emoji
+from emoji_reco.data.cleaning import clean_text, is_empty
+from emoji_reco.data.text import find_emojis, normalize_emoji
 from emoji_reco.errors import DataError
 from helpers.datasets import labeled_rows, prepare
 
@@ -28,6 +29,12 @@ def test_cleaning_drops_exactly_the_control_surrogate_and_private_use_characters
         char = chr(code)
         dropped = unicodedata.category(char) in ("Cc", "Cs", "Co") or char == "\ufffd"
         assert (clean_text(f"a{char}b") == "a b") == dropped or char.isspace(), hex(code)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(list(" \t\n\x00\x7f@&#;amp:/.wWx9_😂\u0301\u200b\ufffd")), max_size=30) | st.text(max_size=30))
+def test_the_quick_emptiness_check_agrees_with_cleaning(text):
+    assert is_empty(text) == (clean_text(text) == "")
 
 
 def test_emoji_normalisation_joins_spellings():

@@ -48,6 +48,13 @@ def test_predict_jsonl_output_and_text_arguments(tmp_path, tiny_bundle):
     assert text.returncode == 0 and text.stdout.count("\n") == 4
 
 
+def test_predict_refuses_an_empty_text_in_one_line(tiny_bundle):
+    _, folder = tiny_bundle
+    result = cli("predict", "--model", str(folder), "fine", "  \x01 ")
+    assert result.returncode == 2 and not result.stdout
+    assert result.stderr.strip().count("\n") == 0 and "Text 2 is empty" in result.stderr
+
+
 def test_predict_without_a_deployed_model_says_what_to_do():
     result = cli("predict", "--endpoint", "never-deployed", "hi")
     assert result.returncode == 2

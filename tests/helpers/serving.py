@@ -68,3 +68,17 @@ def exchange(url: str, data: bytes, source: str = "127.0.0.1") -> tuple[int, byt
     with connect(url, source) as sock:
         sock.sendall(data)
         return read_answer(sock)
+
+
+def scrape(url: str, **kwargs) -> dict:
+    """/metrics as {(sample name, ((label, value), ...)): value}, parsed by prometheus_client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answer = httpx.get(f"{url}/metrics", **kwargs)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain"), answer.text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(answer.text) for s in family.samples}
+
+
+def metric(samples: dict, name: str, **labels) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)

@@ -8,7 +8,7 @@ import pytest
 
 import emoji_reco  # noqa: F401  (Keras 2 before TensorFlow)
 from emoji_reco.data import demo
-from emoji_reco.data.text import clean_text
+from emoji_reco.data.cleaning import clean_text
 from emoji_reco.errors import ModelError
 from emoji_reco.model import bundle, ensemble, ngrams, packing, tokenization
 

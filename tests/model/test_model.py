@@ -101,7 +101,7 @@ def test_exported_bundle_predicts_like_the_model(tiny_bundle):
     predictor = bundle.Predictor(folder, batch_size=3)
     texts = ["so funny 😂 lol", "", "monday again @boss https://x.y", "a much longer text " * 20]
     encoder = predictor.parts(texts)["encoder"]  # the combined answer is test_combined's
-    ids = tokenization.encode(predictor.tokenizer, [emoji_reco.data.text.clean_text(t) for t in texts])
+    ids = tokenization.encode(predictor.tokenizer, [emoji_reco.data.cleaning.clean_text(t) for t in texts])
     for i, row in enumerate(ids):
         direct = model(input_ids=np.array([row]), attention_mask=np.ones((1, len(row)), dtype=np.int32)).logits
         np.testing.assert_allclose(encoder[i], tf.nn.softmax(direct).numpy()[0], atol=1e-5)
@@ -118,7 +118,7 @@ def test_packed_rows_score_each_text_as_if_it_were_alone(tiny_bundle):
     assert packing.SIGNATURE in tf.saved_model.load(str(folder / bundle.SAVED_MODEL)).signatures
     predictor = bundle.Predictor(folder, batch_size=512)  # the texts are one call
     texts = demo.demo_tweets(300, seed=3).TWEET.tolist() + ["", "word " * 100]
-    ids = tokenization.encode(predictor.tokenizer, [emoji_reco.data.text.clean_text(t) for t in texts])
+    ids = tokenization.encode(predictor.tokenizer, [emoji_reco.data.cleaning.clean_text(t) for t in texts])
     inputs = packing.pack(ids, 32)
     rows, width = inputs["input_ids"].shape
     assert width <= 32 and rows < len(texts) / 3  # short texts share rows

@@ -67,8 +67,11 @@ def test_k_and_raw_logits(server):
     (b"<a/>", "application/xml", 415, "Unsupported content type"),
     (b"\xff\xfe\xfa", "text/plain", 400, "not valid UTF-8"),
     (b"[]", "application/json", 400, "No texts"),
-    (b'["ok", 3]', "application/json", 400, "Item 1 is int"),
+    (b'["ok", 3]', "application/json", 400, "texts[1] is int"),
     (b'{"text": "x"}', "application/json", 400, "instances"),
+    (json.dumps({"instances": ["", "ok", " ", "\x00\x07", "@someone"]}).encode(), "application/json", 400,
+     "instances[0], instances[2], instances[3], instances[4] are empty"),
+    (b"fine\n\x01\x02\n", "text/plain", 400, "texts[1] is empty"),
     (json.dumps(["x"] * 9).encode(), "application/json", 400, "Too many texts"),
     (json.dumps(["x" * 5000]).encode(), "application/json", 413, "over the 4096-byte limit"),
 ])

@@ -23,7 +23,7 @@ from emoji_reco.model.bundle import Predictor
 from emoji_reco.serving import payloads
 from emoji_reco.serving.local_endpoint import POINTER, LocalEndpoint
 from emoji_reco.serving.served_model import Loaded
-from helpers.serving import exchange, post, running, wait_ready
+from helpers.serving import exchange, metric, post, running, scrape, wait_ready
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -66,6 +66,9 @@ def test_overload_is_refused_at_once_with_503_and_retry_after_and_the_server_rec
                 assert answer.headers["retry-after"] == "1" and answer.json()["request_id"]
                 assert seconds < 0.8, seconds  # refused at once, not after a model call (1 s)
         assert statuses[200] == len(seen) <= 2 + 4 + 2  # two calls running, the queue, and what they freed
+        samples = scrape(url)
+        shed = sum(metric(samples, "emoji_reco_shed_requests_total", reason=r) for r in ("queue_full", "open_requests"))
+        assert shed == statuses[503] == metric(samples, "emoji_reco_requests_total", route="/invocations", status="503")
         app.state.batcher.predict = app.state.model.predict
         assert httpx.get(f"{url}/ping").status_code == 200 and post(url, ["after the storm"]).status_code == 200
 
@@ -83,6 +86,9 @@ def test_a_request_past_its_deadline_gets_503_and_queued_texts_never_reach_the_m
         assert all(seconds < 0.75 for _, seconds in answers)  # answered at the deadline, not after the model
         time.sleep(1.0)  # the running call finishes; the batcher then finds only expired requests
         assert seen == ["occupies the model"] and sum(app.state.batcher.dropped.values()) == 5
+        samples = scrape(url)
+        assert metric(samples, "emoji_reco_shed_requests_total", reason="deadline") == 6
+        assert sum(metric(samples, "emoji_reco_dropped_requests_total", reason=r) for r in ("deadline", "gone")) == 5
 
 
 def test_a_client_that_leaves_takes_its_texts_out_of_the_queue(folder):

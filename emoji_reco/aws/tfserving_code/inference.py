@@ -11,10 +11,10 @@ import sys
 from tokenizers import Tokenizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)  # payloads.py and text.py ship beside this file
+sys.path.insert(0, HERE)  # payloads.py and cleaning.py ship beside this file
 
 import payloads  # noqa: E402
-from text import clean_text, tokenizer_input  # noqa: E402
+from cleaning import clean_text, is_empty, tokenizer_input  # noqa: E402
 
 METADATA = json.load(open(os.path.join(HERE, "metadata.json"), encoding="utf-8"))
 LABELS = json.load(open(os.path.join(HERE, "labels.json"), encoding="utf-8"))
@@ -45,7 +45,7 @@ def input_handler(data, context):
     """Request body → the JSON TF Serving's REST API takes. A bad request is answered with a 4xx by the image."""
     body = data.read() if hasattr(data, "read") else data
     texts = payloads.parse_texts(body if isinstance(body, bytes) else str(body).encode("utf-8"),
-                                 context.request_content_type, MAX_TEXTS)
+                                 context.request_content_type, MAX_TEXTS, is_empty)
     options = _options(context)
     payloads.parse_k(options.get("k"), 3, len(EMOJIS))  # refuse a bad k before the model runs
     return json.dumps(encode(texts))

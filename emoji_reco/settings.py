@@ -22,10 +22,11 @@ FREE_FORM = {"platform.timeout_minutes", "platform.schedule", "platform.trigger"
 # Keys whose default is null, and what else they take.
 NULLABLE = {"data.text_column": str, "data.label_column": str, "data.labels": str, "train.pad_to_length": int,
             "model.ngram.weight": float, "platform.datastore": str, "platform.batch_queue": str,
-            "platform.schedule": dict, "platform.trigger": dict, "sagemaker.role": str, "sagemaker.training.image": str}
+            "platform.schedule": dict, "platform.trigger": dict, "sagemaker.role": str, "sagemaker.training.image": str,
+            "serve.capture.uri": str}
 
 # Numbers that must lie in a closed range.
-RANGES = {"model.ngram.weight": (0.0, 1.0), "data.validation_fraction": (0.0, 0.9), "data.test_fraction": (0.0, 0.9)}
+RANGES = {"model.ngram.weight": (0.0, 1.0), "serve.capture.sample": (0.0, 1.0), "data.validation_fraction": (0.0, 0.9), "data.test_fraction": (0.0, 0.9)}
 
 
 def _read(name: str, beside: Path | None, chain: tuple) -> dict:

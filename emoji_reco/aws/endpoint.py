@@ -13,10 +13,10 @@ import boto3
 
 from emoji_reco import storage
 from emoji_reco.aws import sdk, tfserving
-from emoji_reco.errors import EmojiRecoError
+from emoji_reco.errors import ConfigError, EmojiRecoError
 from emoji_reco.serving import payloads, sources
+from emoji_reco.serving.capture import VARIANT
 
-VARIANT = "AllTraffic"
 
 
 def resource_name(endpoint: str, version: str) -> str:
@@ -57,6 +57,18 @@ def blue_green(endpoint_settings: dict) -> dict:
     if policy["alarms"]:
         config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": a} for a in policy["alarms"]]}
     return config
+
+
+def data_capture(capture: dict) -> dict | None:
+    """The endpoint config's DataCaptureConfig for `serve.capture`: requests and answers, JSON and CSV bodies as
+    text, to the S3 prefix, in the layout our own server's capture writes (capture.py). None when off."""
+    if not capture["sample"]:
+        return None
+    if not storage.is_s3(capture["uri"] or ""):
+        raise ConfigError(f"serve.capture.uri must be an s3:// prefix for a SageMaker endpoint, not {capture['uri']!r}.")
+    return {"EnableCapture": True, "InitialSamplingPercentage": max(1, round(100 * capture["sample"])),
+            "DestinationS3Uri": capture["uri"], "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"], "CsvContentTypes": ["text/csv"]}}
 
 
 def wait_in_service(client, endpoint: str, minutes: float, poll_seconds: float, log=print) -> dict:
@@ -113,9 +125,10 @@ def deploy(model: dict, settings: dict, smoke_texts: list[str], log=print, clien
     if not _exists(client.describe_model, ModelName=name):
         client.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=sdk.execution_role(settings))
     if not _exists(client.describe_endpoint_config, EndpointConfigName=name):
+        capture = data_capture(settings["serve"]["capture"])
         client.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
             "VariantName": VARIANT, "ModelName": name, "InstanceType": ep["instance_type"],
-            "InitialInstanceCount": ep["instance_count"]}])
+            "InitialInstanceCount": ep["instance_count"]}], **({"DataCaptureConfig": capture} if capture else {}))
     if current is None:
         client.create_endpoint(EndpointName=endpoint, EndpointConfigName=name)
     else:

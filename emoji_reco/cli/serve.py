@@ -48,6 +48,10 @@ def add(sub) -> None:
                          "'*' for any (default: same origin only)")
     se.add_argument("--log-format", dest="log_format", choices=("text", "json"),
                     help="text (default), or json: one object per line, an access record per request")
+    se.add_argument("--capture-sample", dest="capture_sample", type=float,
+                    help="share of answered requests (0-1) to capture with their answers (default 0: off)")
+    se.add_argument("--capture-uri", dest="capture_uri",
+                    help="folder or s3:// prefix for captured traffic, in SageMaker's data-capture layout")
     se.set_defaults(func=serve_cmd)
 
 

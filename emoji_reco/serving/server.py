@@ -17,8 +17,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from emoji_reco.data.cleaning import is_empty
+from emoji_reco.errors import ConfigError
 from emoji_reco.serving import logs, payloads
 from emoji_reco.serving.batching import DeadlineExceeded, MicroBatcher, Overloaded
+from emoji_reco.serving.capture import Capture
 from emoji_reco.serving.connections import ConnectionLimits, LimitedProtocol, RefusalBudget
 from emoji_reco.serving.guard import Guard
 from emoji_reco.serving.metrics import CONTENT_TYPE, Metrics, share_between_workers, stop_sharing
@@ -64,6 +66,19 @@ class ServeSettings:
     allowed_hosts: list | None = None
     allowed_origins: list = dataclasses.field(default_factory=list)
     log_format: str = "text"  # or "json": one object per line (logs.py)
+    # Captured traffic (capture.py): this share (0-1) of the answered requests, with their answers, to this folder
+    # or s3:// prefix, in SageMaker's data-capture layout; 0: off.
+    capture_sample: float = 0.0
+    capture_uri: str | None = None
+    capture_flush_seconds: float = 60.0
+
+    def __post_init__(self):
+        if not 0 <= self.capture_sample <= 1:
+            raise ConfigError(f"The capture sample is a share of the requests, 0 to 1, not {self.capture_sample}.")
+        if self.capture_sample and not self.capture_uri:
+            raise ConfigError("Say where to write captured traffic: --capture-uri FOLDER or s3://bucket/prefix.")
+        if self.log_format not in logs.FORMATS:
+            raise ConfigError(f"--log-format is one of {', '.join(logs.FORMATS)}, not {self.log_format!r}.")
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -132,6 +147,8 @@ def create_app(settings: ServeSettings) -> Guard:
     calls, op_threads = model_threads(settings)
     batcher = MicroBatcher(model.predict, settings.max_batch, settings.max_wait_ms, calls, settings.max_queued_texts,
                            metrics)
+    capture = (Capture(settings.capture_uri, settings.capture_sample, settings.endpoint, metrics,
+                       settings.capture_flush_seconds) if settings.capture_sample else None)
     deadline = settings.deadline_ms / 1000
     open_requests = 0
     refusals = RefusalBudget(settings.max_refusals_per_client_s)
@@ -144,9 +161,13 @@ def create_app(settings: ServeSettings) -> Guard:
             follower = asyncio.create_task(model.follow(settings.reload_seconds))
         else:  # a fixed model loads before this worker takes connections
             await model.follow(settings.reload_seconds)
+        writer = asyncio.create_task(capture.run()) if capture else None
         yield
-        if follower:
-            follower.cancel()
+        for task in (follower, writer):
+            if task:
+                task.cancel()
+        if writer:
+            await asyncio.gather(writer, return_exceptions=True)  # what was captured is written before the exit
         await batcher.stop()
 
     app = FastAPI(title="emoji-reco", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -238,9 +259,11 @@ def create_app(settings: ServeSettings) -> Guard:
         request.state.version = loaded.version
         k = min(k, len(loaded.emojis))
         lines = payloads.render_lines(logits, loaded.emojis, k, raw, loaded.version, request.headers.get("accept"))
-        if lines:
-            return Response(lines[0], media_type=lines[1])
-        return payloads.response(logits, loaded.emojis, k, raw, loaded.version)
+        reply = None if lines else payloads.response(logits, loaded.emojis, k, raw, loaded.version)
+        if capture:  # the JSON answer, whatever form the client asked for
+            capture.record(body, request.headers.get("content-type"),
+                           reply or payloads.response(logits, loaded.emojis, k, raw, loaded.version))
+        return Response(lines[0], media_type=lines[1]) if lines else reply
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_page():

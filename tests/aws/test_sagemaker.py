@@ -141,11 +141,12 @@ def packaged(aws, tiny_bundle):
 
 
 def test_a_first_deploy_creates_model_config_and_endpoint_and_smoke_tests_through_it(packaged, moto_server, tiny_bundle):
-    model, _ = packaged
+    model, run_root = packaged
+    capture_uri = run_root.split("/metaflow/")[0] + "/capture"
     assert model["image"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"
     with tarfile.open(fileobj=io.BytesIO(storage.read_bytes(model["model_data"]))) as tar:
         assert {"1/saved_model.pb", "code/inference.py", "code/payloads.py"} <= set(tar.getnames())
-    config = settings(**{"deploy.endpoint": "emoji-first"})
+    config = settings(**{"deploy.endpoint": "emoji-first", "serve.capture.sample": 0.25, "serve.capture.uri": capture_uri})
     smoke = ["hello", "bye"]
     queue_answer(moto_server, real_answer(tiny_bundle, smoke))
     result = endpoint.deploy(model, config, smoke)
@@ -156,11 +157,20 @@ def test_a_first_deploy_creates_model_config_and_endpoint_and_smoke_tests_throug
     assert container["Image"] == model["image"] and container["ModelDataUrl"] == model["model_data"]
     variant = sm.describe_endpoint_config(EndpointConfigName="emoji-first-9")["ProductionVariants"][0]
     assert variant["ModelName"] == "emoji-first-9" and variant["InstanceType"] == "ml.m5.large"
+    capture = sm.describe_endpoint_config(EndpointConfigName="emoji-first-9")["DataCaptureConfig"]  # botocore-checked
+    assert (capture["EnableCapture"], capture["InitialSamplingPercentage"], capture["DestinationS3Uri"]) == (
+        True, 25, capture_uri) and {o["CaptureMode"] for o in capture["CaptureOptions"]} == {"Input", "Output"}
     assert result["changed"] and [a[0]["emoji"] in demo.EMOJIS for _, a in result["smoke"]] == [True, True]
 
     again = endpoint.deploy(model, config, smoke)  # same version: nothing to do
     assert not again["changed"]
     assert sm.describe_endpoint(EndpointName="emoji-first")["LastModifiedTime"] == described["LastModifiedTime"]
+
+
+def test_captured_traffic_on_sagemaker_needs_an_s3_prefix():
+    with pytest.raises(EmojiRecoError, match="must be an s3:// prefix"):
+        endpoint.data_capture({"sample": 0.1, "uri": "/var/captures"})
+    assert endpoint.data_capture({"sample": 0.0, "uri": None}) is None
 
 
 def test_a_garbled_answer_fails_the_smoke_test(packaged, moto_server):

@@ -26,7 +26,8 @@ NULLABLE = {"data.text_column": str, "data.label_column": str, "data.labels": st
             "serve.capture.uri": str}
 
 # Numbers that must lie in a closed range.
-RANGES = {"model.ngram.weight": (0.0, 1.0), "serve.capture.sample": (0.0, 1.0), "data.validation_fraction": (0.0, 0.9), "data.test_fraction": (0.0, 0.9)}
+RANGES = {"model.ngram.weight": (0.0, 1.0), "serve.capture.sample": (0.0, 1.0), "data.validation_fraction": (0.0, 0.9),
+          "data.test_fraction": (0.0, 0.9)}
 
 
 def _read(name: str, beside: Path | None, chain: tuple) -> dict:

@@ -18,7 +18,6 @@ from emoji_reco.serving import payloads, sources
 from emoji_reco.serving.capture import VARIANT
 
 
-
 def resource_name(endpoint: str, version: str) -> str:
     """The model and endpoint-config name of one version (SageMaker: 63 characters, letters, digits, hyphens)."""
     return "".join(c if c.isalnum() else "-" for c in f"{endpoint}-{version}")[:63].strip("-")

@@ -21,7 +21,7 @@ import random
 import time
 import uuid
 from collections import deque
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from emoji_reco import storage
@@ -32,7 +32,7 @@ VARIANT = "AllTraffic"
 
 
 def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _part(body: bytes, content_type: str, mode: str) -> dict:
@@ -129,7 +129,7 @@ def texts_of(part: dict) -> list[str]:
 def _hour_of(path: str) -> datetime | None:
     parts = path.replace("\\", "/").split("/")[-5:-1]
     try:
-        return datetime(*map(int, parts), tzinfo=timezone.utc)
+        return datetime(*map(int, parts), tzinfo=UTC)
     except (TypeError, ValueError):
         return None
 
@@ -146,7 +146,7 @@ def read(uri: str, since: datetime | None = None, until: datetime | None = None)
                 continue
             captured = json.loads(line)
             when = datetime.strptime(captured["eventMetadata"]["inferenceTime"], "%Y-%m-%dT%H:%M:%SZ").replace(
-                tzinfo=timezone.utc)
+                tzinfo=UTC)
             if (since and when < since) or (until and when >= until):
                 continue
             data = captured["captureData"]

@@ -2,7 +2,7 @@
 reads SageMaker's; sampling; and a capture that can't write never failing a request."""
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -34,7 +34,7 @@ def test_captured_requests_and_answers_are_written_in_sagemakers_layout_and_read
         answers = [post(url, body, ctype).json() for body, ctype in sent]
         wait_for(lambda: metric(scrape(url), "emoji_reco_capture_records_total", outcome="written") == 4)
     files = capture.files(str(out))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert files and all(f.startswith(str(out / "shop" / "AllTraffic" / now.strftime("%Y/%m/%d"))) for f in files)
     events = [json.loads(line) for f in files for line in open(f, encoding="utf-8")]
     assert [e["captureData"]["endpointInput"]["encoding"] for e in events] == ["JSON", "JSON", "BASE64", "CSV"]
@@ -69,6 +69,6 @@ def test_a_capture_that_cannot_write_never_fails_a_request_and_is_counted(folder
 def test_memory_is_bounded_what_does_not_fit_is_dropped_and_counted():
     metrics = Metrics()
     kept = capture.Capture("/nowhere", 1.0, "e", metrics, max_records=5, file_records=100)
-    for i in range(20):
+    for _ in range(20):
         kept.record(b'["x"]', "application/json", {"predictions": []})
     assert len(kept.pending) == 5 and metrics.capture.labels("dropped")._value.get() == 15

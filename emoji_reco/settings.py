@@ -18,12 +18,12 @@ from emoji_reco.errors import ConfigError
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 BASE = "base.json"
 # Keys whose value is free-form (a mapping of step names, decorator arguments): checked as a whole, not key by key.
-FREE_FORM = {"platform.timeout_minutes", "platform.schedule", "platform.trigger"}
+FREE_FORM = {"platform.timeout_minutes", "platform.schedule", "platform.trigger", "monitor.schedule"}
 # Keys whose default is null, and what else they take.
 NULLABLE = {"data.text_column": str, "data.label_column": str, "data.labels": str, "train.pad_to_length": int,
             "model.ngram.weight": float, "platform.datastore": str, "platform.batch_queue": str,
             "platform.schedule": dict, "platform.trigger": dict, "sagemaker.role": str, "sagemaker.training.image": str,
-            "serve.capture.uri": str}
+            "serve.capture.uri": str, "monitor.retrain_data": str, "monitor.schedule": dict}
 
 # Numbers that must lie in a closed range.
 RANGES = {"model.ngram.weight": (0.0, 1.0), "serve.capture.sample": (0.0, 1.0), "data.validation_fraction": (0.0, 0.9),

@@ -37,9 +37,13 @@ class Rule:
         return {"InputPathsMap": self.input_paths, "InputTemplate": self.input_template}
 
 
+MONITOR_SOURCE = "emoji-reco.monitor"  # MonitorFlow's retrain request, shaped as S3's event (monitoring/retrain.py)
+
+
 def retrain(bucket: str, prefix: str) -> Rule:
-    """S3 "Object Created" events for keys under `prefix` in `bucket` → EmojiFlow `--data s3://bucket/key`."""
-    return Rule({"source": ["aws.s3"], "detail-type": ["Object Created"],
+    """S3 "Object Created" events for keys under `prefix` in `bucket`, and MonitorFlow's requests shaped as them →
+    EmojiFlow `--data s3://bucket/key`."""
+    return Rule({"source": ["aws.s3", MONITOR_SOURCE], "detail-type": ["Object Created"],
                  "detail": {"bucket": {"name": [bucket]}, "object": {"key": [{"prefix": prefix}]}}},
                 {"bucket": "$.detail.bucket.name", "key": "$.detail.object.key"},
                 _flow_input("data", "s3://<bucket>/<key>"),

@@ -211,3 +211,31 @@ def summary_card(card, metrics: dict, deployment: dict, history: list[dict]) -> 
         card.append(Table([[h["run"], h["created_at"], f"{h['top1']:.4f}", f"{h['top3']:.4f}", h["verdict"],
                             "yes" if h["deployed"] else "no"] for h in history],
                           headers=["run", "started", "top-1", "top-3", "gate", "deployed"]))
+
+
+@safe
+def drift_card(card, observed: dict, drift: dict, retrain: dict | None) -> None:
+    """MonitorFlow's: the verdict, each feature's distributions side by side, and its PSI day by day."""
+    action = ("nothing asked for" if not retrain else
+              f"retraining asked for through {retrain['event']} (data `{retrain['data']}`)" if retrain["event"] else
+              f"retraining needed: run `{retrain['run']}`")
+    card.append(Markdown(f"# Drift: {drift['verdict']}\n{drift['texts']} texts captured in `{observed['capture']}` "
+                         f"from {observed['since'][:16]} to {observed['until'][:16]}, against the data of "
+                         f"`{observed['run']}` as the serving model scores it. **{action}**.\n\n"
+                         f"Thresholds: PSI > {drift['thresholds']['psi']} or Jensen–Shannon distance > "
+                         f"{drift['thresholds']['js']}, on at least {drift['min_texts']} texts."))
+    card.append(Table([[f, v["psi"], v["js"], "yes" if v["drifted"] else "no"] for f, v in drift["features"].items()],
+                      headers=["feature", "PSI", "JS distance", "over a threshold"]))
+    for feature, v in drift["features"].items():
+        values = [{"bin": show(b) if feature == "emoji" else b, "sample": name, "share": share}
+                  for name in ("reference", "live") for b, share in zip(v["bins"], v[name])]
+        if feature == "emoji":
+            values += [{"bin": show(e), "sample": "training labels", "share": s} for e, s in observed["labels"].items()]
+        card.append(_bar(values, "bin", "share", color="sample", title=f"{feature}: reference and live"))
+    if drift["series"]:
+        card.append(VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 480,
+                               "title": "PSI per day", "data": {"values": drift["series"]},
+                               "mark": {"type": "line", "point": True},
+                               "encoding": {"x": {"field": "day", "type": "ordinal"},
+                                            "y": {"field": "psi", "type": "quantitative"},
+                                            "color": {"field": "feature", "type": "nominal"}}}))

@@ -5,6 +5,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 FLOW = str(ROOT / "flows" / "emoji_flow.py")
 DEPLOY_FLOW = str(ROOT / "flows" / "deploy_flow.py")
+MONITOR_FLOW = str(ROOT / "flows" / "monitor_flow.py")
 
 
 def flow_config(extends: str = "local.json", **changes) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 
 from emoji_reco import storage
-from emoji_reco.aws import sdk, tfserving
+from emoji_reco.aws import rollout, sdk, tfserving
 from emoji_reco.errors import ConfigError, EmojiRecoError
 from emoji_reco.serving import payloads, sources
 from emoji_reco.serving.capture import VARIANT
@@ -46,16 +46,22 @@ def upload_model(bundle_uri: str, settings: dict, version: str, run_root: str) -
     return {"image": image(ep), "model_data": model_data, "version": version, "bundle_uri": bundle_uri}
 
 
-def blue_green(endpoint_settings: dict) -> dict:
-    """The update's DeploymentConfig: shift all traffic to the new fleet, roll back if an alarm fires."""
+def blue_green(endpoint_settings: dict, alarms: list[str]) -> dict:
+    """The update's DeploymentConfig: shift traffic to the new fleet as `blue_green.traffic` says (rollout.py), and
+    roll back if one of `alarms` fires meanwhile."""
     policy = endpoint_settings["blue_green"]
     config = {"BlueGreenUpdatePolicy": {
-        "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": policy["bake_seconds"]},
+        "TrafficRoutingConfiguration": rollout.traffic_routing(policy),
         "TerminationWaitInSeconds": policy["termination_wait_seconds"],
         "MaximumExecutionTimeoutInSeconds": 60 * endpoint_settings["wait_minutes"]}}
-    if policy["alarms"]:
-        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": a} for a in policy["alarms"]]}
+    if alarms:
+        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": a} for a in alarms]}
     return config
+
+
+def _instance_type(client, config_name: str) -> str | None:
+    described = _exists(client.describe_endpoint_config, EndpointConfigName=config_name)
+    return described["ProductionVariants"][0].get("InstanceType") if described else None
 
 
 def data_capture(capture: dict) -> dict | None:
@@ -128,12 +134,18 @@ def deploy(model: dict, settings: dict, smoke_texts: list[str], log=print, clien
         client.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
             "VariantName": VARIANT, "ModelName": name, "InstanceType": ep["instance_type"],
             "InitialInstanceCount": ep["instance_count"]}], **({"DataCaptureConfig": capture} if capture else {}))
+    policy, scaling = ep["blue_green"], ep["autoscaling"]
+    alarms = (rollout.create_alarms(endpoint, VARIANT, policy) if policy["default_alarms"] else []) + policy["alarms"]
     if current is None:
         client.create_endpoint(EndpointName=endpoint, EndpointConfigName=name)
     else:
-        client.update_endpoint(EndpointName=endpoint, EndpointConfigName=name, DeploymentConfig=blue_green(ep))
+        if scaling["enabled"] and _instance_type(client, current["EndpointConfigName"]) != ep["instance_type"]:
+            rollout.deregister_autoscaling(endpoint, VARIANT)  # refused on a scaled variant; registered again below
+        client.update_endpoint(EndpointName=endpoint, EndpointConfigName=name,
+                               DeploymentConfig=blue_green(ep, alarms))
     described = wait_in_service(client, endpoint, ep["wait_minutes"], ep["poll_seconds"], log)
     previous = current["EndpointConfigName"] if current else None
+    scaled = rollout.register_autoscaling(endpoint, VARIANT, scaling) if scaling["enabled"] else None  # what serves
     if described["EndpointStatus"] != "InService" or described["EndpointConfigName"] != name:
         raise EmojiRecoError(
             f"Deploying {name} to endpoint {endpoint} failed ({described['EndpointStatus']}: "
@@ -143,8 +155,9 @@ def deploy(model: dict, settings: dict, smoke_texts: list[str], log=print, clien
         smoke = invoke(endpoint, smoke_texts, runtime)
     except (ValueError, client.exceptions.ClientError) as exc:
         if previous:
-            client.update_endpoint(EndpointName=endpoint, EndpointConfigName=previous, DeploymentConfig=blue_green(ep))
+            client.update_endpoint(EndpointName=endpoint, EndpointConfigName=previous,
+                                   DeploymentConfig=blue_green(ep, alarms))
         raise EmojiRecoError(f"The smoke prediction through endpoint {endpoint} failed ({exc}); "
                              + (f"rolling back to {previous}." if previous else "the endpoint stays up for a look.")) from exc
     return {**result, "changed": True, "previous_config": previous, "image": model["image"], "model_data": model["model_data"],
-            "smoke": list(zip(smoke_texts, smoke))}
+            "smoke": list(zip(smoke_texts, smoke)), "alarms": alarms, "autoscaling": scaled}

@@ -200,17 +200,25 @@ def _stub_update(stub: Stubber, config: dict, after: dict) -> None:
     stub.add_client_error("describe_endpoint_config", **missing, expected_params={"EndpointConfigName": "emoji-bg-10"})
     stub.add_response("create_endpoint_config", {"EndpointConfigArn": f"{ARN}:endpoint-config/emoji-bg-10"},
                       {"EndpointConfigName": "emoji-bg-10", "ProductionVariants": ANY})
+    stub.add_response("describe_endpoint_config", {  # the serving config: same instance type, scaling stays
+        "EndpointConfigName": "emoji-bg-old", "EndpointConfigArn": f"{ARN}:endpoint-config/emoji-bg-old",
+        "CreationTime": "2026-11-22T00:00:00Z", "ProductionVariants": [{
+            "VariantName": "AllTraffic", "ModelName": "emoji-bg-old", "InstanceType": endpoint["instance_type"]}]},
+                      {"EndpointConfigName": "emoji-bg-old"})
     stub.add_response("update_endpoint", {"EndpointArn": f"{ARN}:endpoint/emoji-bg"}, {
         "EndpointName": "emoji-bg", "EndpointConfigName": "emoji-bg-10", "DeploymentConfig": {
-            "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300},
+            "BlueGreenUpdatePolicy": {  # a canary: 10% of the new fleet first, the rest after the bake time
+                "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 300,
+                                                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}},
                 "TerminationWaitInSeconds": 300, "MaximumExecutionTimeoutInSeconds": 60 * endpoint["wait_minutes"]},
-            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "emoji-5xx"}]}}})
+            "AutoRollbackConfiguration": {"Alarms": [  # the deploy's own, then the user's
+                {"AlarmName": "emoji-bg-5xx-rate"}, {"AlarmName": "emoji-bg-p99-model-latency"},
+                {"AlarmName": "emoji-5xx"}]}}})
     stub.add_response("describe_endpoint", _endpoint("emoji-bg-old", "Updating"), {"EndpointName": "emoji-bg"})
     stub.add_response("describe_endpoint", after, {"EndpointName": "emoji-bg"})
 
 
-def test_an_update_is_blue_green_with_auto_rollback_alarms(packaged, moto_server, tiny_bundle):
+def test_an_update_is_a_canary_with_the_deploys_own_rollback_alarms_and_the_users(packaged, moto_server, tiny_bundle):
     model, _ = packaged
     model = {**model, "version": "10"}
     config = settings(**{"deploy.endpoint": "emoji-bg", "sagemaker.endpoint.blue_green.alarms": ["emoji-5xx"]})
@@ -221,6 +229,52 @@ def test_an_update_is_blue_green_with_auto_rollback_alarms(packaged, moto_server
         result = endpoint.deploy(model, config, ["blue and green"], client=sm)
         stub.assert_no_pending_responses()
     assert result["changed"] and result["previous_config"] == "emoji-bg-old"
+    alarms = {a["AlarmName"]: a for a in boto3.client("cloudwatch").describe_alarms(
+        AlarmNames=["emoji-bg-5xx-rate", "emoji-bg-p99-model-latency"])["MetricAlarms"]}
+    latency = alarms["emoji-bg-p99-model-latency"]
+    assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Threshold"]) == ("ModelLatency", "p99", 1e6)
+    assert {d["Name"]: d["Value"] for d in latency["Dimensions"]} == {"EndpointName": "emoji-bg",
+                                                                      "VariantName": "AllTraffic"}
+    rate = {m["Id"]: m for m in alarms["emoji-bg-5xx-rate"]["Metrics"]}
+    assert rate["rate"]["Expression"] == "100 * errors / MAX([calls, 1])" and alarms["emoji-bg-5xx-rate"]["Threshold"] == 1
+    assert rate["errors"]["MetricStat"]["Metric"]["MetricName"] == "Invocation5XXErrors"
+
+
+def _scaling(endpoint_name: str) -> tuple[list, list]:
+    client = boto3.client("application-autoscaling")
+    resource = [f"endpoint/{endpoint_name}/variant/AllTraffic"]
+    return (client.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=resource)["ScalableTargets"],
+            client.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource[0])["ScalingPolicies"])
+
+
+def test_the_endpoint_scales_on_invocations_per_instance_and_a_rollback_keeps_the_scaling(packaged, moto_server,
+                                                                                          tiny_bundle):
+    """moto has no UpdateEndpoint: the second deploy's SageMaker calls are stubbed (botocore checks them against the
+    API), while its scaling, alarms and smoke prediction go to moto. Proves the rollback path leaves the scaling of
+    the serving variant as it was (registering again is idempotent), not what SageMaker does meanwhile."""
+    model, _ = packaged
+    config = settings(**{"deploy.endpoint": "emoji-bg", "sagemaker.endpoint.blue_green.alarms": ["emoji-5xx"]})
+    queue_answer(moto_server, real_answer(tiny_bundle, ["scale me"]))
+    first = endpoint.deploy(model, config, ["scale me"])  # a first deploy, in moto
+    (target,), (policy,) = _scaling("emoji-bg")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4) == (first["autoscaling"]["min"],
+                                                                        first["autoscaling"]["max"])
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert policy["PolicyType"] == "TargetTrackingScaling" and tracking["TargetValue"] == 600
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+
+    queue_answer(moto_server, b'{"not": "predictions"}')  # the new version fails its smoke test: rolled back
+    sm = boto3.client("sagemaker")
+    with Stubber(sm) as stub:
+        _stub_update(stub, config, _endpoint("emoji-bg-10"))
+        stub.add_response("update_endpoint", {"EndpointArn": f"{ARN}:endpoint/emoji-bg"}, {
+            "EndpointName": "emoji-bg", "EndpointConfigName": "emoji-bg-old", "DeploymentConfig": ANY})
+        with pytest.raises(EmojiRecoError, match="rolling back to emoji-bg-old"):
+            endpoint.deploy({**model, "version": "10"}, config, ["scale me, then fail"], client=sm)
+        stub.assert_no_pending_responses()
+    (after,), (kept,) = _scaling("emoji-bg")  # still on the variant that serves
+    assert (after["MinCapacity"], after["MaxCapacity"]) == (1, 4) and kept["PolicyName"] == policy["PolicyName"]
+    assert kept["TargetTrackingScalingPolicyConfiguration"] == tracking
 
 
 def test_a_failed_update_leaves_the_previous_version_serving_and_says_why(packaged):

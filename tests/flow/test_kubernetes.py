@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from emoji_reco.settings import parse
-from helpers.flows import DEPLOY_FLOW, FLOW, ROOT
+from helpers.flows import DEPLOY_FLOW, FLOW, MONITOR_FLOW, ROOT
 
 pytestmark = pytest.mark.timeout(300)
 CONFIG = parse(json.dumps({"extends": "kubernetes.json"}))
@@ -101,6 +101,12 @@ def test_deploy_flow_compiles_without_a_schedule_or_a_trigger(moto_server):
     assert set(templates) >= {"start", "deploy", "end"}
     for step in ("deploy", "end"):  # BaseFlow's placement reaches a flow's own steps, by the flow's own names
         assert templates[step]["retryStrategy"]["limit"] == CONFIG["platform"]["retries"], step
+
+
+def test_monitor_flow_runs_daily_and_asks_for_retraining_through_emoji_flows_trigger(moto_server):
+    compiled = _compile(MONITOR_FLOW, moto_server)
+    assert compiled["schedule"] == "0 0 * * ?" and not compiled["sensor"]  # @schedule(daily=True): monitor.schedule
+    assert CONFIG["monitor"]["retrain_event"] == "argo" and CONFIG["platform"]["trigger"]["event"]["name"]
 
 
 def test_the_multinode_flow_trains_on_a_jobset_of_as_many_pods_as_the_run_asks(moto_server):

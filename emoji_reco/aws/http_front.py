@@ -47,8 +47,10 @@ def handler(event: dict, context=None, runtime=None) -> dict:
         return _refuse(400, "The body is not valid base64.", request_id)
     runtime = runtime or boto3.client("sagemaker-runtime")
     try:
+        forward = {"instances": texts, "explain": True} if payloads.explain_requested(
+            body, headers.get("content-type")) else texts
         answer = runtime.invoke_endpoint(EndpointName=os.environ["ENDPOINT_NAME"], ContentType="application/json",
-                                         Accept="application/json", Body=json.dumps(texts).encode())
+                                         Accept="application/json", Body=json.dumps(forward).encode())
         raw_answer = answer["Body"].read()
         payloads.read_predictions(raw_answer)
     except (ValueError, runtime.exceptions.ClientError):

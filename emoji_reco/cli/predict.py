@@ -19,6 +19,8 @@ def add(sub) -> None:
     pr.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="local endpoint whose current model to use")
     pr.add_argument("--model", help="a model bundle folder (or s3:// prefix) instead of the endpoint's")
     pr.add_argument("--json", action="store_true", help="print JSON")
+    pr.add_argument("--explain", action="store_true",
+                    help="also show the words behind each emoji (the n-gram half's, exactly; see README)")
     pr.set_defaults(func=predict)
 
 
@@ -57,12 +59,28 @@ def predict(args) -> int:
         if args.input:
             return score_file(predictor, args)
         answers = top_k(predictor.logits(args.texts).tolist(), predictor.emojis, args.top_k)
+        explainer = predictor.explainer if args.explain else None
+        if args.explain and explainer is None:
+            raise ModelError("This model has no n-gram half, whose words --explain shows (model.ngram.enabled).")
+        why = [explainer.explain(t, [a["emoji"] for a in answer]) if explainer else None
+               for t, answer in zip(args.texts, answers)]
     if args.json:
-        print(json.dumps([{"text": t, "emojis": a} for t, a in zip(args.texts, answers)], ensure_ascii=False))
+        print(json.dumps([{"text": t, "emojis": a, **({"explanation": w} if w else {})}
+                          for t, a, w in zip(args.texts, answers, why)], ensure_ascii=False))
     else:
-        for text, answer in zip(args.texts, answers):
+        for text, answer, explanation in zip(args.texts, answers, why):
             print(f"{text}\n  {_format(answer)}")
+            for part in (explanation or {}).get("emojis", []):
+                print(f"    {_why(part)}")
     return 0
+
+
+def _why(part: dict) -> str:
+    """🔥 because of: +game 1.17  +tonight 0.32  -so 0.23"""
+    from emoji_reco.data.text import display_emoji
+
+    words = "  ".join(f"{'+' if w['weight'] > 0 else '-'}{w['word']} {abs(w['weight']):.2f}" for w in part["words"])
+    return f"{display_emoji(part['emoji'])} {words or '(no word moved it)'}"
 
 
 def score_file(predictor, args) -> int:

@@ -52,6 +52,8 @@ def add(sub) -> None:
                     help="share of answered requests (0-1) to capture with their answers (default 0: off)")
     se.add_argument("--capture-uri", dest="capture_uri",
                     help="folder or s3:// prefix for captured traffic, in SageMaker's data-capture layout")
+    se.add_argument("--capture-flush-seconds", dest="capture_flush_seconds", type=float,
+                    help="write captured traffic at least this often (default 60)")
     se.set_defaults(func=serve_cmd)
 
 

@@ -1,4 +1,5 @@
 """The model bundle: SavedModel + fast tokenizer + labels.json + metadata.json, and a predictor over it."""
+import functools
 import json
 from pathlib import Path
 
@@ -109,7 +110,8 @@ class Predictor:
         self.batch_size = batch_size
         self.tokenizer = tokenization.load(folder / TOKENIZER, self.metadata["max_length"])
         self._specials = len(tokenization.encode(self.tokenizer, [""])[0])  # [CLS] [SEP]: every text has them
-        self._signatures = tf.saved_model.load(str(folder / SAVED_MODEL)).signatures
+        self._model = tf.saved_model.load(str(folder / SAVED_MODEL))
+        self._signatures = self._model.signatures
         self._packed = self._signatures.get(packing.SIGNATURE) if pack else None
 
     def _scores(self, texts: list[str], outputs: tuple, signature: str = "serving_default") -> dict:
@@ -159,6 +161,19 @@ class Predictor:
         scores = self._scores(texts, ("encoder_logits", "ngram_logits", "logits"), PARTS)
         return {name: softmax(scores[key]) for name, key in
                 (("encoder", "encoder_logits"), ("ngram", "ngram_logits"), ("combined", "logits"))}
+
+    @functools.cached_property
+    def explainer(self):
+        """`explain.Explainer` of the bundle's n-gram half; None for a bundle without one."""
+        from emoji_reco.model.explain import Explainer
+
+        head, ensemble = getattr(self._model, "ngram", None), self.metadata.get("ensemble")
+        if head is None or not ensemble:
+            return None
+        idf, kernel = head.idf.numpy(), head.kernel.numpy()
+        vocab = self.tokenizer.get_vocab_size()  # the encoder's, which the pairs' hash uses; the rest are buckets
+        return Explainer(self.tokenizer, idf, kernel, vocab, len(idf) - vocab, self.emojis, ensemble["weight"],
+                         self.metadata["max_length"])
 
     def warm_up(self) -> None:
         """Call every form of the model once (a first call costs ~0.3 s), so traffic doesn't pay for it."""

@@ -47,5 +47,7 @@ def request(settings: dict, data: str, reason: str) -> dict:
         return {"event": "argo", "name": trigger["name"], "id": event_id, "data": data}
     if kind != "none":
         raise ConfigError(f"monitor.retrain_event is eventbridge, argo or none, not {kind!r}.")
-    return {"event": None, "data": data,
-            "run": f"python flows/emoji_flow.py run --data {data}" if data else "python flows/emoji_flow.py run"}
+    from emoji_reco.data.dataset import DEMO_SOURCE
+
+    own_data = data and data != DEMO_SOURCE
+    return {"event": None, "data": data, "run": "python flows/emoji_flow.py run" + (f" --data {data}" if own_data else "")}

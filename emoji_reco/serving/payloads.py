@@ -107,6 +107,18 @@ def _json_texts(text: str) -> tuple[list[str], str]:
     return texts, name
 
 
+def explain_requested(body: bytes, content_type: str | None) -> bool:
+    """Whether a JSON object body asks `"explain": true` (the words behind each answer; model/explain.py)."""
+    ctype = (content_type or "application/json").split(";")[0].strip().lower()
+    if ctype != "application/json" or b'"explain"' not in body:
+        return False
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("explain") is True
+
+
 def parse_k(value: str | None, default: int, labels: int) -> int:
     """How many emojis to return per text: 1 to the number of labels."""
     if value in (None, ""):

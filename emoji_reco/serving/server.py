@@ -110,6 +110,15 @@ async def _within_token_budget(request: Request, predictor, texts: list[str], li
             f"counts up to {predictor.metadata['max_length']}). Send them in smaller requests.", 413)
 
 
+def _explanations(predictor, texts: list[str], answers: list[list[dict]]) -> list[dict] | None:
+    """For each text, the words behind each emoji of its answer (model/explain.py); None for a model without an
+    n-gram half."""
+    explainer = predictor.explainer
+    if explainer is None:
+        return None
+    return [explainer.explain(text, [a["emoji"] for a in answer]) for text, answer in zip(texts, answers)]
+
+
 def _refused(exc: Exception, request_id: str) -> Response:
     if isinstance(exc, ClientDisconnect):
         return error(499, "Client closed the request.", request_id)
@@ -226,6 +235,7 @@ def create_app(settings: ServeSettings) -> Guard:
             finally:
                 request.state.cpu_s = time.thread_time() - started
             request.state.texts = len(texts)
+            explain = payloads.explain_requested(body, request.headers.get("content-type"))
             if model.current is None:
                 return error(503, "No model loaded yet; retry when /ping answers 200.", request_id, BUSY)
             k = payloads.parse_k(request.query_params.get("k") or request.headers.get("x-top-k"),
@@ -260,6 +270,9 @@ def create_app(settings: ServeSettings) -> Guard:
         k = min(k, len(loaded.emojis))
         lines = payloads.render_lines(logits, loaded.emojis, k, raw, loaded.version, request.headers.get("accept"))
         reply = None if lines else payloads.response(logits, loaded.emojis, k, raw, loaded.version)
+        if explain and reply:
+            reply["explanations"] = await asyncio.get_running_loop().run_in_executor(
+                None, _explanations, loaded.predictor, texts, payloads.top_k(logits, loaded.emojis, k))
         if capture:  # the JSON answer, whatever form the client asked for
             capture.record(body, request.headers.get("content-type"),
                            reply or payloads.response(logits, loaded.emojis, k, raw, loaded.version))

@@ -358,6 +358,26 @@ def test_the_http_front_refuses_bad_bodies_with_the_reason(aws, monkeypatch, eve
     assert reply["statusCode"] == status and reason in json.loads(reply["body"])["error"]
 
 
+def test_the_http_front_passes_explain_through_to_the_endpoint(monkeypatch):
+    """A double of sagemaker-runtime records what the front sends (the endpoint's side is tested in test_server)."""
+    monkeypatch.setenv("ENDPOINT_NAME", "emoji-reco")
+    sent = []
+
+    class Runtime:
+        exceptions = boto3.client("sagemaker-runtime", region_name="us-east-1").exceptions
+
+        def invoke_endpoint(self, **request):
+            sent.append(json.loads(request["Body"]))
+            return {"Body": io.BytesIO(json.dumps({"version": "1", "predictions": [[{"emoji": "🔥", "probability": 1.0}]],
+                                                   "explanations": [{"emojis": []}]}).encode())}
+
+    asked = http_front.handler(_http(json.dumps({"instances": ["lit"], "explain": True}), "application/json"),
+                               runtime=Runtime())
+    plain = http_front.handler(_http("lit"), runtime=Runtime())
+    assert sent == [{"instances": ["lit"], "explain": True}, ["lit"]]
+    assert "explanations" in json.loads(asked["body"]) and asked["statusCode"] == plain["statusCode"] == 200
+
+
 def test_the_http_front_reports_an_endpoint_failure_as_502(aws, moto_server, monkeypatch):
     monkeypatch.setenv("ENDPOINT_NAME", "emoji-reco")
     queue_answer(moto_server, b"<html>oops</html>")

@@ -48,6 +48,15 @@ def test_predict_jsonl_output_and_text_arguments(tmp_path, tiny_bundle):
     assert text.returncode == 0 and text.stdout.count("\n") == 4
 
 
+def test_predict_explain_shows_the_words_behind_each_emoji(tiny_bundle):
+    _, folder = tiny_bundle
+    result = cli("predict", "--model", str(folder), "--top-k", "2", "--explain", "monday monday again")
+    assert result.returncode == 0, result.stderr
+    text, top, *why = result.stdout.splitlines()
+    assert text == "monday monday again" and len(why) == 2
+    assert all(any(f"{sign}{word} " in line for sign in "+-" for word in ("monday", "again")) for line in why)
+
+
 def test_predict_refuses_an_empty_text_in_one_line(tiny_bundle):
     _, folder = tiny_bundle
     result = cli("predict", "--model", str(folder), "fine", "  \x01 ")

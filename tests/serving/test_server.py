@@ -54,6 +54,18 @@ def test_every_request_format_gets_top_emojis(server, body, content_type, n):
         assert p[0]["probability"] >= p[1]["probability"] >= p[2]["probability"]
 
 
+def test_explain_adds_the_words_behind_each_emoji_and_the_default_answer_is_unchanged(server):
+    url, app = server
+    plain = post(url, ["monday again", "so hyped"]).json()
+    assert set(plain) == {"version", "predictions"}  # no explanations unless asked
+    explained = post(url, {"instances": ["monday again", "so hyped"], "explain": True}, params={"k": 2}).json()
+    assert explained["predictions"] == [p[:2] for p in plain["predictions"]]
+    for text, answer, why in zip(["monday again", "so hyped"], explained["predictions"], explained["explanations"]):
+        assert [e["emoji"] for e in why["emojis"]] == [a["emoji"] for a in answer]
+        assert all(w["word"] in text.split() and isinstance(w["weight"], float) for e in why["emojis"]
+                   for w in e["words"])
+
+
 def test_k_and_raw_logits(server):
     url, _ = server
     assert len(post(url, ["hi"], params={"k": 5}).json()["predictions"][0]) == 5

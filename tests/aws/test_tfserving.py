@@ -89,6 +89,8 @@ def test_handlers_refuse_bad_requests_like_our_server(handlers):
     context.custom_attributes = ""
     with pytest.raises(handlers.payloads.BadRequest, match="Malformed JSON"):
         handlers.input_handler(b"[oops", context)
+    with pytest.raises(handlers.payloads.BadRequest, match="needs emoji-reco's own inference image"):
+        handlers.input_handler(b'{"instances": ["fine"], "explain": true}', context)
     with pytest.raises(handlers.payloads.BadRequest, match=r"instances\[1\] is empty"):
         handlers.input_handler(b'{"instances": ["fine", "  \\u0000 "]}', context)
 

@@ -48,6 +48,10 @@ def input_handler(data, context):
                                  context.request_content_type, MAX_TEXTS, is_empty)
     options = _options(context)
     payloads.parse_k(options.get("k"), 3, len(EMOJIS))  # refuse a bad k before the model runs
+    if payloads.explain_requested(body if isinstance(body, bytes) else str(body).encode("utf-8"),
+                                  context.request_content_type):
+        raise payloads.BadRequest("\"explain\" needs emoji-reco's own inference image (sagemaker.endpoint.image); "
+                                  "the TF Serving image only predicts.")
     return json.dumps(encode(texts))
 
 

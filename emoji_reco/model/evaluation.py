@@ -86,8 +86,25 @@ def assess(bundle_dir, test, emojis: list, champion_dir, gate_settings: dict) ->
         scores = {name: score(probs, labels, emojis) for name, probs in parts.items()}
         metrics["parts"] = {"weight": candidate.metadata["ensemble"]["weight"],
                             **{name: {k: s[k] for k in HEADLINE} for name, s in scores.items()}}
+        metrics["deciding_words"] = deciding_words(candidate, texts, parts["combined"])
     champion = score_champion(champion_dir, test, emojis)
     return {"metrics": metrics, "champion": champion, "verdict": gate(metrics, champion, gate_settings)}
+
+
+def deciding_words(predictor, texts: list[str], probabilities: np.ndarray, top: int = 5) -> dict:
+    """Per emoji, the words that most often decide it on these texts: for each text the model gives that emoji
+    first, the word that pushed it up most in the n-gram half (model/explain.py), counted."""
+    from collections import Counter
+
+    explainer, counts = predictor.explainer, {}
+    if explainer is None:
+        return {}
+    for text, row in zip(texts, probabilities):
+        emoji = predictor.emojis[int(np.argmax(row))]
+        words = explainer.explain(text, [emoji], top=1)["emojis"][0]["words"]
+        if words and words[0]["weight"] > 0:
+            counts.setdefault(emoji, Counter())[words[0]["word"].lower()] += 1
+    return {e: c.most_common(top) for e, c in counts.items()}
 
 
 def refusal(verdict: dict) -> str:

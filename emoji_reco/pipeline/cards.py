@@ -155,6 +155,11 @@ def evaluation_card(card, metrics: dict, champion: dict | None, verdict: dict) -
     card.append(Markdown("## Per emoji"))
     card.append(Table([[show(r["emoji"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", r["support"]]
                        for r in metrics["per_emoji"]], headers=["emoji", "precision", "recall", "F1", "support"]))
+    if metrics.get("deciding_words"):
+        card.append(Markdown("## Why this emoji: the words that most often decide it\nOn the test texts the model "
+                             "gives an emoji first, the word that pushed it up most in the n-gram half, and how often."))
+        card.append(Table([[show(e), " · ".join(f"{w} ({n})" for w, n in words)]
+                           for e, words in sorted(metrics["deciding_words"].items())], headers=["emoji", "words"]))
     if metrics.get("confident_mistakes"):
         card.append(Markdown("## Most confident mistakes"))
         card.append(Table([[m["text"], show(m["true"]), show(m["predicted"]), m["probability"]]

@@ -3,7 +3,6 @@ No Docker engine here: the Dockerfiles are linted (hadolint, in `make test`), th
 import contextlib
 import shutil
 import subprocess
-import time
 
 import httpx
 import pytest
@@ -13,7 +12,7 @@ from emoji_reco.model import bundle
 from helpers.flows import ROOT
 from helpers.network import free_port
 from helpers.sagemaker_job import env, opt_ml, run_train
-from helpers.serving import metric, scrape
+from helpers.serving import metric, scrape, wait_serving
 
 pytestmark = pytest.mark.timeout(600)
 @contextlib.contextmanager
@@ -26,14 +25,7 @@ def entry_point(bundle_folder, tmp_path, **environment):
         EMOJI_RECO_MODEL_DIR=str(tmp_path / "opt" / "ml" / "model"), EMOJI_RECO_HOST="127.0.0.1",
         SAGEMAKER_BIND_TO_PORT=str(port), **environment), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ping").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read().decode()
-            time.sleep(0.3)
+        wait_serving(f"http://127.0.0.1:{port}", proc)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()

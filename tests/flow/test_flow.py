@@ -1,6 +1,7 @@
 """Whole EmojiFlow runs through Metaflow's Runner on the demo data with a tiny BERT."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,11 @@ def test_a_run_prepares_converts_trains_evaluates_and_deploys(champion, session_
     assert metadata["ensemble"]["chosen"] == "validation log-loss" and 0 <= metadata["ensemble"]["weight"] <= 1
     assert metrics["parts"]["weight"] == metadata["ensemble"]["weight"]
     assert metrics["parts"]["combined"]["top1"] == metrics["top1"]
+    # Why this emoji, on the card: the words that most often decide each emoji, words of the test texts.
+    deciding = metrics["deciding_words"]
+    test_words = {w for t in prepare.splits["test"].text for w in re.findall(r"\w+|[^\w\s]", t.lower())}
+    assert deciding and all(n > 0 and word in test_words for words in deciding.values() for word, n in words)
+    assert "the words that most often decide it" in card_json(run, "evaluate", "evaluation")
 
 
 def test_predict_answers_from_the_deployed_model(champion):

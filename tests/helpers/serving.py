@@ -82,3 +82,17 @@ def scrape(url: str, **kwargs) -> dict:
 
 def metric(samples: dict, name: str, **labels) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def wait_serving(url: str, proc, timeout: float = 120) -> None:
+    """Until the server process `proc` answers /ping with 200; fails with its output if it exits first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/ping").status_code == 200:
+                return
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stdout.read() if proc.stdout else "the server exited") from None
+        time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer /ping within {timeout} s")

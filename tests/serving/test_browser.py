@@ -54,6 +54,13 @@ def test_the_web_page_recommends_emojis_and_shows_errors(tiny_bundle, tmp_path):
         assert len(shown) == 5 and {label for label, _ in shown} <= set(demo.EMOJIS)
         assert all(text == display_emoji(label) for label, text in shown)
         assert page.text_content("#error") == "" and "model version" in page.text_content("#version")
+        # Why: under each emoji, the words that moved it, green when they pushed it up, red when down.
+        words = page.eval_on_selector_all(".why .word", """els => els.map(e => [e.textContent, e.title,
+            getComputedStyle(e).backgroundColor])""")
+        assert words and {w for w, _, _ in words} <= set("so hyped for tonight".split())
+        for _, weight, colour in words:
+            red, green = (int(c) for c in colour.split("(")[1].split(",")[:2])
+            assert (green > red) == (not weight.startswith("-")), (weight, colour)
         page.screenshot(path=str(tmp_path / "page.png"))
         browser.close()
     assert errors == []

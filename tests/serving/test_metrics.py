@@ -3,13 +3,12 @@ parser) and the JSON access log of `emoji-reco serve --log-format json`."""
 import json
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from helpers.network import free_port
-from helpers.serving import exchange, metric, post, running, scrape, wait_ready
+from helpers.serving import exchange, metric, post, running, scrape, wait_ready, wait_serving
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +47,7 @@ def test_the_json_log_has_one_access_record_per_request_and_never_the_texts(fold
                               text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/ping").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read()
-            time.sleep(0.3)
+        wait_serving(url, server)
         answer = post(url, ["a private thought 41723", "another"])
         refused = post(url, ["fine", ""])
     finally:

@@ -2,6 +2,7 @@
 create --only-json` against moto's S3 (for the code package) on 127.0.0.1. What Argo and Argo Events would do with
 the WorkflowTemplate and the Sensor is not exercised here."""
 import json
+import os
 import subprocess
 import sys
 
@@ -131,3 +132,37 @@ def test_score_flow_scores_its_shards_on_kubernetes_as_training_runs_there(moto_
     assert float(requests["cpu"]) == CONFIG["score"]["cpu"]
     assert float(requests["memory"].rstrip("M")) == CONFIG["score"]["memory_mb"]
     assert templates["score"]["activeDeadlineSeconds"] == 60 * CONFIG["platform"]["timeout_minutes"]["score"]
+
+
+def test_monitor_flows_retrain_request_reaches_the_argo_events_webhook_as_emoji_flows_trigger_event():
+    """The "argo" retrain event, published as MonitorFlow publishes it, to a webhook on 127.0.0.1 standing in for
+    Argo Events' (what the Sensor then does is not exercised here)."""
+    import http.server
+    import threading
+
+    received = []
+
+    class Webhook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    publish = ("import json; from emoji_reco.settings import parse; from emoji_reco.monitoring import retrain; "
+               "print(json.dumps(retrain.request(parse(json.dumps({'extends': 'kubernetes.json'})), "
+               "'s3://bucket/tweets.csv', 'drift in emoji')))")
+    try:
+        done = subprocess.run([sys.executable, "-c", publish], capture_output=True, text=True, timeout=120, env={
+            **os.environ, "METAFLOW_ARGO_EVENTS_WEBHOOK_URL": f"http://127.0.0.1:{server.server_port}/"})
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr[-2000:]
+    (event,) = received
+    name = CONFIG["platform"]["trigger"]["event"]["name"]
+    assert event["name"] == event["payload"]["name"] == name == json.loads(done.stdout)["name"]
+    assert event["payload"]["data"] == "s3://bucket/tweets.csv"  # the trigger maps it to EmojiFlow's --data

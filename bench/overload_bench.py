@@ -196,7 +196,7 @@ def main():
     parser.add_argument("--baseline", help="a checkout of another version (git worktree add DIR REV): its server "
                                            "gets the same load in the same run, for ratios")
     args = parser.parse_args()
-    from emoji_reco.serving.server import ServeSettings
+    from emoji_reco.serving.serve_settings import ServeSettings
 
     model, texts, wrk_bodies = setup(args.model, "overload_bodies.txt")
     random.Random(0).shuffle(texts)

@@ -138,7 +138,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=60, help="length of the load run")
     parser.add_argument("--compare-seconds", type=int, default=20, help="length of each throughput measurement")
     args = parser.parse_args()
-    from emoji_reco.serving.server import ServeSettings, limit_op_threads, model_threads
+    from emoji_reco.serving.serve_settings import ServeSettings, model_threads
+    from emoji_reco.serving.server import limit_op_threads
 
     model, texts, bodies = setup(args.model, "serve_bodies.txt")
 

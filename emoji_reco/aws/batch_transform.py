@@ -1,6 +1,6 @@
 """Score a file or an S3 prefix with SageMaker Batch Transform on our inference image: the model bundle as a
 SageMaker model, one transform job that splits the input by line into mini-batches of up to `max_payload_mb`, and
-its progress until it ends. The image's server admits such mini-batches (`server.for_batch_transform`) and answers
+its progress until it ends. The image's server admits such mini-batches (`serve_settings.for_batch_transform`) and answers
 one line per record (`payloads.render_lines`), so the output holds one line per input line, in order."""
 import tempfile
 import time

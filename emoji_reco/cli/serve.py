@@ -60,7 +60,8 @@ def add(sub) -> None:
 def serve_cmd(args) -> int:
     import os
 
-    from emoji_reco.serving.server import ServeSettings, for_batch_transform, serve
+    from emoji_reco.serving.serve_settings import ServeSettings, for_batch_transform
+    from emoji_reco.serving.server import serve
 
     overrides = {k: v for k, v in vars(args).items() if k in ServeSettings.__dataclass_fields__ and v is not None}
     serve(for_batch_transform(ServeSettings(**overrides), os.environ))

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,8 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from emoji_reco.data.cleaning import is_empty
-from emoji_reco.errors import ConfigError
-from emoji_reco.serving import logs, payloads
+from emoji_reco.serving import invocation, logs, payloads
 from emoji_reco.serving.batching import DeadlineExceeded, MicroBatcher, Overloaded
 from emoji_reco.serving.capture import Capture
 from emoji_reco.serving.connections import ConnectionLimits, LimitedProtocol, RefusalBudget
@@ -26,118 +24,13 @@ from emoji_reco.serving.guard import Guard
 from emoji_reco.serving.metrics import CONTENT_TYPE, Metrics, share_between_workers, stop_sharing
 from emoji_reco.serving.openapi import invocations_api
 from emoji_reco.serving.responses import BUSY, BUSY_MESSAGE, error
+from emoji_reco.serving.serve_settings import ServeSettings, model_threads
 from emoji_reco.serving.served_model import ServedModel
 from emoji_reco.serving.sources import open_source
 
 log = logging.getLogger("emoji_reco.serving.server")
 STATIC = Path(__file__).resolve().parent / "static"
 SETTINGS_ENV = "EMOJI_RECO_SERVE"
-
-
-@dataclass
-class ServeSettings:
-    model: str | None = None  # bundle folder, model.tar.gz, or s3://; None: the local endpoint's current version
-    endpoint: str = "emoji-reco"
-    host: str = "127.0.0.1"
-    port: int = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080))
-    workers: int = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", 1))
-    max_batch: int = 64  # texts per model call; 1 turns micro-batching off
-    model_threads: int = 0  # model calls at once per worker; 0: one per CPU core of the worker's share
-    max_wait_ms: float = 0.0
-    max_texts: int = 256  # per request
-    max_request_tokens: int = 4096  # per request: its texts' tokens after truncation (bench/RESULTS.md); 0: no cap
-    max_body_bytes: int = 1 << 20
-    default_k: int = 3
-    reload_seconds: float = 2.0
-    # Overload: beyond these a request gets 503 + Retry-After at once (bench/RESULTS.md, "Reliability").
-    max_queued_texts: int = 128  # texts waiting for the model, per worker: 2 batches, enough to keep 2 cores busy
-    max_open_requests: int = 256  # /invocations requests in progress, per worker
-    deadline_ms: float = 2000.0  # a request not scored by then gets 503; the model never sees it
-    # Slow and greedy clients (the connection layer, connections.py): a request's headers, then its body, must
-    # arrive within these (else 408 and the connection closes); one client address holds at most this many
-    # connections (0: no cap; behind a proxy all clients share its address).
-    header_timeout_s: float = 10.0
-    body_timeout_s: float = 10.0
-    max_connections_per_client: int = 256
-    max_connections: int = 4096  # open connections per worker past which all but /ping get 503 (file limit raised)
-    max_refusals_per_client_s: float = 2.0  # 4xx answers per second per client address before 429s; 0: no cap
-    # Who may call: Host names (None: loopback names when bound to loopback, else any) and cross-site
-    # Origins (same-origin pages always may); ["*"] allows any.
-    allowed_hosts: list | None = None
-    allowed_origins: list = dataclasses.field(default_factory=list)
-    log_format: str = "text"  # or "json": one object per line (logs.py)
-    # Captured traffic (capture.py): this share (0-1) of the answered requests, with their answers, to this folder
-    # or s3:// prefix, in SageMaker's data-capture layout; 0: off.
-    capture_sample: float = 0.0
-    capture_uri: str | None = None
-    capture_flush_seconds: float = 60.0
-
-    def __post_init__(self):
-        if not 0 <= self.capture_sample <= 1:
-            raise ConfigError(f"The capture sample is a share of the requests, 0 to 1, not {self.capture_sample}.")
-        if self.capture_sample and not self.capture_uri:
-            raise ConfigError("Say where to write captured traffic: --capture-uri FOLDER or s3://bucket/prefix.")
-        if self.log_format not in logs.FORMATS:
-            raise ConfigError(f"--log-format is one of {', '.join(logs.FORMATS)}, not {self.log_format!r}.")
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise payloads.BadRequest(f"Payload of {declared} bytes is over the {limit}-byte limit.", 413)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise payloads.BadRequest(f"Payload is over the {limit}-byte limit.", 413)
-    return bytes(body)
-
-
-def _priced(predictor, texts: list[str], limit: int) -> tuple[int, float]:
-    """(tokens, CPU seconds the pricing took)."""
-    started = time.thread_time()
-    return predictor.token_count(texts, limit), time.thread_time() - started
-
-
-async def _within_token_budget(request: Request, predictor, texts: list[str], limit: int) -> None:
-    """Refuse (413) a request that would cost the model more tokens than one request may, before it queues; the
-    CPU its pricing took is added to `request.state.cpu_s`, for the refusal budget."""
-    tokens, seconds = await asyncio.get_running_loop().run_in_executor(None, _priced, predictor, texts, limit)
-    request.state.cpu_s += seconds
-    if tokens > limit:
-        raise payloads.BadRequest(
-            f"These {len(texts)} texts are at least {tokens} tokens; a request may have at most {limit} (a text "
-            f"counts up to {predictor.metadata['max_length']}). Send them in smaller requests.", 413)
-
-
-def _explanations(predictor, texts: list[str], answers: list[list[dict]]) -> list[dict] | None:
-    """For each text, the words behind each emoji of its answer (model/explain.py); None for a model without an
-    n-gram half."""
-    explainer = predictor.explainer
-    if explainer is None:
-        return None
-    return [explainer.explain(text, [a["emoji"] for a in answer]) for text, answer in zip(texts, answers)]
-
-
-def _refused(exc: Exception, request_id: str) -> Response:
-    if isinstance(exc, ClientDisconnect):
-        return error(499, "Client closed the request.", request_id)
-    return error(exc.status, str(exc), request_id)
-
-
-async def _client_left(request: Request) -> None:
-    """Returns when the client disconnects (call after the body was read)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-def model_threads(settings: ServeSettings) -> tuple[int, int]:
-    """(model calls at once, TensorFlow threads per op) for one worker. On small models, concurrent
-    single-threaded calls beat one call spread over the cores: measured on 2 cores, 1.41x the requests/s with
-    16 clients, and a lone text no slower (bench/RESULTS.md)."""
-    cores = max(1, len(os.sched_getaffinity(0)) // max(1, settings.workers))
-    calls = settings.model_threads or cores
-    return calls, max(1, cores // calls)
 
 
 def limit_op_threads(threads: int) -> None:
@@ -207,9 +100,9 @@ def create_app(settings: ServeSettings) -> Guard:
         nonlocal open_requests
         request_id = request.state.request_id
         try:  # a slow body holds a connection (cut at its deadline), never a place among the requests in progress
-            body = await _read_body(request, settings.max_body_bytes)
+            body = await invocation.read_body(request, settings.max_body_bytes)
         except (ClientDisconnect, payloads.BadRequest) as exc:
-            response = _refused(exc, request_id)
+            response = invocation.refused(exc, request_id)
         else:
             if open_requests >= settings.max_open_requests:
                 metrics.shed.labels("open_requests").inc()
@@ -242,11 +135,11 @@ def create_app(settings: ServeSettings) -> Guard:
                                  settings.default_k, len(model.current.emojis))
             raw = request.query_params.get("raw") == "logits"
             if settings.max_request_tokens:
-                await _within_token_budget(request, model.current.predictor, texts, settings.max_request_tokens)
+                await invocation.within_token_budget(request, model.current.predictor, texts, settings.max_request_tokens)
         except payloads.BadRequest as exc:
-            return _refused(exc, request_id)
+            return invocation.refused(exc, request_id)
         scoring = asyncio.ensure_future(batcher.submit(texts, expires - asyncio.get_running_loop().time()))
-        watch = asyncio.ensure_future(_client_left(request))
+        watch = asyncio.ensure_future(invocation.client_left(request))
         try:
             await asyncio.wait((scoring, watch), return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -272,7 +165,7 @@ def create_app(settings: ServeSettings) -> Guard:
         reply = None if lines else payloads.response(logits, loaded.emojis, k, raw, loaded.version)
         if explain and reply:
             reply["explanations"] = await asyncio.get_running_loop().run_in_executor(
-                None, _explanations, loaded.predictor, texts, payloads.top_k(logits, loaded.emojis, k))
+                None, invocation.explanations, loaded.predictor, texts, payloads.top_k(logits, loaded.emojis, k))
         if capture:  # the JSON answer, whatever form the client asked for
             capture.record(body, request.headers.get("content-type"),
                            reply or payloads.response(logits, loaded.emojis, k, raw, loaded.version))
@@ -318,19 +211,6 @@ def app_from_env() -> Guard:
     settings = ServeSettings(**json.loads(os.environ[SETTINGS_ENV]))
     logs.configure(settings.log_format)  # a spawned worker starts with no logging set up
     return create_app(settings)
-
-
-def for_batch_transform(settings: ServeSettings, environ) -> ServeSettings:
-    """In SageMaker Batch Transform (SAGEMAKER_BATCH=true) every request is a mini-batch of up to MaxPayloadInMB of
-    the job's own records, and the job waits for it (ModelClientConfig): admit a whole one, let it take its time
-    (EMOJI_RECO_DEADLINE_MS, set by `emoji-reco aws batch-score`). Elsewhere `settings` as they are."""
-    if environ.get("SAGEMAKER_BATCH") != "true":
-        return settings
-    payload = int(float(environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") or 6) * (1 << 20)) or settings.max_body_bytes
-    return dataclasses.replace(settings, max_body_bytes=max(settings.max_body_bytes, payload),
-                               max_texts=max(settings.max_texts, payload // 2),  # a record is 2 bytes at least
-                               max_request_tokens=0,
-                               deadline_ms=float(environ.get("EMOJI_RECO_DEADLINE_MS") or 600_000))
 
 
 def _raise_file_limit(wanted: int) -> None:

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 import httpx
 import uvicorn
 
-from emoji_reco.serving.server import ServeSettings, create_app, uvicorn_options
+from emoji_reco.serving.serve_settings import ServeSettings
+from emoji_reco.serving.server import create_app, uvicorn_options
 from helpers.network import free_port
 
 

@@ -13,6 +13,7 @@ from collections import Counter
 import numpy as np
 
 from emoji_reco.data.cleaning import clean_text
+from emoji_reco.model import tokenization
 
 FEATURES = ("emoji", "confidence", "length", "unknown")
 EPSILON = 1e-4  # an empty bin's share, so that PSI stays finite
@@ -22,11 +23,11 @@ def features(texts: list[str], predictions: list[list[dict]], tokenizer) -> dict
     """Each feature's values for `texts`, given the model's top emojis for them (`predictions`, best first)."""
     cleaned = [clean_text(t) for t in texts]
     unknown_id = tokenizer.token_to_id(getattr(tokenizer.model, "unk_token", "[UNK]") or "[UNK]")
-    encoded = tokenizer.encode_batch(cleaned)
+    encoded = tokenization.encode(tokenizer, cleaned)  # the ids the model is given
     return {"emoji": [p[0]["emoji"] for p in predictions],
             "confidence": [float(p[0]["probability"]) for p in predictions],
             "length": [len(t.split()) for t in cleaned],
-            "unknown": [sum(i == unknown_id for i in e.ids) / max(1, len(e.ids)) for e in encoded]}
+            "unknown": [sum(i == unknown_id for i in ids) / max(1, len(ids)) for ids in encoded]}
 
 
 def bins_of(feature: str, reference: list, live: list, quantiles: int = 10):

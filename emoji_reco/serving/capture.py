@@ -98,7 +98,9 @@ class Capture:
 
     def _write(self, batch: list) -> None:
         first = batch[0][0]
-        name = f"{time.strftime('%M-%S', time.gmtime(first))}-{uuid.uuid4().hex[:12]}.jsonl"
+        # SageMaker's name: minute-second-millisecond of the first record, so names sort in the order written
+        stamp = f"{time.strftime('%M-%S', time.gmtime(first))}-{int(first * 1000) % 1000:03d}"
+        name = f"{stamp}-{uuid.uuid4().hex[:12]}.jsonl"
         uri = storage.join(self.uri, self.endpoint, VARIANT, time.strftime("%Y/%m/%d/%H", time.gmtime(first)), name)
         lines = (json.dumps(event(*item), ensure_ascii=False) for item in batch)
         storage.put_bytes(("\n".join(lines) + "\n").encode("utf-8"), uri)

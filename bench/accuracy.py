@@ -2,7 +2,7 @@
 else, scored on tweets it never saw, next to TF-IDF + logistic regression trained on the rows the flow trained on.
 Train on part 1 + part 2 but its last `--holdout` rows; those are the held-out test.
 
-    python bench/accuracy.py [--holdout 10000] [--run EmojiFlow/<id>] [--flow-args ...]
+    python bench/accuracy.py [--holdout 10000] [--run EmojiFlow/<id>] [--config JSON] [--out NAME] [--flow-args ...]
 
 The flow runs with EMOJI_RECO_HOME=bench/out/home, so it has its own endpoint and no champion, and the user's demo
 endpoint is left alone. The combined model is scored whole and part by part.
@@ -47,10 +47,11 @@ def baseline(train, test, emojis) -> dict:
             "train_s": round(time.perf_counter() - started, 1)}
 
 
-def run_flow(flow_args: list) -> tuple[str, int]:
+def run_flow(flow_args: list, config: str | None) -> tuple[str, int]:
     """The run's pathspec and wall time."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "flows" / "emoji_flow.py"), "run", "--data",
+    configured = ["--config-value", "config", config] if config else []
+    subprocess.run([sys.executable, str(ROOT / "flows" / "emoji_flow.py"), *configured, "run", "--data",
                     str(OUT / "tweets" / "train"), *flow_args], check=True, cwd=ROOT)
     from metaflow import Flow, namespace
 
@@ -77,7 +78,8 @@ def score_run(pathspec: str) -> dict:
         parts = predictor.parts(test.text.tolist()) or {"combined": predictor.probabilities(test.text.tolist())}
         seconds = time.perf_counter() - started
     training = run["train"].task.data.training
-    return {"run": pathspec, "settings": {k: settings["train"][k] for k in ("epochs", "learning_rate", "batch_size")},
+    chosen = {k: settings["train"].get(k) for k in ("epochs", "learning_rate", "batch_size", "label_smoothing")}
+    return {"run": pathspec, "settings": {**chosen, "pooling": settings["model"].get("pooling")},
             "rows": {k: len(v) for k, v in splits.items()} | {"held_out": len(test)},
             "train_s": training["seconds"],
             "train_examples_per_s": training["examples_per_second"], "ensemble": training.get("ensemble"),
@@ -91,16 +93,18 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--holdout", type=int, default=10000)
     parser.add_argument("--run", help="score this finished run instead of starting one")
+    parser.add_argument("--config", help="the run's config as JSON, e.g. '{\"extends\": \"local.json\", ...}'")
+    parser.add_argument("--out", default="accuracy", help="results in bench/out/<out>.json")
     parser.add_argument("--flow-args", nargs=argparse.REMAINDER, default=[],
                         help="more `run` arguments (e.g. --epochs 3); the defaults otherwise")
     args = parser.parse_args()
     os.chdir(ROOT)
     os.environ.setdefault("EMOJI_RECO_HOME", str(OUT / "home"))
     write_split(args.holdout)
-    pathspec, wall = (args.run, None) if args.run else run_flow(args.flow_args)
+    pathspec, wall = (args.run, None) if args.run else run_flow(args.flow_args, args.config)
     results = {**score_run(pathspec), "flow_wall_s": wall}
     print(json.dumps(results, indent=1), flush=True)
-    (OUT / "accuracy.json").write_text(json.dumps(results, indent=1))
+    (OUT / f"{args.out}.json").write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ NULLABLE = {"data.text_column": str, "data.label_column": str, "data.labels": st
 
 # Numbers that must lie in a closed range.
 RANGES = {"model.ngram.weight": (0.0, 1.0), "serve.capture.sample": (0.0, 1.0), "data.validation_fraction": (0.0, 0.9),
-          "data.test_fraction": (0.0, 0.9)}
+          "data.test_fraction": (0.0, 0.9), "train.label_smoothing": (0.0, 0.5)}
+# Strings that name one of a few choices.
+CHOICES = {"model.pooling": ("cls", "mean")}
 
 
 def _read(name: str, beside: Path | None, chain: tuple) -> dict:
@@ -101,6 +103,9 @@ def validate(config: dict, reference: dict, prefix: str = "") -> dict:
         low, high = RANGES.get(path, (None, None))
         if low is not None and value is not None and not low <= value <= high:
             raise ConfigError(f"{path}: expected a number from {low} to {high}, got {json.dumps(value)}")
+        if path in CHOICES and value not in CHOICES[path]:
+            raise ConfigError(f"{path}: expected one of {', '.join(map(json.dumps, CHOICES[path]))}, "
+                              f"got {json.dumps(value)}")
         if isinstance(default, dict) and path not in FREE_FORM:
             validate(value, default, f"{path}.")
     return config

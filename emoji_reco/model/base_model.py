@@ -81,8 +81,10 @@ def _cached(spec: str) -> Path:
     raise ModelError(f"Could not place the base model from {spec} in {target}; remove that folder and retry.")
 
 
-def load_classifier(model_dir: Path, emojis: list):
-    """A TF sequence classifier over `emojis`, its encoder initialised from the base model's weights."""
+def load_classifier(model_dir: Path, emojis: list, pooling: str = "cls"):
+    """A TF sequence classifier over `emojis`, its encoder initialised from the base model's weights; `pooling`
+    "cls" classifies from the model's own pooled output, "mean" from the masked mean of its last hidden states
+    (BERT models; see `pooling`)."""
     import safetensors.numpy
     from transformers import AutoConfig, TFAutoModelForSequenceClassification
     from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
@@ -92,9 +94,18 @@ def load_classifier(model_dir: Path, emojis: list):
     labels = {"num_labels": len(emojis), "id2label": dict(enumerate(emojis)),
               "label2id": {e: i for i, e in enumerate(emojis)}}
     model_dir = Path(model_dir)
+    config = AutoConfig.from_pretrained(model_dir, **labels)
+    make, load = TFAutoModelForSequenceClassification.from_config, TFAutoModelForSequenceClassification.from_pretrained
+    if pooling == "mean":
+        if config.model_type != "bert":
+            raise ModelError(f"model.pooling \"mean\" needs a BERT model; {model_dir} is {config.model_type!r}. "
+                             "Set model.pooling to \"cls\".")
+        from emoji_reco.model.pooling import MeanPooledBert
+
+        make, load = MeanPooledBert, MeanPooledBert.from_pretrained
     if (model_dir / "model.safetensors").is_file():
         # transformers' own safetensors path breaks on current safetensors; this one needs no torch.
-        model = TFAutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(model_dir, **labels))
+        model = make(config)
         state = safetensors.numpy.load_file(str(model_dir / "model.safetensors"))
         _, info = load_pytorch_state_dict_in_tf2_model(model, state, allow_missing_keys=True, output_loading_info=True)
         # The classification head is new by design; everything else must come from the file.
@@ -105,5 +116,5 @@ def load_classifier(model_dir: Path, emojis: list):
                              f"{' …' if len(missing) > 5 else ''}; is it a BERT-family encoder?")
         return model
     if (model_dir / "tf_model.h5").is_file():
-        return TFAutoModelForSequenceClassification.from_pretrained(model_dir, **labels)
+        return load(model_dir, config=config)
     raise ModelError(f"No weights in {model_dir}: expected one of {', '.join(WEIGHT_FILES)}.")

@@ -59,8 +59,11 @@ def encoder_logits(model):
                               encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
                               use_cache=False, output_attentions=False, output_hidden_states=False, return_dict=True,
                               training=False).last_hidden_state
-        pooled = bert.pooler(tf.gather_nd(hidden, starts)[:, None, :])  # each text's [CLS]
-        return model.classifier(pooled)
+        if getattr(model, "pooling", "cls") == "mean":
+            from emoji_reco.model.pooling import segment_mean
+
+            return model.classifier(segment_mean(hidden, segments, starts))
+        return model.classifier(bert.pooler(tf.gather_nd(hidden, starts)[:, None, :]))  # each text's [CLS]
 
     return logits
 

@@ -61,13 +61,24 @@ def schedule_steps(records: int, global_batch: int, settings: dict) -> int:
     return (math.ceil(records / global_batch) + len(settings.get("bucket_boundaries") or []) + 1) * settings["epochs"]
 
 
+def _loss(classes: int, smoothing: float):
+    """Cross-entropy on the label ids; with `smoothing`, against targets of 1 − smoothing + smoothing / classes."""
+    if not smoothing:
+        return tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def smoothed(labels, logits):
+        targets = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), classes)
+        return tf.keras.losses.categorical_crossentropy(targets, logits, from_logits=True, label_smoothing=smoothing)
+
+    return smoothed
+
+
 def _compiled(base_dir, emojis: list, settings: dict, steps: int):
     optimizer, _ = create_optimizer(init_lr=settings["learning_rate"], num_train_steps=steps,
                                     num_warmup_steps=int(steps * settings["warmup_fraction"]),
                                     weight_decay_rate=settings["weight_decay"])
-    model = base_model.load_classifier(base_dir, emojis)
-    model.compile(optimizer=optimizer,
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    model = base_model.load_classifier(base_dir, emojis, settings.get("pooling", "cls"))
+    model.compile(optimizer=optimizer, loss=_loss(len(emojis), settings.get("label_smoothing", 0.0)),
                   metrics=[tf.keras.metrics.SparseCategoricalAccuracy("accuracy"),
                            tf.keras.metrics.SparseTopKCategoricalAccuracy(min(3, len(emojis)), "top3")])
     return model
@@ -163,7 +174,7 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
     from emoji_reco import storage
     from emoji_reco.model import bundle, tokenization
 
-    train_settings = settings["train"]
+    train_settings = {**settings["train"], "pooling": settings["model"]["pooling"]}
     base_dir = base_model.resolve(settings["model"]["base"])
     plan = distribution.plan(train_settings)
     with tempfile.TemporaryDirectory(prefix="emoji-reco-train-") as tmp:
@@ -185,7 +196,7 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
             return result
         try:
             if plan.strategy is not None:  # the rest runs on the chief alone: on a model of its own, no collectives
-                model = _local_copy(model, base_dir, emojis)
+                model = _local_copy(model, base_dir, emojis, train_settings["pooling"])
             if settings["model"]["ngram"]["enabled"]:
                 head, result["ensemble"] = fit_ngram(model, files, emojis, settings["model"]["ngram"],
                                                      train_settings["batch_size"])
@@ -193,6 +204,7 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
                 head = None
             tokenizer_dir = tokenization.save_fast_tokenizer(base_dir, Path(tmp) / "tokenizer")
             metadata = {"base_model": settings["model"]["base"], "max_length": settings["model"]["max_length"],
+                        "pooling": train_settings["pooling"],
                         "emojis": emojis, "history": history, "ensemble": result["ensemble"],
                         "distribution": result["distribution"], **provenance}
             local = bundle.export(model, tokenizer_dir, emojis, metadata, Path(tmp) / "bundle", head,
@@ -203,9 +215,9 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
     return result
 
 
-def _local_copy(model, base_dir, emojis: list):
+def _local_copy(model, base_dir, emojis: list, pooling: str):
     """The trained weights in a model outside any strategy."""
-    copy = base_model.load_classifier(base_dir, emojis)
+    copy = base_model.load_classifier(base_dir, emojis, pooling)
     copy(copy.dummy_inputs)
     copy.set_weights(model.get_weights())
     return copy

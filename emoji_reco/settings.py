@@ -29,7 +29,7 @@ NULLABLE = {"data.text_column": str, "data.label_column": str, "data.labels": st
 RANGES = {"model.ngram.weight": (0.0, 1.0), "serve.capture.sample": (0.0, 1.0), "data.validation_fraction": (0.0, 0.9),
           "data.test_fraction": (0.0, 0.9), "train.label_smoothing": (0.0, 0.5)}
 # Strings that name one of a few choices.
-CHOICES = {"model.pooling": ("cls", "mean")}
+CHOICES = {"model.pooling": ("auto", "cls", "mean")}
 
 
 def _read(name: str, beside: Path | None, chain: tuple) -> dict:

@@ -81,10 +81,10 @@ def _cached(spec: str) -> Path:
     raise ModelError(f"Could not place the base model from {spec} in {target}; remove that folder and retry.")
 
 
-def load_classifier(model_dir: Path, emojis: list, pooling: str = "cls"):
+def load_classifier(model_dir: Path, emojis: list, pooling: str = "auto"):
     """A TF sequence classifier over `emojis`, its encoder initialised from the base model's weights; `pooling`
     "cls" classifies from the model's own pooled output, "mean" from the masked mean of its last hidden states
-    (BERT models; see `pooling`)."""
+    (BERT models; see `pooling`), "auto" the mean where it can."""
     import safetensors.numpy
     from transformers import AutoConfig, TFAutoModelForSequenceClassification
     from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
@@ -96,6 +96,8 @@ def load_classifier(model_dir: Path, emojis: list, pooling: str = "cls"):
     model_dir = Path(model_dir)
     config = AutoConfig.from_pretrained(model_dir, **labels)
     make, load = TFAutoModelForSequenceClassification.from_config, TFAutoModelForSequenceClassification.from_pretrained
+    if pooling == "auto":
+        pooling = "mean" if config.model_type == "bert" else "cls"
     if pooling == "mean":
         if config.model_type != "bert":
             raise ModelError(f"model.pooling \"mean\" needs a BERT model; {model_dir} is {config.model_type!r}. "

@@ -77,7 +77,7 @@ def _compiled(base_dir, emojis: list, settings: dict, steps: int):
     optimizer, _ = create_optimizer(init_lr=settings["learning_rate"], num_train_steps=steps,
                                     num_warmup_steps=int(steps * settings["warmup_fraction"]),
                                     weight_decay_rate=settings["weight_decay"])
-    model = base_model.load_classifier(base_dir, emojis, settings.get("pooling", "cls"))
+    model = base_model.load_classifier(base_dir, emojis, settings.get("pooling", "auto"))
     model.compile(optimizer=optimizer, loss=_loss(len(emojis), settings.get("label_smoothing", 0.0)),
                   metrics=[tf.keras.metrics.SparseCategoricalAccuracy("accuracy"),
                            tf.keras.metrics.SparseTopKCategoricalAccuracy(min(3, len(emojis)), "top3")])
@@ -204,7 +204,7 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
                 head = None
             tokenizer_dir = tokenization.save_fast_tokenizer(base_dir, Path(tmp) / "tokenizer")
             metadata = {"base_model": settings["model"]["base"], "max_length": settings["model"]["max_length"],
-                        "pooling": train_settings["pooling"],
+                        "pooling": getattr(model, "pooling", "cls"),
                         "emojis": emojis, "history": history, "ensemble": result["ensemble"],
                         "distribution": result["distribution"], **provenance}
             local = bundle.export(model, tokenizer_dir, emojis, metadata, Path(tmp) / "bundle", head,

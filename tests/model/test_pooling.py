@@ -28,7 +28,8 @@ def test_the_classifier_reads_the_masked_mean_and_padding_changes_nothing(mean_m
     alone = mean_model(input_ids=ids[:, :4], attention_mask=mask[:, :4], training=False).logits.numpy()
     np.testing.assert_allclose(padded, expected, atol=1e-5)
     np.testing.assert_allclose(padded, alone, atol=1e-5)
-    cls = base_model.load_classifier(mean_model.config.name_or_path, EMOJIS)
+    assert base_model.load_classifier(mean_model.config.name_or_path, EMOJIS).pooling == "mean"  # auto: a BERT
+    cls = base_model.load_classifier(mean_model.config.name_or_path, EMOJIS, "cls")
     cls.set_weights(mean_model.get_weights())  # the same weights under the [CLS] pooler score otherwise
     assert not np.allclose(cls(input_ids=ids, attention_mask=mask, training=False).logits.numpy(), padded, atol=1e-3)
 
@@ -76,12 +77,16 @@ def test_label_smoothing_is_cross_entropy_against_smoothed_targets():
 
 
 def test_a_wrong_pooling_or_a_non_bert_model_is_refused_by_name(tmp_path):
-    with pytest.raises(ConfigError, match=r'model.pooling: expected one of "cls", "mean", got "max"'):
+    with pytest.raises(ConfigError, match=r'model.pooling: expected one of "auto", "cls", "mean", got "max"'):
         parse('{"model": {"pooling": "max"}}')
     with pytest.raises(ConfigError, match="train.label_smoothing: expected a number from 0.0 to 0.5"):
         parse('{"train": {"label_smoothing": 0.9}}')
-    from transformers import DistilBertConfig
+    from transformers import DistilBertConfig, TFDistilBertModel
 
-    DistilBertConfig(vocab_size=100, dim=16, n_layers=1, n_heads=2, hidden_dim=32).save_pretrained(tmp_path)
+    tiny = TFDistilBertModel(DistilBertConfig(vocab_size=100, dim=16, n_layers=1, n_heads=2, hidden_dim=32))
+    tiny(tiny.dummy_inputs)
+    tiny.save_pretrained(tmp_path)
     with pytest.raises(ModelError, match="needs a BERT model.*'distilbert'"):
         base_model.load_classifier(tmp_path, EMOJIS, "mean")
+    model = base_model.load_classifier(tmp_path, EMOJIS)  # auto: its own head
+    assert model.config.model_type == "distilbert" and not hasattr(model, "pooling")

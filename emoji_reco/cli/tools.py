@@ -9,7 +9,7 @@ def add(sub) -> None:
     ca = sub.add_parser("cards", help="snapshot: PNGs of a run's cards (needs Chromium and the [browser] extra); "
                                       "serve: Metaflow's card viewer on 127.0.0.1")
     ca.add_argument("action", choices=["snapshot", "serve"])
-    ca.add_argument("run", nargs="?", help="snapshot: the run's pathspec, e.g. EmojiFlow/1234")
+    ca.add_argument("run", nargs="?", help="the run's pathspec, e.g. EmojiFlow/1234 (serve: default the latest)")
     ca.add_argument("--output", default="cards", help="snapshot: folder for the PNGs")
     ca.add_argument("--flow", default="flows/emoji_flow.py", help="serve: the flow file whose runs to show")
     ca.add_argument("--host", default="127.0.0.1", help="serve: address to bind (0.0.0.0: every interface)")
@@ -28,7 +28,7 @@ def cards_cmd(args) -> int:
     if args.action == "serve":
         from emoji_reco.pipeline.card_server import serve
 
-        serve(args.flow, args.host, args.port)
+        serve(args.flow, args.host, args.port, args.run)
         return 0
     if not args.run:
         print("cards snapshot needs a run, e.g. EmojiFlow/1234", file=sys.stderr)

@@ -169,8 +169,8 @@ def test_the_card_viewer_listens_on_loopback_only_and_caches_outside_the_work_tr
     import httpx
 
     port = free_port()
-    viewer = subprocess.Popen([sys.executable, "-m", "emoji_reco.cli", "cards", "serve", "--flow", FLOW,
-                               "--port", str(port)], env={**os.environ, "HOME": str(tmp_path)},
+    viewer = subprocess.Popen([sys.executable, "-m", "emoji_reco.cli", "cards", "serve", champion.pathspec, "--flow",
+                               FLOW, "--port", str(port)], env={**os.environ, "HOME": str(tmp_path)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 120

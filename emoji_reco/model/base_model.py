@@ -81,6 +81,11 @@ def _cached(spec: str) -> Path:
     raise ModelError(f"Could not place the base model from {spec} in {target}; remove that folder and retry.")
 
 
+def pooling_of(model) -> str:
+    """The head a classifier from `load_classifier` has: "mean" or the model's own ("cls")."""
+    return getattr(model, "pooling", "cls")
+
+
 def load_classifier(model_dir: Path, emojis: list, pooling: str = "auto"):
     """A TF sequence classifier over `emojis`, its encoder initialised from the base model's weights; `pooling`
     "cls" classifies from the model's own pooled output, "mean" from the masked mean of its last hidden states

@@ -6,6 +6,8 @@ Exact: each text gets its own position ids and an attention mask that only spans
 equal those of the text alone. BERT-architecture classifiers only (the fine-tuned MiniLM is one)."""
 import numpy as np
 
+from emoji_reco.model.base_model import pooling_of
+
 SIGNATURE = "packed"
 
 
@@ -59,7 +61,7 @@ def encoder_logits(model):
                               encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
                               use_cache=False, output_attentions=False, output_hidden_states=False, return_dict=True,
                               training=False).last_hidden_state
-        if getattr(model, "pooling", "cls") == "mean":
+        if pooling_of(model) == "mean":
             from emoji_reco.model.pooling import segment_mean
 
             return model.classifier(segment_mean(hidden, segments, starts))

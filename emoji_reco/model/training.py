@@ -196,7 +196,7 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
             return result
         try:
             if plan.strategy is not None:  # the rest runs on the chief alone: on a model of its own, no collectives
-                model = _local_copy(model, base_dir, emojis, train_settings["pooling"])
+                model = _local_copy(model, base_dir, emojis)
             if settings["model"]["ngram"]["enabled"]:
                 head, result["ensemble"] = fit_ngram(model, files, emojis, settings["model"]["ngram"],
                                                      train_settings["batch_size"])
@@ -204,7 +204,7 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
                 head = None
             tokenizer_dir = tokenization.save_fast_tokenizer(base_dir, Path(tmp) / "tokenizer")
             metadata = {"base_model": settings["model"]["base"], "max_length": settings["model"]["max_length"],
-                        "pooling": getattr(model, "pooling", "cls"),
+                        "pooling": base_model.pooling_of(model),
                         "emojis": emojis, "history": history, "ensemble": result["ensemble"],
                         "distribution": result["distribution"], **provenance}
             local = bundle.export(model, tokenizer_dir, emojis, metadata, Path(tmp) / "bundle", head,
@@ -215,9 +215,9 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
     return result
 
 
-def _local_copy(model, base_dir, emojis: list, pooling: str):
+def _local_copy(model, base_dir, emojis: list):
     """The trained weights in a model outside any strategy."""
-    copy = base_model.load_classifier(base_dir, emojis, pooling)
+    copy = base_model.load_classifier(base_dir, emojis, base_model.pooling_of(model))
     copy(copy.dummy_inputs)
     copy.set_weights(model.get_weights())
     return copy

@@ -72,15 +72,17 @@ def head(params: dict):
             features = tf.concat([ids, pairs], axis=1)
             owner = tf.concat([segments, tf.where(same, segments[:, :-1], tf.zeros_like(same, segments.dtype))], 1)
             live = owner > 0
-            match = tf.logical_and(tf.equal(features[:, :, None], features[:, None, :]),
-                                   tf.equal(owner[:, :, None], owner[:, None, :]))
-            count = tf.reduce_sum(tf.cast(tf.logical_and(match, live[:, None, :]), tf.float32), axis=2)
+            # expand_dims, matmul: the forms TF Lite converts (not x[:, None], einsum)
+            match = tf.logical_and(tf.equal(tf.expand_dims(features, 2), tf.expand_dims(features, 1)),
+                                   tf.equal(tf.expand_dims(owner, 2), tf.expand_dims(owner, 1)))
+            count = tf.reduce_sum(tf.cast(tf.logical_and(match, tf.expand_dims(live, 1)), tf.float32), axis=2)
             count = tf.maximum(count, 1.0)
             value = tf.gather(self.idf, features) * (1.0 + tf.math.log(count)) * tf.cast(live, tf.float32)
             # Each occurrence carries 1/count of its feature's weight, so sums over occurrences are sums over features.
             spread = tf.one_hot(owner, tf.reduce_max(owner) + 1)  # [rows, features, segments]
-            sums = tf.einsum("rfs,rfk->rsk", spread, (value / count)[..., None] * tf.gather(self.kernel, features))
-            norms = tf.sqrt(tf.einsum("rfs,rf->rs", spread, value * value / count))
-            return sums / tf.maximum(norms, 1e-12)[..., None] + self.bias
+            sums = tf.matmul(spread, tf.expand_dims(value / count, -1) * tf.gather(self.kernel, features),
+                             transpose_a=True)  # [rows, segments, classes]
+            norms = tf.sqrt(tf.matmul(spread, tf.expand_dims(value * value / count, -1), transpose_a=True))
+            return sums / tf.maximum(norms, 1e-12) + self.bias
 
     return Head()

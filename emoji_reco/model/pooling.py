@@ -8,7 +8,7 @@ from transformers.modeling_tf_utils import unpack_inputs
 
 def masked_mean(hidden, mask):
     """The mean of each row's hidden states over its unmasked tokens."""
-    mask = tf.cast(mask, hidden.dtype)[:, :, None]
+    mask = tf.expand_dims(tf.cast(mask, hidden.dtype), -1)  # expand_dims, not [:, :, None]: TF Lite converts it
     return tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
 

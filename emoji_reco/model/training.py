@@ -195,8 +195,9 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
             distribution.wait_for_chief(plan, train_settings["distribution"]["bundle_timeout_seconds"])
             return result
         try:
-            if plan.strategy is not None:  # the rest runs on the chief alone: on a model of its own, no collectives
-                model = _local_copy(model, base_dir, emojis)
+            # The rest runs on the chief alone, on a copy outside any strategy (no collectives) and without the
+            # optimizer, whose slots would be two thirds of the bundle's bytes.
+            model = _local_copy(model, base_dir, emojis)
             if settings["model"]["ngram"]["enabled"]:
                 head, result["ensemble"] = fit_ngram(model, files, emojis, settings["model"]["ngram"],
                                                      train_settings["batch_size"])
@@ -216,7 +217,7 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
 
 
 def _local_copy(model, base_dir, emojis: list):
-    """The trained weights in a model outside any strategy."""
+    """The trained weights in a model of their own: outside any strategy, no optimizer."""
     copy = base_model.load_classifier(base_dir, emojis, base_model.pooling_of(model))
     copy(copy.dummy_inputs)
     copy.set_weights(model.get_weights())

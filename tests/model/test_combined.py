@@ -101,6 +101,8 @@ def test_a_newer_bundle_format_is_refused_with_what_to_do(tmp_path, tiny_bundle)
 
 @pytest.mark.slow
 def test_training_with_a_seed_gives_the_same_combined_model(tmp_path, tiny_model):
+    import tensorflow as tf
+
     from emoji_reco import settings
     from emoji_reco.data import dataset
     from emoji_reco.model import tfrecords, training
@@ -118,4 +120,6 @@ def test_training_with_a_seed_gives_the_same_combined_model(tmp_path, tiny_model
         answers.append((predictor.logits(texts), result["ensemble"]))
     np.testing.assert_array_equal(answers[0][0], answers[1][0])
     assert answers[0][1] == {**answers[1][1], "seconds": answers[0][1]["seconds"]}
+    saved = tf.train.list_variables(str(tmp_path / "a" / bundle.SAVED_MODEL / "variables" / "variables"))
+    assert saved and not [name for name, _ in saved if "optimizer" in name]  # the bundle is weights, not a checkpoint
     assert set(answers[0][1]["validation"]) == {"encoder", "ngram", "combined"}

@@ -1,9 +1,9 @@
 """Int8 and float16 weights at serving time (issue 22): the served model (a bundle's `serving_default` signature,
 both halves) converted by TensorFlow Lite's post-training quantization, dynamic-range int8 weights and float16
-weights, against the float32 SavedModel it came from: size, texts per second over the held-out tweets in padded
-batches of 64 by length (the same batches for each), and held-out accuracy. The bundle is first exported again, same
-weights, by today's code, whose graph TF Lite converts with its built-in ops alone (the pip TensorFlow's interpreter
-has no Flex delegate). Run `bench/accuracy.py` first.
+weights, against the float32 SavedModel it came from and the same graph in TF Lite at float32: size, texts per
+second over the held-out tweets in padded batches of 64 by length (the same batches for each), and held-out
+accuracy. The bundle is first exported again, same weights, by today's code, whose graph TF Lite converts with its
+built-in ops alone (the pip TensorFlow's interpreter has no Flex delegate). Run `bench/accuracy.py` first.
 
     python bench/quantized.py BUNDLE_DIR      # bench/out/quantized.json
 """
@@ -41,7 +41,8 @@ def _converted(saved_model: str, kind: str) -> bytes:
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=["serving_default"])
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if kind != "float32":  # float32: the TF Lite runtime alone, to tell it from the quantization
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if kind == "float16":
         converter.target_spec.supported_types = [tf.float16]
     return converter.convert()
@@ -77,7 +78,7 @@ def main(folder: str) -> dict:
     variants = {"float32 SavedModel": (lambda i, m: serve(input_ids=tf.constant(i), attention_mask=tf.constant(m))
                                        ["logits"].numpy(), sum(p.stat().st_size for p in Path(saved_model).rglob("*")
                                                               if p.is_file()))}
-    for kind in ("int8", "float16"):
+    for kind in ("float32", "int8", "float16"):
         started = time.perf_counter()
         model = _converted(saved_model, kind)
         print(f"{kind}: converted in {time.perf_counter() - started:.1f} s, {len(model) / 1e6:.1f} MB", flush=True)

@@ -7,7 +7,7 @@ ifeq ($(filter-out root,$(METAFLOW_USER) $(SUDO_USER) $(USERNAME) $(USER)),)
 export METAFLOW_USER := emoji-reco
 endif
 
-.PHONY: run test lint install install-test deploy-production clean
+.PHONY: run test lint install install-test images push-images deploy-production clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,17 @@ lint: install-test
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The images heavy steps run in on AWS (containers/*): emoji-reco-{train,inference,train-gpu}:VERSION, built with
+# docker or podman (CONTAINER_ENGINE), on BASE_IMAGE (the official Python image; a local Debian one where no registry
+# answers). IMAGES=train builds one. push-images tags and pushes them to REGISTRY (an ECR registry, say).
+IMAGES ?= train inference train-gpu
+images:
+	containers/build $(IMAGES)
+
+push-images:
+	$(if $(REGISTRY),,$(error REGISTRY: set it to the registry to push to, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com))
+	containers/push $(REGISTRY) $(IMAGES)
 
 # Continuous delivery's deploy stage (deploy/ci-cd.yaml, after a person's approval): the production flows from this
 # commit and the rules that start them. Metaflow's AWS settings come from METAFLOW_* variables (or its config).

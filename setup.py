@@ -8,8 +8,11 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["emoji_reco", "emoji_reco.*"]),
-    package_data={"emoji_reco": ["serving/static/*", "serving/static/swagger-ui/*", "aws/tfserving_code/*"]},
+    # config/ ships inside the package as emoji_reco.config: steps in an image read the defaults from there.
+    packages=[*find_packages(include=["emoji_reco", "emoji_reco.*"]), "emoji_reco.config"],
+    package_dir={"emoji_reco.config": "config"},
+    package_data={"emoji_reco": ["serving/static/*", "serving/static/swagger-ui/*", "aws/tfserving_code/*"],
+                  "emoji_reco.config": ["*.json"]},
     install_requires=[
         "metaflow>=2.19,<2.20",
         "tensorflow>=2.21,<2.22",

@@ -15,8 +15,17 @@ from pathlib import Path
 
 from emoji_reco.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 BASE = "base.json"
+
+
+def _config_dir() -> Path:
+    """The config files an installed package ships (setup.py maps config/ to emoji_reco/config), else the
+    checkout's config/ that an editable install runs from."""
+    packaged = Path(__file__).resolve().parent / "config"
+    return packaged if (packaged / BASE).is_file() else packaged.parent.parent / "config"
+
+
+CONFIG_DIR = _config_dir()
 # Keys whose value is free-form (a mapping of step names, decorator arguments): checked as a whole, not key by key.
 FREE_FORM = {"platform.timeout_minutes", "platform.schedule", "platform.trigger", "monitor.schedule"}
 # Keys whose default is null, and what else they take.

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.datasets import SAMPLE_TEXTS
 from helpers.flows import run_flow, tiny_flow_config
 from helpers.network import moto
 
@@ -133,3 +134,45 @@ def own_aws(monkeypatch):
     change what other tests see (moto stops delivering there once any rule targets a state machine)."""
     with moto() as url:
         yield _point_aws_at(url, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def precision_bundles(tmp_path_factory, tiny_model):
+    """The tiny model trained in each precision `train.precision` accepts and exported as training exports it:
+    {precision: (bundle folder, the trained model's encoder probabilities for SAMPLE_TEXTS)}. The Keras
+    precision policy is restored afterwards."""
+    import numpy as np
+    import tensorflow as tf
+
+    from emoji_reco import settings
+    from emoji_reco.data import dataset
+    from emoji_reco.data.cleaning import clean_text
+    from emoji_reco.model import ensemble, tfrecords, tokenization, training
+
+    tmp = tmp_path_factory.mktemp("precisions")
+    config = settings.with_overrides(settings.defaults(), {
+        "model.base": str(tiny_model), "model.max_length": 32, "model.ngram.buckets": 4096, "demo.rows": 300,
+        "train.epochs": 1, "train.batch_size": 16, "train.learning_rate": 1e-3, "train.bucket_boundaries": [8, 16]})
+    prepared = dataset.prepare(config["data"], config["demo"])
+    records = tfrecords.convert_shard(prepared.splits, 0, 1, tiny_model, 32, 256, str(tmp / "records"))
+    ids, mask = tokenization.pad(tokenization.encode(tokenization.load(tiny_model, 32),
+                                                     [clean_text(t) for t in SAMPLE_TEXTS]))
+    real_copy, trained, out = training._local_copy, {}, {}
+
+    def spy(model, *args):  # the trained model's own answers, in its own precision, before the export copies it
+        trained["probabilities"] = ensemble.softmax(np.asarray(
+            model(input_ids=tf.constant(ids), attention_mask=tf.constant(mask), training=False).logits, np.float64))
+        return real_copy(model, *args)
+
+    policy = tf.keras.mixed_precision.global_policy()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "_local_copy", spy)
+        try:
+            for precision in ("float32", "mixed_bfloat16", "mixed_float16"):
+                folder = tmp / precision
+                training.train_bundle(records, prepared.emojis, settings.with_overrides(config, {
+                    "train.precision": precision}), str(folder), {"run": precision})
+                out[precision] = (folder, trained.pop("probabilities"))
+        finally:
+            tf.keras.mixed_precision.set_global_policy(policy)
+    return out

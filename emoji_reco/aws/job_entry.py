@@ -25,6 +25,15 @@ def hyperparameter(hyperparameters: dict, name: str):
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{path} is missing: SageMaker writes it from the job's hyperparameters.") from exc
+    except ValueError as exc:
+        raise ValueError(f"{path.name} is not valid JSON ({exc}): {path}") from exc
+
+
 def main() -> int:
     root = Path(os.environ.get("EMOJI_RECO_OPT_ML", "/opt/ml"))
     try:
@@ -32,7 +41,7 @@ def main() -> int:
         from emoji_reco.model import distribution, tfrecords, training
         from emoji_reco.settings import defaults, merge, validate
 
-        hyperparameters = json.loads((root / "input" / "config" / "hyperparameters.json").read_text())
+        hyperparameters = _read_json(root / "input" / "config" / "hyperparameters.json")
         given, emojis = (hyperparameter(hyperparameters, name) for name in ("settings", "emojis"))
         settings = validate(merge(defaults(), given), defaults())
         cluster = distribution.sagemaker_tf_config(root, settings["train"]["distribution"]["port"])

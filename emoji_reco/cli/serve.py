@@ -34,6 +34,8 @@ LIMITS = [
 def add(sub) -> None:
     se = sub.add_parser("serve", help="HTTP inference server (SageMaker contract: /ping, /invocations) and web page")
     se.add_argument("--model", help="bundle folder, model.tar.gz, or s3://; default: the local endpoint's current model")
+    se.add_argument("--wait-for-model", dest="wait_for_model", action="store_true", default=None,
+                    help="if --model is not there yet, answer /ping with 503 naming it until it is (the image does)")
     se.add_argument("--endpoint", help="local endpoint to follow (default emoji-reco)")
     se.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 to accept other machines)")
     se.add_argument("--port", type=int, help="default $SAGEMAKER_BIND_TO_PORT or 8080")

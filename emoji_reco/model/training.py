@@ -217,8 +217,16 @@ def train_bundle(records: list[dict], emojis: list, settings: dict, out_uri: str
 
 
 def _local_copy(model, base_dir, emojis: list):
-    """The trained weights in a model of their own: outside any strategy, no optimizer."""
-    copy = base_model.load_classifier(base_dir, emojis, base_model.pooling_of(model))
-    copy(copy.dummy_inputs)
+    """The trained weights in a model of their own: outside any strategy, no optimizer, and float32 whatever
+    precision trained them (mixed precision keeps its variables in float32), so bundles serve in float32."""
+    import tensorflow as tf
+
+    policy = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy("float32")
+    try:
+        copy = base_model.load_classifier(base_dir, emojis, base_model.pooling_of(model))
+        copy(copy.dummy_inputs)
+    finally:
+        tf.keras.mixed_precision.set_global_policy(policy)
     copy.set_weights(model.get_weights())
     return copy

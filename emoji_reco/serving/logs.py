@@ -9,11 +9,11 @@ FORMATS = ("text", "json")
 
 
 class JsonFormatter(logging.Formatter):
-    """time, level, logger, message, the record's `fields` (an access record's), and the exception if any."""
+    """time, level, process id, logger, message, the record's `fields` (an access record's), and the exception."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-               "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+               "level": record.levelname, "pid": record.process, "logger": record.name, "message": record.getMessage(),
                **getattr(record, "fields", {})}
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
@@ -24,7 +24,7 @@ def configure(log_format: str) -> None:
     """Every logger (uvicorn's too: it is told to leave logging alone) writes to stderr in `log_format`."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else
-                         logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+                         logging.Formatter("%(asctime)s [%(process)d] %(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

@@ -11,6 +11,7 @@ from emoji_reco.serving import logs
 @dataclass
 class ServeSettings:
     model: str | None = None  # bundle folder, model.tar.gz, or s3://; None: the local endpoint's current version
+    wait_for_model: bool = False  # a missing `model`: /ping 503 until it is there (else the server refuses to start)
     endpoint: str = "emoji-reco"
     host: str = "127.0.0.1"
     port: int = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080))

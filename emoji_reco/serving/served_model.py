@@ -5,6 +5,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+from emoji_reco.errors import ModelError
+
 log = logging.getLogger("emoji_reco.serving.server")
 
 
@@ -60,6 +62,11 @@ class ServedModel:
         try:
             version = await loop.run_in_executor(None, self.source.version)
             self.source_error = None
+        except ModelError as exc:  # the source says in words what is missing: one log line while it lasts
+            if self.source_error != str(exc):
+                log.error("%s Looking again every %.0f s.", exc, interval)
+            self.source_error = str(exc)
+            return
         except Exception:  # an unreadable or half-written pointer: keep serving, look again later
             log.exception("can't read the newest version from %s; still serving %s", self.source.describe,
                           self.current and self.current.version)

@@ -45,7 +45,7 @@ def limit_op_threads(threads: int) -> None:
 def create_app(settings: ServeSettings) -> Guard:
     """The ASGI app for `settings`; the model loads in the background, /ping says when it is ready."""
     metrics = Metrics()
-    model = ServedModel(open_source(settings.model, settings.endpoint), metrics)
+    model = ServedModel(open_source(settings.model, settings.endpoint, settings.wait_for_model), metrics)
     calls, op_threads = model_threads(settings)
     batcher = MicroBatcher(model.predict, settings.max_batch, settings.max_wait_ms, calls, settings.max_queued_texts,
                            metrics)

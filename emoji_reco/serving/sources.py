@@ -1,5 +1,5 @@
 """Where a server gets its model: a local endpoint (follows new deploys), or a fixed bundle given as a folder,
-a model.tar.gz, or either on s3://."""
+a model.tar.gz, or either on s3:// (awaited, in an image, until it is there)."""
 import tarfile
 import tempfile
 from pathlib import Path
@@ -72,6 +72,8 @@ class FixedSource:
                 self._folder = find_bundle(Path(storage.get_dir(uri, str(tmp / "bundle"))))
             except FileNotFoundError as exc:
                 raise ModelError(f"Model {uri} not found: give a bundle folder, a model.tar.gz, or either on s3://.") from exc
+            except PermissionError as exc:
+                raise ModelError(f"Model {uri} can't be read by this user: {exc.strerror} ({exc.filename}).") from exc
         meta = read_metadata(self._folder) if (self._folder / "metadata.json").is_file() else {}
         # The training run names the version; a bundle made elsewhere is named after where it came from.
         self._version = str(meta.get("run") or uri.rstrip("/")).rsplit("/", 1)[-1]
@@ -83,5 +85,26 @@ class FixedSource:
         return self._folder
 
 
-def open_source(model: str | None, endpoint: str):
-    return FixedSource(model) if model else EndpointSource(endpoint)
+class AwaitedSource:
+    """A fixed bundle that may not be there yet (a container started without its model): the server starts, /ping
+    answers 503 saying what is missing, and the bundle is looked for again at every check until it is found."""
+
+    follows = True
+
+    def __init__(self, uri: str):
+        self.describe, self._uri, self._found = uri, uri, None
+
+    def version(self) -> str:
+        if self._found is None:
+            self._found = FixedSource(self._uri)  # ModelError while it is missing
+        return self._found.version()
+
+    def folder(self, version: str) -> Path:
+        return self._found.folder(version)
+
+
+def open_source(model: str | None, endpoint: str, wait: bool = False):
+    """A local endpoint's source, else the bundle `model`: awaited with `wait`, else required now."""
+    if not model:
+        return EndpointSource(endpoint)
+    return AwaitedSource(model) if wait else FixedSource(model)

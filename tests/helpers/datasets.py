@@ -12,3 +12,7 @@ def prepare(path, **overrides):
 
 def labeled_rows(n_per_class=10, emojis=("😂", "😭", "🔥")):
     return [(f"text number {i} for {e}", e) for e in emojis for i in range(n_per_class)]
+
+
+# A few texts to compare answers on (host and image, trained and exported models).
+SAMPLE_TEXTS = ["monday again, really?", "best day ever at the beach", "i miss you so much", "that was hilarious"]

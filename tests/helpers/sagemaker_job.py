@@ -59,3 +59,20 @@ def opt_ml(root: Path, model_dir: Path, channels=("train", "validation")) -> Pat
 def run_train(root: Path):
     return subprocess.run([str(ROOT / "containers" / "train" / "train"), "train"], capture_output=True, text=True,
                           env=env(EMOJI_RECO_OPT_ML=str(root)), timeout=500)
+
+
+def cluster_roots(tmp_path: Path, model_dir: Path, hosts: list[str], port: int) -> list[Path]:
+    """Each host's /opt/ml for one training job of len(hosts) instances (`resourceconfig.json`; every host gets every
+    record, as S3 channels are fully replicated), training across them from `port` on."""
+    roots = []
+    for host in hosts:
+        root = opt_ml(tmp_path / host, model_dir)
+        config = root / "input" / "config"
+        (config / "resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": hosts}))
+        hyper = json.loads((config / "hyperparameters.json").read_text())
+        settings = json.loads(json.loads(hyper["settings"]))
+        settings["train"]["distribution"] = {"port": port, "timeout_seconds": 30}
+        hyper["settings"] = json.dumps(json.dumps(settings))
+        (config / "hyperparameters.json").write_text(json.dumps(hyper))
+        roots.append(root)
+    return roots

@@ -177,24 +177,14 @@ def test_a_sagemaker_job_of_two_instances_trains_one_model_and_only_the_chief_wr
     """Our training image's entry point on two hosts' /opt/ml, as SageMaker lays them out for `instance_count` 2
     (each host gets every record: S3 channels are fully replicated); the hosts are two loopback addresses."""
     from emoji_reco.model import bundle
-    from helpers.sagemaker_job import opt_ml
+    from helpers.sagemaker_job import cluster_roots
 
-    port, hosts = consecutive_free_ports(), ["127.0.0.1", "127.0.0.2"]
-    procs, roots = [], []
-    for host in hosts:
-        root = opt_ml(tmp_path / host, tiny_model)
-        config = root / "input" / "config"
-        (config / "resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": hosts}))
-        hyper = json.loads((config / "hyperparameters.json").read_text())
-        settings = json.loads(json.loads(hyper["settings"]))
-        settings["train"]["distribution"] = {"port": port, "timeout_seconds": 30}
-        hyper["settings"] = json.dumps(json.dumps(settings))
-        (config / "hyperparameters.json").write_text(json.dumps(hyper))
+    roots, procs = cluster_roots(tmp_path, tiny_model, ["127.0.0.1", "127.0.0.2"], consecutive_free_ports()), []
+    for root in roots:
         with open(root / "job.log", "w") as log:
             procs.append(subprocess.Popen([str(ROOT / "containers" / "train" / "train"), "train"], stdout=log,
                                           stderr=subprocess.STDOUT, env=env(EMOJI_RECO_OPT_ML=str(root)),
                                           start_new_session=True))
-        roots.append(root)
     logs = _finish(procs, [root / "job.log" for root in roots], 600)
     assert [p.returncode for p in procs] == [0, 0], "\n".join(log[-2000:] for log in logs)
     chief, worker = (root / "model" for root in roots)

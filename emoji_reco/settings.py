@@ -27,10 +27,11 @@ def _config_dir() -> Path:
 
 CONFIG_DIR = _config_dir()
 # Keys whose value is free-form (a mapping of step names, decorator arguments): checked as a whole, not key by key.
-FREE_FORM = {"platform.timeout_minutes", "platform.schedule", "platform.trigger", "monitor.schedule"}
+FREE_FORM = {"platform.timeout_minutes", "platform.schedule", "platform.trigger", "platform.remote_environment",
+             "monitor.schedule"}
 # Keys whose default is null, and what else they take.
 NULLABLE = {"data.text_column": str, "data.label_column": str, "data.labels": str, "train.pad_to_length": int,
-            "model.ngram.weight": float, "platform.datastore": str, "platform.batch_queue": str,
+            "model.ngram.weight": float, "platform.datastore": str, "platform.batch_queue": str, "platform.batch_image": str,
             "platform.schedule": dict, "platform.trigger": dict, "sagemaker.role": str, "sagemaker.training.image": str,
             "serve.capture.uri": str, "monitor.retrain_data": str, "monitor.schedule": dict}
 

@@ -1,8 +1,10 @@
 """Where and how a flow's steps run, from the config's `platform` section (no code edits between laptop and AWS).
 
 `Placement` (on `BaseFlow`, so on every flow):
-- `batch_steps`: steps sent to AWS Batch (`@batch`, sized by their `@resources`); `batch_queue` picks the queue.
+- `batch_steps`: steps sent to AWS Batch (`@batch`, sized by their `@resources`); `batch_queue` picks the queue,
+  `batch_image` the image (our training image in ECR; else Metaflow's METAFLOW_BATCH_CONTAINER_IMAGE).
 - `kubernetes_steps`: steps sent to Kubernetes (`@kubernetes`, sized by the same `@resources`).
+- `remote_environment`: variables set (`@environment`) in every step sent to Batch or Kubernetes.
 - `retries`: `@retry` count for every step but `start`: every other step reads or writes the datastore (S3 in AWS
   mode), so it can meet a network error, while `start` only fixes the settings, where a failure is a mistake to fix.
 - `timeout_minutes`: `@timeout` per step name, where a hang is possible.
@@ -33,11 +35,14 @@ class Placement(FlowMutator):
                 step.add_decorator("retry", deco_kwargs={"times": platform["retries"], "minutes_between_retries": 1})
             if timeouts.get(name):
                 step.add_decorator("timeout", deco_kwargs={"minutes": timeouts[name]})
-            if name in (platform.get("batch_steps") or ()):
-                queue = platform.get("batch_queue")
-                step.add_decorator("batch", deco_kwargs={"queue": queue} if queue else {})
-            if name in (platform.get("kubernetes_steps") or ()):
+            on_batch, on_kubernetes = (name in (platform.get(key) or ()) for key in ("batch_steps", "kubernetes_steps"))
+            if on_batch:
+                step.add_decorator("batch", deco_kwargs={key: platform[f"batch_{key}"] for key in ("queue", "image")
+                                                         if platform.get(f"batch_{key}")})
+            if on_kubernetes:
                 step.add_decorator("kubernetes")
+            if (on_batch or on_kubernetes) and platform.get("remote_environment"):
+                step.add_decorator("environment", deco_kwargs={"vars": dict(platform["remote_environment"])})
 
 
 class Scheduled(FlowMutator):

@@ -105,3 +105,24 @@ def serving(image: str, model: Path | None, *args: str, ping: int = 200, **envir
     with started(image, "--read-only", "-p", f"127.0.0.1:{port}:8080", *mounts, *env, *args, ready=answering(url, ping),
                  timeout=180) as (name, _):
         yield url, name
+
+
+@contextmanager
+def docker_api(folder: Path):
+    """The engine's Docker-compatible API (what moto's Batch backend runs jobs through): podman's served on a socket
+    in `folder` while the block runs, or Docker's own; yields its DOCKER_HOST."""
+    if engine() != "podman":
+        yield os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        return
+    socket = folder / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while not socket.exists():
+            assert service.poll() is None and time.time() < deadline, "podman's API service did not start"
+            time.sleep(0.1)
+        yield f"unix://{socket}"
+    finally:
+        service.terminate()
+        service.wait(30)

@@ -1,5 +1,6 @@
 """Loopback servers tests start: free ports, and moto in server mode."""
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -26,11 +27,12 @@ def consecutive_free_ports() -> int:
 
 
 @contextlib.contextmanager
-def moto():
-    """moto in server mode on 127.0.0.1; yields its URL, stops it on exit."""
+def moto(env: dict | None = None):
+    """moto in server mode on 127.0.0.1 (with `env` added to its environment); yields its URL, stops it on exit."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=None if env is None else {**os.environ, **env})
     try:
         deadline = time.time() + 30
         while True:

@@ -76,6 +76,8 @@ def plan(settings: dict) -> Plan:
         tf.keras.mixed_precision.set_global_policy(precision)
     replicas = strategy.num_replicas_in_sync if strategy else 1
     devices = [d.name for d in gpus] or ["CPU"]
+    if not gpus and tf.test.is_built_with_cuda():  # the GPU image on a machine (or container) without a GPU
+        print("train: no GPU visible to this CUDA build of TensorFlow; training on the CPU", flush=True)
     return Plan(strategy, kind, max(workers, 1), int(tf_config.get("task", {}).get("index", 0)) if workers > 1 else 0,
                 replicas, devices, precision, settings["batch_size"])
 

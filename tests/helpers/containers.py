@@ -42,6 +42,10 @@ def build(name: str, log: Path) -> str:
     return f"emoji-reco-{name}:{version()}"
 
 
+def remove(image: str) -> None:
+    subprocess.run([engine(), "rmi", "-f", image], capture_output=True, timeout=300)
+
+
 def run(*args: str, timeout: float = 600, check: bool = False) -> subprocess.CompletedProcess:
     """`ENGINE run --rm ARGS...` to completion."""
     done = subprocess.run([engine(), "run", "--rm", *args], capture_output=True, text=True, timeout=timeout)

@@ -13,10 +13,11 @@ import pytest
 from emoji_reco import cli, storage
 from emoji_reco.aws import batch_transform
 from emoji_reco.errors import EmojiRecoError
+from helpers.containers import version
 from helpers.sagemaker_job import ROLE, settings
 
 pytestmark = pytest.mark.timeout(300)
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/emoji-reco-inference:1"
+IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/emoji-reco-inference:{version()}"  # as make push-images names it
 
 
 def _config(tmp_path, **transform) -> str:
@@ -42,8 +43,12 @@ def test_batch_score_creates_a_line_split_multi_record_job_on_our_image(aws, tin
     assert described["TransformOutput"] == {"S3OutputPath": f"s3://{bucket}/out/", "Accept": "text/csv",
                                             "AssembleWith": "Line"}
     assert described["Environment"]["EMOJI_RECO_DEADLINE_MS"] == "600000"  # the server waits as long as the job
-    container = sm.describe_model(ModelName=described["ModelName"])["PrimaryContainer"]
-    assert container["Image"] == IMAGE
+    assert described["TransformResources"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}
+    model = sm.describe_model(ModelName=described["ModelName"])
+    container = model["PrimaryContainer"]
+    assert model["ExecutionRoleArn"] == ROLE and container == {  # a bundle without a run is version "model"
+        "Image": IMAGE, "ModelDataUrl": f"s3://{bucket}/out/_model/model.tar.gz",
+        "Environment": {"EMOJI_RECO_VERSION": "model"}}
     with tarfile.open(fileobj=io.BytesIO(storage.read_bytes(container["ModelDataUrl"]))) as tar:
         assert {"saved_model/saved_model.pb", "labels.json", "metadata.json"} <= {n.removeprefix("./")
                                                                                  for n in tar.getnames()}

@@ -25,7 +25,7 @@ def _template() -> dict:
 
 def _commands(buildspec: str) -> list[str]:
     spec = yaml.safe_load((ROOT / buildspec).read_text())
-    return [c for phase in spec["phases"].values() for c in phase["commands"]]
+    return [c for phase in spec["phases"].values() for c in phase.get("commands", [])]
 
 
 def test_the_pipeline_tests_then_waits_for_a_person_then_deploys():
@@ -38,7 +38,14 @@ def test_the_pipeline_tests_then_waits_for_a_person_then_deploys():
     projects = {s["Name"]: resources[s["Actions"][0]["Configuration"]["ProjectName"]["Ref"]]["Properties"]
                 for s in stages if s["Name"] in ("Test", "Deploy")}
     assert _commands(projects["Test"]["Source"]["BuildSpec"]) == ["bash .ci/run"]  # what CI runs: `make test`
-    assert _commands(projects["Deploy"]["Source"]["BuildSpec"]) == ["make install", "make deploy-production"]
+    assert _commands(projects["Deploy"]["Source"]["BuildSpec"]) == [  # the images as `make images` builds them
+        "make images", 'aws ecr get-login-password | docker login --username AWS --password-stdin "$REGISTRY"',
+        'make push-images REGISTRY="$REGISTRY"', "make install", "make deploy-production"]
+    assert projects["Deploy"]["Environment"]["PrivilegedMode"] is True  # a Docker engine
+    pushable = [s for s in resources["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                if s.get("Sid") == "PushImages"][0]["Resource"]
+    repositories = {resources[r["Fn::GetAtt"][0]]["Properties"]["RepositoryName"] for r in pushable}
+    assert repositories == {"emoji-reco-train", "emoji-reco-train-gpu", "emoji-reco-inference"}
     # The test build reaches no AWS service; only the deploy build may pass roles, and only these.
     test_policy = resources["TestRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert not any("iam:" in json.dumps(s) or "states:" in json.dumps(s) for s in test_policy)
@@ -67,7 +74,7 @@ def test_the_deploy_stage_creates_both_production_flows_and_their_rules(own_aws)
         "EnvironmentVariables"]}
     env = {**os.environ, **stack, "DATA_BUCKET": data_bucket, "DATA_PREFIX": "incoming/", "MODEL_PACKAGE_GROUP": group,
            "VENV": str(Path(sys.executable).parent.parent)}
-    assert set(stack) | {"DATA_BUCKET", "DATA_PREFIX", "MODEL_PACKAGE_GROUP"} == declared
+    assert set(stack) | {"DATA_BUCKET", "DATA_PREFIX", "MODEL_PACKAGE_GROUP", "REGISTRY"} == declared
     events, machines = boto3.client("events"), boto3.client("stepfunctions")
     done = subprocess.run(["make", "-C", str(ROOT), "deploy-production"], env=env, capture_output=True, text=True,
                           timeout=360)

@@ -1,5 +1,5 @@
-"""The entry points our images run (`serve`, `train`), as plain processes against an /opt/ml-shaped folder.
-No Docker engine here: the Dockerfiles are linted (hadolint, in `make test`), their entry points tested."""
+"""The entry points our images run (`serve`, `train`), as plain processes against an /opt/ml-shaped folder: quick
+checks of their contract on the host. The images themselves are built and run in tests/containers."""
 import contextlib
 import shutil
 import subprocess

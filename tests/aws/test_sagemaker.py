@@ -14,7 +14,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
 from emoji_reco import cli, storage
 from emoji_reco.aws import endpoint, http_front, model_registry, training_job
@@ -22,6 +22,7 @@ from emoji_reco.data import demo
 from emoji_reco.errors import EmojiRecoError
 from emoji_reco.model import bundle
 from emoji_reco.serving import payloads, sources
+from helpers.containers import version
 from helpers.flows import ROOT, gated_run
 from helpers.sagemaker_job import ROLE, opt_ml, queue_answer, run_train, settings
 
@@ -140,6 +141,19 @@ def packaged(aws, tiny_bundle):
     return endpoint.upload_model(f"{run_root}/model", settings(), "9", run_root), run_root
 
 
+# Our inference image as `make push-images` names it in a registry.
+OUR_IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/emoji-reco-inference:{version()}"
+
+
+@pytest.fixture
+def ours(aws, tiny_bundle):
+    """The tiny bundle as version 10, packed for our inference image: (model, run root)."""
+    run_root = f"s3://{aws[1]}/metaflow/EmojiFlow/10/emoji_reco"
+    storage.put_dir(str(tiny_bundle[1]), f"{run_root}/model")
+    config = settings(**{"sagemaker.endpoint.image": OUR_IMAGE})
+    return endpoint.upload_model(f"{run_root}/model", config, "10", run_root), run_root
+
+
 def test_a_first_deploy_creates_model_config_and_endpoint_and_smoke_tests_through_it(packaged, moto_server, tiny_bundle):
     model, run_root = packaged
     capture_uri = run_root.split("/metaflow/")[0] + "/capture"
@@ -190,42 +204,48 @@ def _endpoint(config_name: str, status: str = "InService", reason: str | None = 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 
 
-def _stub_update(stub: Stubber, config: dict, after: dict) -> None:
-    endpoint = config["sagemaker"]["endpoint"]
+# A canary: 10% of the new fleet first, the rest after the bake time; the deploy's own alarms, then the user's.
+DEPLOYMENT = {
+    "BlueGreenUpdatePolicy": {
+        "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 300,
+                                        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}},
+        "TerminationWaitInSeconds": 300, "MaximumExecutionTimeoutInSeconds": 1800},
+    "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "emoji-bg-5xx-rate"},
+                                             {"AlarmName": "emoji-bg-p99-model-latency"}, {"AlarmName": "emoji-5xx"}]}}
+
+
+def _stub_update(stub: Stubber, run_root: str, after: dict) -> None:
+    """Version 10 of `ours` replacing emoji-bg-old: every request in full (botocore validates each against the API)."""
     stub.add_response("describe_endpoint", _endpoint("emoji-bg-old"), {"EndpointName": "emoji-bg"})
     missing = {"service_error_code": "ValidationException", "service_message": "Could not find"}
     stub.add_client_error("describe_model", **missing, expected_params={"ModelName": "emoji-bg-10"})
-    stub.add_response("create_model", {"ModelArn": f"{ARN}:model/emoji-bg-10"},
-                      {"ModelName": "emoji-bg-10", "PrimaryContainer": ANY, "ExecutionRoleArn": ROLE})
+    stub.add_response("create_model", {"ModelArn": f"{ARN}:model/emoji-bg-10"}, {
+        "ModelName": "emoji-bg-10", "ExecutionRoleArn": ROLE, "PrimaryContainer": {
+            "Image": OUR_IMAGE, "ModelDataUrl": f"{run_root}/sagemaker/model.tar.gz",
+            "Environment": {"EMOJI_RECO_VERSION": "10"}}})
     stub.add_client_error("describe_endpoint_config", **missing, expected_params={"EndpointConfigName": "emoji-bg-10"})
-    stub.add_response("create_endpoint_config", {"EndpointConfigArn": f"{ARN}:endpoint-config/emoji-bg-10"},
-                      {"EndpointConfigName": "emoji-bg-10", "ProductionVariants": ANY})
+    stub.add_response("create_endpoint_config", {"EndpointConfigArn": f"{ARN}:endpoint-config/emoji-bg-10"}, {
+        "EndpointConfigName": "emoji-bg-10", "ProductionVariants": [{
+            "VariantName": "AllTraffic", "ModelName": "emoji-bg-10", "InstanceType": "ml.m5.large",
+            "InitialInstanceCount": 1}]})
     stub.add_response("describe_endpoint_config", {  # the serving config: same instance type, scaling stays
         "EndpointConfigName": "emoji-bg-old", "EndpointConfigArn": f"{ARN}:endpoint-config/emoji-bg-old",
         "CreationTime": "2026-11-22T00:00:00Z", "ProductionVariants": [{
-            "VariantName": "AllTraffic", "ModelName": "emoji-bg-old", "InstanceType": endpoint["instance_type"]}]},
+            "VariantName": "AllTraffic", "ModelName": "emoji-bg-old", "InstanceType": "ml.m5.large"}]},
                       {"EndpointConfigName": "emoji-bg-old"})
     stub.add_response("update_endpoint", {"EndpointArn": f"{ARN}:endpoint/emoji-bg"}, {
-        "EndpointName": "emoji-bg", "EndpointConfigName": "emoji-bg-10", "DeploymentConfig": {
-            "BlueGreenUpdatePolicy": {  # a canary: 10% of the new fleet first, the rest after the bake time
-                "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 300,
-                                                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}},
-                "TerminationWaitInSeconds": 300, "MaximumExecutionTimeoutInSeconds": 60 * endpoint["wait_minutes"]},
-            "AutoRollbackConfiguration": {"Alarms": [  # the deploy's own, then the user's
-                {"AlarmName": "emoji-bg-5xx-rate"}, {"AlarmName": "emoji-bg-p99-model-latency"},
-                {"AlarmName": "emoji-5xx"}]}}})
+        "EndpointName": "emoji-bg", "EndpointConfigName": "emoji-bg-10", "DeploymentConfig": DEPLOYMENT})
     stub.add_response("describe_endpoint", _endpoint("emoji-bg-old", "Updating"), {"EndpointName": "emoji-bg"})
     stub.add_response("describe_endpoint", after, {"EndpointName": "emoji-bg"})
 
 
-def test_an_update_is_a_canary_with_the_deploys_own_rollback_alarms_and_the_users(packaged, moto_server, tiny_bundle):
-    model, _ = packaged
-    model = {**model, "version": "10"}
+def test_an_update_is_a_canary_with_the_deploys_own_rollback_alarms_and_the_users(ours, moto_server, tiny_bundle):
+    model, run_root = ours
     config = settings(**{"deploy.endpoint": "emoji-bg", "sagemaker.endpoint.blue_green.alarms": ["emoji-5xx"]})
     sm = boto3.client("sagemaker")
     queue_answer(moto_server, real_answer(tiny_bundle, ["blue and green"]))
     with Stubber(sm) as stub:
-        _stub_update(stub, config, _endpoint("emoji-bg-10"))
+        _stub_update(stub, run_root, _endpoint("emoji-bg-10"))
         result = endpoint.deploy(model, config, ["blue and green"], client=sm)
         stub.assert_no_pending_responses()
     assert result["changed"] and result["previous_config"] == "emoji-bg-old"
@@ -247,15 +267,15 @@ def _scaling(endpoint_name: str) -> tuple[list, list]:
             client.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource[0])["ScalingPolicies"])
 
 
-def test_the_endpoint_scales_on_invocations_per_instance_and_a_rollback_keeps_the_scaling(packaged, moto_server,
+def test_the_endpoint_scales_on_invocations_per_instance_and_a_rollback_keeps_the_scaling(ours, moto_server,
                                                                                           tiny_bundle):
     """moto has no UpdateEndpoint: the second deploy's SageMaker calls are stubbed (botocore checks them against the
     API), while its scaling, alarms and smoke prediction go to moto. Proves the rollback path leaves the scaling of
     the serving variant as it was (registering again is idempotent), not what SageMaker does meanwhile."""
-    model, _ = packaged
+    model, run_root = ours
     config = settings(**{"deploy.endpoint": "emoji-bg", "sagemaker.endpoint.blue_green.alarms": ["emoji-5xx"]})
     queue_answer(moto_server, real_answer(tiny_bundle, ["scale me"]))
-    first = endpoint.deploy(model, config, ["scale me"])  # a first deploy, in moto
+    first = endpoint.deploy({**model, "version": "9"}, config, ["scale me"])  # a first deploy, in moto
     (target,), (policy,) = _scaling("emoji-bg")
     assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4) == (first["autoscaling"]["min"],
                                                                         first["autoscaling"]["max"])
@@ -266,24 +286,23 @@ def test_the_endpoint_scales_on_invocations_per_instance_and_a_rollback_keeps_th
     queue_answer(moto_server, b'{"not": "predictions"}')  # the new version fails its smoke test: rolled back
     sm = boto3.client("sagemaker")
     with Stubber(sm) as stub:
-        _stub_update(stub, config, _endpoint("emoji-bg-10"))
-        stub.add_response("update_endpoint", {"EndpointArn": f"{ARN}:endpoint/emoji-bg"}, {
-            "EndpointName": "emoji-bg", "EndpointConfigName": "emoji-bg-old", "DeploymentConfig": ANY})
+        _stub_update(stub, run_root, _endpoint("emoji-bg-10"))
+        stub.add_response("update_endpoint", {"EndpointArn": f"{ARN}:endpoint/emoji-bg"}, {  # back, the same way
+            "EndpointName": "emoji-bg", "EndpointConfigName": "emoji-bg-old", "DeploymentConfig": DEPLOYMENT})
         with pytest.raises(EmojiRecoError, match="rolling back to emoji-bg-old"):
-            endpoint.deploy({**model, "version": "10"}, config, ["scale me, then fail"], client=sm)
+            endpoint.deploy(model, config, ["scale me, then fail"], client=sm)
         stub.assert_no_pending_responses()
     (after,), (kept,) = _scaling("emoji-bg")  # still on the variant that serves
     assert (after["MinCapacity"], after["MaxCapacity"]) == (1, 4) and kept["PolicyName"] == policy["PolicyName"]
     assert kept["TargetTrackingScalingPolicyConfiguration"] == tracking
 
 
-def test_a_failed_update_leaves_the_previous_version_serving_and_says_why(packaged):
-    model, _ = packaged
-    model = {**model, "version": "10"}
+def test_a_failed_update_leaves_the_previous_version_serving_and_says_why(ours):
+    model, run_root = ours
     config = settings(**{"deploy.endpoint": "emoji-bg", "sagemaker.endpoint.blue_green.alarms": ["emoji-5xx"]})
     sm = boto3.client("sagemaker")
     with Stubber(sm) as stub:
-        _stub_update(stub, config, _endpoint("emoji-bg-old", "InService", "Alarm emoji-5xx fired; rolled back"))
+        _stub_update(stub, run_root, _endpoint("emoji-bg-old", "InService", "Alarm emoji-5xx fired; rolled back"))
         with pytest.raises(EmojiRecoError, match="Alarm emoji-5xx fired; rolled back.*emoji-bg-old still serves"):
             endpoint.deploy(model, config, ["never invoked"], client=sm)
 

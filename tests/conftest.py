@@ -1,23 +1,15 @@
 """Shared fixtures: an isolated Metaflow root and endpoint home, a tiny BERT, flow configs, a moto server."""
 import os
 import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
+from helpers import isolation  # first: the environment Metaflow reads when it is imported
 from helpers.datasets import SAMPLE_TEXTS
 from helpers.flows import run_flow, tiny_flow_config
 from helpers.network import moto
 
-# Isolate the session as a user's folder would be: Metaflow's local datastore (and its cards) is the
-# .metaflow folder found from the working directory, the endpoint home is $EMOJI_RECO_HOME.
-SESSION = Path(tempfile.mkdtemp(prefix="emoji-reco-tests-"))
-(SESSION / ".metaflow").mkdir()
-os.environ["EMOJI_RECO_HOME"] = str(SESSION / "home")
-os.environ["METAFLOW_USER"] = "tester"  # Metaflow refuses to run as "root"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+SESSION = isolation.SESSION
 AWS_FIXTURES = {"moto_server", "aws", "own_aws"}
 
 

@@ -11,6 +11,7 @@ import pytest
 from emoji_reco import backends, storage
 from emoji_reco.backends import contract
 from emoji_reco.backends.contract import Approved, Deployment, ModelVersion, RunInfo, Training, TrainingData
+from emoji_reco.backends.sagemaker import SageMakerTarget
 from emoji_reco.errors import ConfigError
 from emoji_reco.settings import defaults, with_overrides
 from helpers.flows import FLOW, gated_run
@@ -153,9 +154,13 @@ def _lifecycle(target, run: RunInfo, bundle_uri: str, reference: str, tmp_path, 
     assert isinstance(approved, Approved) and approved.version == run.run_id and approved.run == run.pathspec
     served = target.serve(approved, list(smoke))
     assert isinstance(served, Deployment) and served.deployed and served.changed is False  # serving already
-    # A failed verdict never changes what serves (SageMaker keeps serving the newest approved package).
+    # A failed verdict never changes what serves: the local target refuses, saying why; SageMaker keeps serving
+    # its newest approved package, the one serving already.
     refused = target.deploy(run, bundle_uri, {"passed": False, "reasons": ["below the minimum"]}, list(smoke))
-    assert not refused.deployed and "below the minimum" in refused.reason or refused.changed is False
+    if isinstance(target, SageMakerTarget):
+        assert refused.deployed and refused.changed is False and refused.version == approved.version
+    else:
+        assert not refused.deployed and refused.reason == "below the minimum" and refused.changed is None
     return deployment
 
 

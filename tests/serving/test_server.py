@@ -176,6 +176,23 @@ def test_ping_waits_for_a_deploy_and_new_versions_are_picked_up_without_failing_
         assert {r.json()["version"] for r in results} == {"v1", "v2"}
 
 
+def test_a_model_awaited_is_named_while_missing_in_one_log_line_and_served_once_it_appears(tiny_bundle, tmp_path,
+                                                                                          caplog):
+    model = tmp_path / "model"
+    with pytest.raises(ModelError, match=f"Model {model} not found"):  # required: the server refuses to start
+        running(model=str(model)).__enter__()
+    with running(model=str(model), wait_for_model=True) as (url, _):
+        time.sleep(0.6)  # several checks
+        ping = httpx.get(f"{url}/ping")
+        assert ping.status_code == 503 and f"Model {model} not found" in ping.json()["error"]
+        assert post(url, ["x"]).status_code == 503
+        said = [r for r in caplog.records if f"Model {model} not found" in r.getMessage()]
+        assert len(said) == 1 and not said[0].exc_info  # once, without a traceback
+        shutil.copytree(tiny_bundle[1], model)
+        wait_ready(url)
+        assert post(url, ["now it answers"]).status_code == 200
+
+
 def test_model_archives_are_extracted_safely(tmp_path, tiny_bundle):
     _, folder = tiny_bundle
     good = tmp_path / "model.tar.gz"

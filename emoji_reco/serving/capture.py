@@ -36,10 +36,11 @@ def _iso(seconds: float) -> str:
 
 
 def _part(body: bytes, content_type: str, mode: str) -> dict:
-    ctype = (content_type or "application/json").split(";")[0].strip().lower()
-    encoding = ENCODINGS.get(ctype, "BASE64")
+    """One side of an exchange; its content type whole (`text/csv; header=present` says how to read it back)."""
+    observed = (content_type or "application/json").strip()
+    encoding = ENCODINGS.get(observed.split(";")[0].strip().lower(), "BASE64")
     data = base64.b64encode(body).decode() if encoding == "BASE64" else body.decode("utf-8")
-    return {"observedContentType": ctype, "mode": mode, "data": data, "encoding": encoding}
+    return {"observedContentType": observed, "mode": mode, "data": data, "encoding": encoding}
 
 
 def event(when: float, body: bytes, content_type: str, answer: dict) -> dict:

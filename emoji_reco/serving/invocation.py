@@ -40,13 +40,28 @@ async def within_token_budget(request: Request, predictor, texts: list[str], lim
             f"counts up to {predictor.metadata['max_length']}). Send them in smaller requests.", 413)
 
 
+def scorable(texts: list[str], is_empty, every_record: bool) -> list[int]:
+    """The indices of the texts the model scores: all (parsing refused empty ones), or with `every_record`
+    (Batch Transform) those with something left after cleaning; the others get an answer saying so."""
+    return [i for i, text in enumerate(texts) if not (every_record and is_empty(text))]
+
+
+def placed(rows: list, kept: list[int], total: int) -> list:
+    """The model's rows for the `kept` texts at their places among `total`, None at the others'."""
+    out = [None] * total
+    for i, row in zip(kept, rows):
+        out[i] = row
+    return out
+
+
 def explanations(predictor, texts: list[str], answers: list[list[dict]]) -> list[dict] | None:
     """For each text, the words behind each emoji of its answer (model/explain.py); None for a model without an
     n-gram half."""
     explainer = predictor.explainer
     if explainer is None:
         return None
-    return [explainer.explain(text, [a["emoji"] for a in answer]) for text, answer in zip(texts, answers)]
+    return [None if answer is None else explainer.explain(text, [a["emoji"] for a in answer])
+            for text, answer in zip(texts, answers)]
 
 
 def refused(exc: Exception, request_id: str) -> Response:

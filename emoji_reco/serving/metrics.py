@@ -55,6 +55,8 @@ class Metrics:
                                "them, by reason (deadline passed, client gone).", ["reason"], **own)
         self.model = Gauge("emoji_reco_model_info", "1 for the model version serving.", ["version"],
                            multiprocess_mode="livemax", **own)
+        self.unscorable = Counter("emoji_reco_unscorable_records", "Batch Transform records answered as "
+                                  "unscorable: nothing left to score after cleaning.", **own)
         self.reload_failures = Counter("emoji_reco_model_reload_failures", "Model versions that failed to load.",
                                        **own)
         self.capture = Counter("emoji_reco_capture_records", "Captured request/answer records, by outcome "

@@ -29,7 +29,8 @@ def invocations_api(settings) -> dict:
         "responses": {
             "200": {"description": "top emojis per text, or raw logits; with `Accept: application/jsonlines` one such "
                                    "answer per text and line, with `Accept: text/csv` emoji_1,probability_1,… per "
-                                   "text and row (SageMaker Batch Transform)", "content": {
+                                   "text and row (SageMaker Batch Transform; there a record with nothing to score "
+                                   "gets a line of its own saying so)", "content": {
                 "application/json": {"schema": {"type": "object", "properties": {
                     "version": {"type": "string"},
                     "predictions": {"type": "array", "items": {"type": "array", "items": _PREDICTION}},

@@ -19,14 +19,17 @@ class BadRequest(Exception):
         self.status = status
 
 
-def parse_texts(body: bytes, content_type: str | None, max_texts: int, is_empty) -> list[str]:
-    """The texts a request asks about; a text with nothing left after cleaning (`is_empty`: `cleaning.is_empty`,
-    the cleaning the model's input gets) is refused, by its index, with nothing of the request scored.
+def parse_texts(body: bytes, content_type: str | None, max_texts: int, is_empty, refuse_empty: bool = True) -> list[str]:
+    """The texts a request asks about. A text with nothing left after cleaning (`is_empty`: `cleaning.is_empty`,
+    the cleaning the model's input gets) is refused, by its index, with nothing of the request scored; with
+    `refuse_empty` False it is kept, for an answer of its own (Batch Transform: one answer per record).
 
     application/json: a list of strings (or of {"text": ...}), {"instances": [...]} or {"inputs": ...};
     text/plain: one text per line, lines ending in \n or \r\n only (a U+2028 or a lone \r stays inside its text);
-    text/csv: the first column, one text per row (a `text` header is skipped);
+    text/csv: the first column, one text per record; the first record is a header only when the content type says
+    so (`text/csv; header=present`, RFC 4180);
     application/jsonlines: one record per line, a string or {"text": ...} (SageMaker Batch Transform, SplitType=Line).
+    Blank lines of CSV and JSON Lines are skipped, or with `refuse_empty` False kept as blank records.
     """
     ctype = (content_type or "application/json").split(";")[0].strip().lower()
     if ctype not in CONTENT_TYPES:
@@ -39,16 +42,17 @@ def parse_texts(body: bytes, content_type: str | None, max_texts: int, is_empty)
     if ctype == "application/json":
         texts, name = _json_texts(text)
     elif ctype in JSON_LINES:
-        texts = [_json_line(line, n + 1) for n, line in enumerate(text.splitlines()) if line.strip()]
+        texts = [_json_line(line, n + 1) if line.strip() else "" for n, line in enumerate(text.splitlines())
+                 if line.strip() or not refuse_empty]
     elif ctype == "text/plain":
         texts = [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
     else:
-        texts = _csv_texts(text)
+        texts = _csv_texts(text, _csv_header(content_type), keep_blank=not refuse_empty)
     if not texts:
         raise BadRequest("No texts to score: send at least one.")
     if len(texts) > max_texts:
         raise BadRequest(f"Too many texts: {len(texts)} in one request, at most {max_texts}.")
-    empty = [f"{name}[{i}]" for i, t in enumerate(texts) if is_empty(t)]
+    empty = [f"{name}[{i}]" for i, t in enumerate(texts) if refuse_empty and is_empty(t)]
     if empty:
         shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
         raise BadRequest(f"{shown} {'is' if len(empty) == 1 else 'are'} empty: nothing is left to score after "
@@ -56,13 +60,18 @@ def parse_texts(body: bytes, content_type: str | None, max_texts: int, is_empty)
     return texts
 
 
-def _csv_texts(text: str) -> list[str]:
-    """The first column, one text per row; any line ending (a lone CR too) ends a row; any field length."""
+def _csv_header(content_type: str | None) -> bool:
+    """Whether a text/csv body starts with a header: `header=present` (RFC 4180's parameter) says so."""
+    params = (part.split("=", 1) for part in (content_type or "").split(";")[1:] if "=" in part)
+    return any(k.strip().lower() == "header" and v.strip().strip('"').lower() == "present" for k, v in params)
+
+
+def _csv_texts(text: str, header: bool, keep_blank: bool) -> list[str]:
+    """The first column, one text per record; any line ending (a lone CR too) ends a record; any field length.
+    A blank line is a blank record with `keep_blank`, else skipped."""
     csv.field_size_limit(max(csv.field_size_limit(), len(text)))
-    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row and any(cell.strip() for cell in row)]
-    if rows and rows[0][0].strip().lower() == "text":
-        rows = rows[1:]
-    return [row[0] for row in rows]
+    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row or keep_blank]
+    return [row[0] if row else "" for row in rows[1 if header else 0:]]
 
 
 def _json_line(line: str, n: int) -> str:
@@ -132,10 +141,17 @@ def parse_k(value: str | None, default: int, labels: int) -> int:
     return k
 
 
-def top_k(logits: list[list[float]], emojis: list[str], k: int) -> list[list[dict]]:
-    """For each row of scores, the `k` likeliest emojis with softmax probabilities, best first."""
+UNSCORABLE = "nothing left to score after cleaning"
+
+
+def top_k(logits: list[list[float] | None], emojis: list[str], k: int) -> list[list[dict] | None]:
+    """For each row of scores, the `k` likeliest emojis with softmax probabilities, best first (None for a record
+    that could not be scored)."""
     out = []
     for row in logits:
+        if row is None:
+            out.append(None)
+            continue
         peak = max(row)
         exp = [math.exp(v - peak) for v in row]
         total = sum(exp)
@@ -147,7 +163,8 @@ def top_k(logits: list[list[float]], emojis: list[str], k: int) -> list[list[dic
 def response(logits: list[list[float]], emojis: list[str], k: int, raw: bool, version: str | None) -> dict:
     """The JSON answer: top-k emojis per text, or with `raw` the logits in label order."""
     if raw:
-        return {"version": version, "labels": emojis, "logits": [[round(float(v), 5) for v in row] for row in logits]}
+        return {"version": version, "labels": emojis,
+                "logits": [None if row is None else [round(float(v), 5) for v in row] for row in logits]}
     return {"version": version, "predictions": top_k(logits, emojis, k)}
 
 
@@ -156,15 +173,19 @@ def render_lines(logits: list[list[float]], emojis: list[str], k: int, raw: bool
     """(body, media type) when `accept` asks for one line per text, else None (the JSON answer). JSON Lines: each
     line is the answer a request of that one text gets. CSV: emoji_1,probability_1,… per row (with `raw`, the
     logits in label order), no header, so that SageMaker Batch Transform's AssembleWith=Line output holds one row
-    per input record."""
+    per input record. A record that could not be scored (None) gets a line that says so: `{"error": ...}`, or
+    the row `ERROR,<why>`."""
     wanted = (accept or "").split(";")[0].strip().lower()
     if wanted in JSON_LINES:
-        return "".join(json.dumps(response([row], emojis, k, raw, version), ensure_ascii=False) + "\n"
+        return "".join(json.dumps({"version": version, "error": UNSCORABLE} if row is None else
+                                  response([row], emojis, k, raw, version), ensure_ascii=False) + "\n"
                        for row in logits), wanted
     if wanted == "text/csv":
         out = io.StringIO()
-        rows = ([[round(float(v), 5) for v in row] for row in logits] if raw else
-                [[v for a in answer for v in (a["emoji"], a["probability"])] for answer in top_k(logits, emojis, k)])
+        answers = logits if raw else top_k(logits, emojis, k)
+        rows = [["ERROR", UNSCORABLE] if answer is None else
+                [round(float(v), 5) for v in answer] if raw else [v for a in answer for v in (a["emoji"], a["probability"])]
+                for answer in answers]
         csv.writer(out, lineterminator="\n").writerows(rows)
         return out.getvalue(), "text/csv"
     return None

@@ -12,6 +12,7 @@ from emoji_reco.serving import logs
 class ServeSettings:
     model: str | None = None  # bundle folder, model.tar.gz, or s3://; None: the local endpoint's current version
     wait_for_model: bool = False  # a missing `model`: /ping 503 until it is there (else the server refuses to start)
+    answer_every_record: bool = False  # an unscorable record gets an answer line saying so, not a 400 (Batch Transform)
     endpoint: str = "emoji-reco"
     host: str = "127.0.0.1"
     port: int = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080))
@@ -68,11 +69,12 @@ def model_threads(settings: ServeSettings) -> tuple[int, int]:
 def for_batch_transform(settings: ServeSettings, environ) -> ServeSettings:
     """In SageMaker Batch Transform (SAGEMAKER_BATCH=true) every request is a mini-batch of up to MaxPayloadInMB of
     the job's own records, and the job waits for it (ModelClientConfig): admit a whole one, let it take its time
-    (EMOJI_RECO_DEADLINE_MS, set by `emoji-reco aws batch-score`). Elsewhere `settings` as they are."""
+    (EMOJI_RECO_DEADLINE_MS, set by `emoji-reco aws batch-score`), and answer every record, one line each, those
+    with nothing to score too. Elsewhere `settings` as they are."""
     if environ.get("SAGEMAKER_BATCH") != "true":
         return settings
     payload = int(float(environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") or 6) * (1 << 20)) or settings.max_body_bytes
     return dataclasses.replace(settings, max_body_bytes=max(settings.max_body_bytes, payload),
                                max_texts=max(settings.max_texts, payload // 2),  # a record is 2 bytes at least
-                               max_request_tokens=0,
+                               max_request_tokens=0, answer_every_record=True,
                                deadline_ms=float(environ.get("EMOJI_RECO_DEADLINE_MS") or 600_000))

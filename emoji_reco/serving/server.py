@@ -33,6 +33,11 @@ STATIC = Path(__file__).resolve().parent / "static"
 SETTINGS_ENV = "EMOJI_RECO_SERVE"
 
 
+async def _no_rows() -> list:
+    """What scoring gives a request none of whose records has anything to score."""
+    return []
+
+
 def limit_op_threads(threads: int) -> None:
     import tensorflow as tf
 
@@ -58,11 +63,8 @@ def create_app(settings: ServeSettings) -> Guard:
     async def lifespan(app):
         limit_op_threads(op_threads)
         await batcher.start()
-        follower = None
-        if model.source.follows:
-            follower = asyncio.create_task(model.follow(settings.reload_seconds))
-        else:  # a fixed model loads before this worker takes connections
-            await model.follow(settings.reload_seconds)
+        await model.check(settings.reload_seconds)  # a model that is there loads before this worker takes connections
+        follower = asyncio.create_task(model.follow(settings.reload_seconds)) if model.source.follows else None
         writer = asyncio.create_task(capture.run()) if capture else None
         yield
         for task in (follower, writer):
@@ -124,7 +126,9 @@ def create_app(settings: ServeSettings) -> Guard:
         try:
             started = time.thread_time()  # what reading the request costs, charged to its client if it is refused
             try:
-                texts = payloads.parse_texts(body, request.headers.get("content-type"), settings.max_texts, is_empty)
+                texts = payloads.parse_texts(body, request.headers.get("content-type"), settings.max_texts, is_empty,
+                                             refuse_empty=not settings.answer_every_record)
+                kept = invocation.scorable(texts, is_empty, settings.answer_every_record)
             finally:
                 request.state.cpu_s = time.thread_time() - started
             request.state.texts = len(texts)
@@ -138,7 +142,13 @@ def create_app(settings: ServeSettings) -> Guard:
                 await invocation.within_token_budget(request, model.current.predictor, texts, settings.max_request_tokens)
         except payloads.BadRequest as exc:
             return invocation.refused(exc, request_id)
-        scoring = asyncio.ensure_future(batcher.submit(texts, expires - asyncio.get_running_loop().time()))
+        if len(kept) < len(texts):
+            metrics.unscorable.inc(len(texts) - len(kept))
+            log.info("request %s: %d of %d records have nothing to score; answered as such", request_id,
+                     len(texts) - len(kept), len(texts))
+        to_score = [texts[i] for i in kept]
+        scoring = asyncio.ensure_future(batcher.submit(to_score, expires - asyncio.get_running_loop().time())
+                                        if to_score else _no_rows())
         watch = asyncio.ensure_future(invocation.client_left(request))
         try:
             await asyncio.wait((scoring, watch), return_when=asyncio.FIRST_COMPLETED)
@@ -158,7 +168,8 @@ def create_app(settings: ServeSettings) -> Guard:
         except Exception:  # the model failed, not the request; the log has the detail
             log.exception("request %s: the model failed", request_id)
             return error(500, "The model failed on this request.", request_id)
-        loaded, logits = rows[0][1], [r for r, _ in rows]
+        loaded = rows[0][1] if rows else model.current
+        logits = invocation.placed([r for r, _ in rows], kept, len(texts))
         request.state.version = loaded.version
         k = min(k, len(loaded.emojis))
         lines = payloads.render_lines(logits, loaded.emojis, k, raw, loaded.version, request.headers.get("accept"))

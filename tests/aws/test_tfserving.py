@@ -61,7 +61,7 @@ def tf_serving(model_dir, request_json: str):
 @pytest.mark.parametrize("body, content_type, attributes, k, raw", [
     (json.dumps(["so hyped", "ugh monday", "word " * 80]).encode(), "application/json", "", 3, False),
     (b"first line\nsecond line\n", "text/plain", "k=5", 5, False),
-    (b"text\nfirst\nsecond\n", "text/csv", "raw=logits", 3, True),
+    (b"text\nfirst\nsecond\n", "text/csv; header=present", "raw=logits", 3, True),
 ])
 def test_handlers_answer_like_our_server(archive, handlers, tiny_bundle, body, content_type, attributes, k, raw):
     _, model = archive
@@ -97,7 +97,7 @@ def test_handlers_refuse_bad_requests_like_our_server(handlers):
 
 def test_csv_texts_of_any_length_and_line_ending_are_read_whole():
     body = b"text\r" + b"y" * 200_000 + b'\r\n"two\rlines"\rlast'
-    assert payloads.parse_texts(body, "text/csv", 8, is_empty) == ["y" * 200_000, "two\rlines", "last"]
+    assert payloads.parse_texts(body, "text/csv; header=present", 8, is_empty) == ["y" * 200_000, "two\rlines", "last"]
 
 
 def test_tokenization_in_the_image_matches_training_exactly(handlers, tmp_path, tiny_model):

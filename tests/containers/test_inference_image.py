@@ -15,6 +15,7 @@ import pytest
 
 from emoji_reco.data import demo
 from emoji_reco.model import bundle
+from emoji_reco.serving import payloads
 from helpers import containers
 from helpers.datasets import SAMPLE_TEXTS
 from helpers.serving import running
@@ -63,6 +64,8 @@ def test_two_workers_each_answer(inference_image, tiny_bundle):
 
 def test_batch_transform_mini_batches_get_one_line_per_record_in_order(inference_image, tiny_bundle):
     texts = records(3000)
+    texts[0] = texts[2000] = "text"  # a record, not a header
+    texts[999] = ""  # unscorable: answered as such, in its place
     body = "".join(f'"{t.replace(chr(34), 2 * chr(34))}"\n' for t in texts).encode()
     alone = host_answers(tiny_bundle[1], [texts[0], texts[1234], texts[-1]])
     with containers.serving(inference_image, tiny_bundle[1], SAGEMAKER_BATCH="true", SAGEMAKER_MAX_PAYLOAD_IN_MB="1",
@@ -71,14 +74,15 @@ def test_batch_transform_mini_batches_get_one_line_per_record_in_order(inference
                             headers={"Content-Type": "text/csv", "Accept": "text/csv"})
         assert answer.status_code == 200, answer.text[:300]
         rows = list(csv.reader(io.StringIO(answer.text)))
-        assert len(rows) == len(texts)
+        assert len(rows) == len(texts) and rows[999] == ["ERROR", payloads.UNSCORABLE]
         for i, expected in zip((0, 1234, len(texts) - 1), alone):
             assert rows[i] == [str(v) for p in expected for v in (p["emoji"], p["probability"])]
         lines = "\n".join(json.dumps({"text": t}) for t in texts).encode()
         answer = httpx.post(f"{url}/invocations{ALL}", content=lines, timeout=300,
                             headers={"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"})
-        out = [json.loads(line)["predictions"][0] for line in answer.text.splitlines()]
-        assert len(out) == len(texts) and [out[0], out[1234], out[-1]] == alone
+        out = [json.loads(line) for line in answer.text.splitlines()]
+        assert len(out) == len(texts) and out[999]["error"] == payloads.UNSCORABLE
+        assert [out[i]["predictions"][0] for i in (0, 1234, len(texts) - 1)] == alone
 
 
 def test_sigterm_finishes_the_request_in_flight_and_exits_zero(inference_image, tiny_bundle):

@@ -27,7 +27,7 @@ def test_captured_requests_and_answers_are_written_in_sagemakers_layout_and_read
     out = tmp_path / "captured"
     sent = [(["so hyped for tonight", "ugh monday"], "application/json"),
             ({"instances": ["first day at the beach"]}, "application/json"),
-            (b"one per line\nsecond line\n", "text/plain"), (b"text\nfrom a csv\n", "text/csv")]
+            (b"one per line\nsecond line\n", "text/plain"), (b"text\nfrom a csv\n", "text/csv; header=present")]
     with running(model=str(folder), endpoint="shop", capture_sample=1.0, capture_uri=str(out),
                  capture_flush_seconds=0.2) as (url, _):
         wait_ready(url)

@@ -40,7 +40,7 @@ def server(tiny_bundle):
     ({"inputs": "just one"}, "application/json", 1),
     ([{"text": "object items"}], "application/json", 1),
     (b"line one\n\nline two\n", "text/plain", 2),
-    (b"text\nfirst,x\n\"second, with comma\",y\n", "text/csv; charset=utf-8", 2),
+    (b"text\nfirst,x\n\"second, with comma\",y\n", "text/csv; charset=utf-8; header=present", 2),
     (b"\r%\xc2\xa4a\rsecond\r\nthird", "text/csv", 3),  # any line ending, a lone \r too (found by fuzzing)
 ])
 def test_every_request_format_gets_top_emojis(server, body, content_type, n):

@@ -48,7 +48,8 @@ def limit_op_threads(threads: int) -> None:
 
 
 def create_app(settings: ServeSettings) -> Guard:
-    """The ASGI app for `settings`; the model loads in the background, /ping says when it is ready."""
+    """The ASGI app for `settings`. A model that is there loads before the worker takes connections; a new version
+    (or a model awaited) loads in the background; /ping says when one is ready."""
     metrics = Metrics()
     model = ServedModel(open_source(settings.model, settings.endpoint, settings.wait_for_model), metrics)
     calls, op_threads = model_threads(settings)

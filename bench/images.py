@@ -18,8 +18,9 @@ def engine() -> str:
 
 
 def version() -> str:
-    return next(line.split('"')[1] for line in (ROOT / "setup.py").read_text().splitlines()
-                if line.strip().startswith("version="))
+    """The version the images are tagged with (containers/version)."""
+    return subprocess.run([str(ROOT / "containers" / "version")], capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 def size_mb(image: str) -> int:

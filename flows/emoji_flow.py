@@ -1,5 +1,5 @@
 """EmojiFlow: tweets → cleaned splits → TFRecord shards → fine-tuned BERT → evaluation and gate → registry → endpoint."""
-from metaflow import Parameter, card, config_expr, current, resources, step
+from metaflow import Parameter, card, config_expr, current, resources, retry, step
 
 from emoji_reco.pipeline.base import BaseFlow
 from emoji_reco.pipeline.placement import Scheduled
@@ -21,6 +21,7 @@ class EmojiFlow(BaseFlow):
     sample = Parameter("sample", type=int, default=config_expr("config.data.sample"),
                        help="Use at most this many rows (0: all).")
 
+    @retry(times=0)  # no I/O: a failure here is a mistake in the config or the parameters
     @step
     def start(self):
         """Fix this run's settings: the config file plus this run's parameters."""

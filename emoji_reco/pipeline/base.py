@@ -5,6 +5,7 @@ import os
 
 from metaflow import Config, FlowSpec, config_expr, metaflow_config, project
 
+from emoji_reco.pipeline import card_cache
 from emoji_reco.pipeline.placement import Placement
 from emoji_reco.settings import CONFIG_DIR, parse
 
@@ -19,6 +20,7 @@ def _name_the_user() -> None:
 
 
 _name_the_user()
+card_cache.keep_out_of_the_work_tree()
 
 
 @Placement

@@ -5,8 +5,10 @@
   `batch_image` the image (our training image in ECR; else Metaflow's METAFLOW_BATCH_CONTAINER_IMAGE).
 - `kubernetes_steps`: steps sent to Kubernetes (`@kubernetes`, sized by the same `@resources`).
 - `remote_environment`: variables set (`@environment`) in every step sent to Batch or Kubernetes.
-- `retries`: `@retry` count for every step but `start`: every other step reads or writes the datastore (S3 in AWS
-  mode), so it can meet a network error, while `start` only fixes the settings, where a failure is a mistake to fix.
+- `retries`: `@retry` count, `retry_minutes` apart, for every step without a `@retry` of its own: a step that reads
+  or writes the datastore (S3 in AWS mode) or asks a service can meet a transient error. A step that does no I/O,
+  where a failure is a mistake to fix, says so with `@retry(times=0)` (EmojiFlow's `start`, which only fixes the
+  settings).
 - `timeout_minutes`: `@timeout` per step name, where a hang is possible.
 - `datastore`: the datastore the config expects ("s3" for AWS); a run on another one stops with what to set.
 
@@ -21,8 +23,6 @@ from metaflow import FlowMutator
 from emoji_reco import storage
 from emoji_reco.errors import EmojiRecoError
 
-UNRETRIED = ("start",)
-
 
 class Placement(FlowMutator):
     """Adds @batch, @kubernetes, @retry and @timeout as the config's `platform` section says."""
@@ -31,8 +31,9 @@ class Placement(FlowMutator):
         platform = dict(mutable_flow.configs)["config"].get("platform", {})
         timeouts = platform.get("timeout_minutes") or {}
         for name, step in mutable_flow.steps:
-            if platform.get("retries") and name not in UNRETRIED:
-                step.add_decorator("retry", deco_kwargs={"times": platform["retries"], "minutes_between_retries": 1})
+            if platform.get("retries") and not step.has_decorator("retry"):
+                step.add_decorator("retry", deco_kwargs={"times": platform["retries"],
+                                                         "minutes_between_retries": platform["retry_minutes"]})
             if timeouts.get(name):
                 step.add_decorator("timeout", deco_kwargs={"minutes": timeouts[name]})
             on_batch, on_kubernetes = (name in (platform.get(key) or ()) for key in ("batch_steps", "kubernetes_steps"))

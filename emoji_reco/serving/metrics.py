@@ -17,6 +17,9 @@ ROUTES = ("/invocations", "/ping", "/metrics", "/", "/docs", "/openapi.json", "/
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+SHED_REASONS = ("queue_full", "open_requests", "deadline")
+DROP_REASONS = ("deadline", "gone")
+CAPTURE_OUTCOMES = ("written", "dropped")
 
 
 def share_between_workers() -> str:
@@ -61,6 +64,10 @@ class Metrics:
                                        **own)
         self.capture = Counter("emoji_reco_capture_records", "Captured request/answer records, by outcome "
                                "(written, dropped: buffer full or the write failed).", ["outcome"], **own)
+        known = ((self.shed, SHED_REASONS), (self.dropped, DROP_REASONS), (self.capture, CAPTURE_OUTCOMES))
+        for counter, values in known:  # every known series exported from the start, at 0 until it happens
+            for value in values:
+                counter.labels(value)
         self._version = None
 
     def answered(self, path: str, status: int, seconds: float) -> None:

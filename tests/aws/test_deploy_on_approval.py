@@ -99,6 +99,13 @@ def test_deploy_flow_serves_an_approved_package_and_refuses_one_awaiting_approva
                                  "endpoint": {"poll_seconds": QUICK_SAGEMAKER["sagemaker.endpoint.poll_seconds"]}}}
     status, _, output = run_flow(flow_config, flow=DEPLOY_FLOW, model=package["arn"])
     assert status == "failed" and "PendingManualApproval, not Approved" in output and "Traceback" not in output
+    elsewhere = f"{group}-other"  # an approved package, of a group this flow does not serve
+    other_config = settings(**{"sagemaker.registry.group": elsewhere, "sagemaker.registry.approval": "manual"})
+    other = model_registry.register(model, other_config, "EmojiFlow/41", metrics, passed, run_root)
+    model_registry.set_status(other["arn"], model_registry.APPROVED)
+    status, _, refused = run_flow(flow_config, flow=DEPLOY_FLOW, model=other["arn"])
+    assert status == "failed" and f"belongs to model package group {elsewhere!r}, not {group!r}" in refused
+    assert "Traceback" not in refused
     sagemaker = boto3.client("sagemaker")
     assert name not in [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]]
 

@@ -214,8 +214,9 @@ DEPLOYMENT = {
                                              {"AlarmName": "emoji-bg-p99-model-latency"}, {"AlarmName": "emoji-5xx"}]}}
 
 
-def _stub_update(stub: Stubber, run_root: str, after: dict) -> None:
-    """Version 10 of `ours` replacing emoji-bg-old: every request in full (botocore validates each against the API)."""
+def _stub_update(stub: Stubber, run_root: str, after: dict, instance_type: str = "ml.m5.large") -> None:
+    """Version 10 of `ours` (on `instance_type`) replacing emoji-bg-old (on ml.m5.large): every request in full
+    (botocore validates each against the API)."""
     stub.add_response("describe_endpoint", _endpoint("emoji-bg-old"), {"EndpointName": "emoji-bg"})
     missing = {"service_error_code": "ValidationException", "service_message": "Could not find"}
     stub.add_client_error("describe_model", **missing, expected_params={"ModelName": "emoji-bg-10"})
@@ -226,9 +227,9 @@ def _stub_update(stub: Stubber, run_root: str, after: dict) -> None:
     stub.add_client_error("describe_endpoint_config", **missing, expected_params={"EndpointConfigName": "emoji-bg-10"})
     stub.add_response("create_endpoint_config", {"EndpointConfigArn": f"{ARN}:endpoint-config/emoji-bg-10"}, {
         "EndpointConfigName": "emoji-bg-10", "ProductionVariants": [{
-            "VariantName": "AllTraffic", "ModelName": "emoji-bg-10", "InstanceType": "ml.m5.large",
+            "VariantName": "AllTraffic", "ModelName": "emoji-bg-10", "InstanceType": instance_type,
             "InitialInstanceCount": 1}]})
-    stub.add_response("describe_endpoint_config", {  # the serving config: same instance type, scaling stays
+    stub.add_response("describe_endpoint_config", {  # the serving config's instance type
         "EndpointConfigName": "emoji-bg-old", "EndpointConfigArn": f"{ARN}:endpoint-config/emoji-bg-old",
         "CreationTime": "2026-11-22T00:00:00Z", "ProductionVariants": [{
             "VariantName": "AllTraffic", "ModelName": "emoji-bg-old", "InstanceType": "ml.m5.large"}]},
@@ -297,6 +298,31 @@ def test_the_endpoint_scales_on_invocations_per_instance_and_a_rollback_keeps_th
     assert kept["TargetTrackingScalingPolicyConfiguration"] == tracking
 
 
+def test_a_new_instance_type_takes_the_scaling_off_for_the_update_and_registers_it_again(ours, moto_server,
+                                                                                         tiny_bundle):
+    """SageMaker refuses to change the instance type of a variant autoscaling manages: the deploy deregisters the
+    scaling (in moto) before the update (stubbed, as moto has none) and registers it again once the new fleet serves."""
+    model, run_root = ours
+    config = {"deploy.endpoint": "emoji-bg", "sagemaker.endpoint.blue_green.alarms": ["emoji-5xx"]}
+    queue_answer(moto_server, real_answer(tiny_bundle, ["scale me"]))
+    endpoint.deploy({**model, "version": "9"}, settings(**config), ["scale me"])  # on ml.m5.large, scaled
+    assert len(_scaling("emoji-bg")[0]) == 1
+    sm, at_update = boto3.client("sagemaker"), []
+    sm.meta.events.register("before-parameter-build.sagemaker.UpdateEndpoint",
+                            lambda **_: at_update.append(_scaling("emoji-bg")[0]))
+    queue_answer(moto_server, real_answer(tiny_bundle, ["bigger"]))
+    with Stubber(sm) as stub:
+        _stub_update(stub, run_root, _endpoint("emoji-bg-10"), instance_type="ml.c5.xlarge")
+        result = endpoint.deploy(model, settings(**config, **{"sagemaker.endpoint.instance_type": "ml.c5.xlarge"}),
+                                 ["bigger"], client=sm)
+        stub.assert_no_pending_responses()
+    assert at_update == [[]]  # nothing scaled the variant while its instance type changed
+    (target,), (policy,) = _scaling("emoji-bg")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4) == (result["autoscaling"]["min"],
+                                                                        result["autoscaling"]["max"])
+    assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 600
+
+
 def test_a_failed_update_leaves_the_previous_version_serving_and_says_why(ours):
     model, run_root = ours
     config = settings(**{"deploy.endpoint": "emoji-bg", "sagemaker.endpoint.blue_green.alarms": ["emoji-5xx"]})
@@ -353,15 +379,24 @@ def _http(body: str | bytes, content_type: str = "text/plain", b64: bool = False
 
 
 def test_the_http_front_answers_a_tweet_from_the_endpoint(aws, moto_server, tiny_bundle, monkeypatch):
-    monkeypatch.setenv("ENDPOINT_NAME", "emoji-reco")
+    monkeypatch.setenv("ENDPOINT_NAME", "shop-front")
+    runtime, sent = boto3.client("sagemaker-runtime"), []
+    runtime.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", lambda request, **_: sent.append(
+        (request.method, request.url, {k: v for k, v in request.headers.items()}, request.body)))
     queue_answer(moto_server, real_answer(tiny_bundle, ["monday again"]))
-    reply = http_front.handler(_http("monday again"))
+    reply = http_front.handler(_http("monday again"), runtime=runtime)
     assert reply["statusCode"] == 200
     (answer,) = json.loads(reply["body"])["predictions"]
     assert len(answer) == 3 and answer[0]["emoji"] in demo.EMOJIS
     queue_answer(moto_server, real_answer(tiny_bundle, ["a", "b"]))
-    reply = http_front.handler(_http(json.dumps(["a", "b"]).encode(), "application/json", b64=True))
+    reply = http_front.handler(_http(json.dumps(["a", "b"]).encode(), "application/json", b64=True), runtime=runtime)
     assert reply["statusCode"] == 200 and len(json.loads(reply["body"])["predictions"]) == 2
+    # What went over the wire to SageMaker: the endpoint named by $ENDPOINT_NAME, JSON both ways, the texts as a list.
+    assert [(method, url.split("/", 3)[-1]) for method, url, _, _ in sent] == [
+        ("POST", "endpoints/shop-front/invocations")] * 2
+    assert all(headers["Content-Type"] == b"application/json" and headers["Accept"] == b"application/json"
+               for _, _, headers, _ in sent)
+    assert [json.loads(body) for *_, body in sent] == [["monday again"], ["a", "b"]]
 
 
 @pytest.mark.parametrize("event, status, reason", [

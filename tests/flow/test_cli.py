@@ -11,8 +11,10 @@ import pytest
 
 from emoji_reco.data import demo
 from emoji_reco.serving.local_endpoint import LocalEndpoint
-from helpers.flows import FLOW, gated_run
+from helpers.flows import FLOW, card_components, gated_run
 from helpers.network import free_port
+
+CARDED_STEPS = {"prepare", "join_convert", "train", "evaluate", "deploy", "end"}
 
 
 def cli(*args, env=None, cwd=None):
@@ -180,8 +182,11 @@ def test_the_card_viewer_listens_on_loopback_only_and_caches_outside_the_work_tr
                 break
             except httpx.TransportError:
                 time.sleep(0.5)
-        card = runinfo["cards"][0]["card"]
-        assert "<html" in httpx.get(f"http://127.0.0.1:{port}/card/{card}", timeout=30).text.lower()
+        listed = {c["task"].split("/")[-2]: c["card"] for c in runinfo["cards"]}
+        assert runinfo["run_id"] == champion.id and set(listed) == CARDED_STEPS  # the champion's, every one
+        evaluation = card_components(httpx.get(f"http://127.0.0.1:{port}/card/{listed['evaluate']}", timeout=30).text)
+        metrics = champion.data.metrics
+        assert all(f"{metrics[name]:.4f}" in evaluation for name in ("top1", "top3", "macro_f1"))
         listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
                      if line.split()[3] == "0A"]  # state LISTEN: local address as hex ip:port
         assert f"0100007F:{port:04X}" in listening and f"00000000:{port:04X}" not in listening
@@ -189,3 +194,17 @@ def test_the_card_viewer_listens_on_loopback_only_and_caches_outside_the_work_tr
         viewer.terminate()
         viewer.wait(30)
     assert not Path("metaflow_card_cache").exists()  # nothing left in the work tree
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_card_view_without_a_browser_says_where_the_card_is_and_leaves_the_work_tree_clean(champion, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")}
+    viewed = subprocess.run([sys.executable, FLOW, "card", "view", f"{champion.id}/evaluate"], capture_output=True,
+                            text=True, timeout=240, env={**env, "HOME": str(tmp_path)})
+    assert viewed.returncode == 0, viewed.stderr[-3000:]
+    url = next(line.split(" ", 1)[1] for line in viewed.stderr.splitlines() if line.startswith("card: file://"))
+    card = Path(url.removeprefix("file://"))
+    assert card.is_relative_to(tmp_path / ".cache" / "emoji-reco") and "<html" in card.read_text().lower()
+    assert "emoji-reco cards serve" in viewed.stderr
+    assert not Path("metaflow_card_cache").exists()  # the work tree (the session's working directory) stays clean

@@ -29,15 +29,18 @@ def tiny_flow_config(model_dir: Path, **changes) -> dict:
                           "gate.min_score": 0.0, **changes})
 
 
-def run_flow(config: dict, resume_from: str | None = None, flow: str = FLOW, **params):
+def run_flow(config: dict, resume_from: str | None = None, flow: str = FLOW, env: dict | None = None, **params):
     """Run (or resume) a flow (EmojiFlow unless `flow` says) through Metaflow's Runner with `config` as its config
-    value; return (status, run, stdout+stderr)."""
+    value (and `env` added to the environment); return (status, run, stdout+stderr)."""
+    import os
+
     from metaflow import Runner
 
     if resume_from:
         with Runner(flow, show_output=False).resume(origin_run_id=resume_from) as result:
             return result.status, result.run, result.stdout + result.stderr
-    with Runner(flow, show_output=False, config_value=[("config", config)]).run(**params) as result:
+    runner = Runner(flow, show_output=False, config_value=[("config", config)], env={**os.environ, **(env or {})})
+    with runner.run(**params) as result:
         return result.status, result.run, result.stdout + result.stderr
 
 
@@ -85,12 +88,16 @@ def task(run, step):
 
 
 def card_json(run, step, card_id) -> str:
-    """The components of a rendered card (Metaflow embeds them as base64 JSON in the HTML), as JSON text."""
+    """The components of a rendered card, as JSON text."""
+    from metaflow.cards import get_cards
+
+    return card_components(get_cards(task(run, step), id=card_id)[0].get())
+
+
+def card_components(html: str) -> str:
+    """The components a card's HTML carries (Metaflow embeds them as base64 JSON), as JSON text."""
     import base64
     import re
 
-    from metaflow.cards import get_cards
-
-    html = get_cards(task(run, step), id=card_id)[0].get()
     payload = re.search(r'__MF_DATA__\["[^"]+"\] = "([^"]+)"', html).group(1)
     return json.dumps(json.loads(base64.b64decode(payload)), ensure_ascii=False)

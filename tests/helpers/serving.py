@@ -82,7 +82,10 @@ def scrape(url: str, **kwargs) -> dict:
 
 
 def metric(samples: dict, name: str, **labels) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+    """The value of one sample; a sample the server did not export fails the test, naming it."""
+    key = (name, tuple(sorted(labels.items())))
+    assert key in samples, f"/metrics has no {name}{labels or ''} (it has {sorted({n for n, _ in samples})})"
+    return samples[key]
 
 
 def wait_serving(url: str, proc, timeout: float = 120) -> None:

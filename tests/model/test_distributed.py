@@ -18,10 +18,8 @@ from helpers.network import consecutive_free_ports, free_port
 from helpers.sagemaker_job import env
 
 WORKER = str(ROOT / "tests" / "helpers" / "train_worker.py")
-# A global batch of 32: one process of 32, or two workers of 16 each.
-# The [CLS] head: the mean-pooled one, summing every position's gradient, drifted up to 1.04e-3 between one process
-# and two workers (float32 rounding, which Adam grows) against 3.2e-4 here; the multinode flow test runs the default.
-TRAIN = {"epochs": 2, "learning_rate": 1e-3, "warmup_fraction": 0.1, "weight_decay": 0.01, "seed": 3, "pooling": "cls",
+# A global batch of 32: one process of 32, or two workers of 16 each; the default head (mean pooling).
+TRAIN = {"epochs": 2, "learning_rate": 1e-3, "warmup_fraction": 0.1, "weight_decay": 0.01, "seed": 3, "pooling": "auto",
          "bucket_boundaries": None, "pad_to_length": 24, "precision": "auto",
          "distribution": {"port": 0, "timeout_seconds": 20}}
 
@@ -117,10 +115,11 @@ def test_two_workers_train_one_model_as_one_process_with_the_same_global_batch(t
         np.testing.assert_array_equal(weights[0][name], weights[1][name])
     # Every step holds the examples one process's step holds (each worker takes every other record of the same
     # shuffled order) and both learn on one schedule; what remains is float32 rounding of gradients summed in two
-    # halves, which Adam's normalisation lets grow a little: seen up to 3.2e-4 relative, allowed 1e-3.
+    # halves, which Adam's normalisation lets grow a little: seen up to 1.44e-3 relative (the mean-pooled head sums
+    # every position's gradient; 3.2e-4 for the [CLS] head), allowed 3e-3.
     alone = json.loads((single_out / "worker-0.json").read_text())["history"]
     for key in ("loss", "val_loss"):
-        np.testing.assert_allclose([h[key] for h in ran[0]["history"]], [h[key] for h in alone], rtol=1e-3)
+        np.testing.assert_allclose([h[key] for h in ran[0]["history"]], [h[key] for h in alone], rtol=3e-3)
 
 
 @pytest.mark.distributed

@@ -37,7 +37,10 @@ def test_metrics_count_every_answer_by_route_and_status_and_scraping_costs_the_m
             samples, "emoji_reco_batch_texts_sum") == 6
         assert metric(samples, "emoji_reco_model_info", version=version) == 1
         assert metric(samples, "emoji_reco_queued_texts") == 0 and metric(samples, "emoji_reco_open_requests") == 0
+        assert metric(samples, "emoji_reco_capture_records_total", outcome="dropped") == 0  # known before it happens
         assert httpx.get(f"{url}/metrics", headers={"Host": "evil.example"}).status_code == 403  # the same rules
+        with pytest.raises(AssertionError, match="no emoji_reco_requests_total"):  # never exported: not a 0
+            metric(samples, "emoji_reco_requests_total", route="/invocations", status="418")
 
 
 def test_the_json_log_has_one_access_record_per_request_and_never_the_texts(folder):

@@ -17,14 +17,14 @@ import emoji_reco  # noqa: F401
 
 
 def classic(texts, labels, vocab_dir, path):
-    """The workshop's way: slow Python WordPiece, tokenize then encode_plus padded to 64, one Example at a time."""
+    """The workshop's way: slow Python WordPiece `encode_plus` padded to 64, one Example at a time (each text
+    tokenized once)."""
     import tensorflow as tf
     from transformers import BertTokenizer
 
     tok = BertTokenizer.from_pretrained(vocab_dir)
     with tf.io.TFRecordWriter(path) as writer:
         for text, label in zip(texts, labels):
-            tok.tokenize(text)
             enc = tok.encode_plus(text, max_length=64, padding="max_length", truncation=True)
             feature = {
                 "input_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=enc["input_ids"])),

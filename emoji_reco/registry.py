@@ -89,8 +89,8 @@ def history(flow_name: str, datastore_root: str, limit: int = 20) -> list[dict]:
     out = []
     for run in itertools.islice(Flow(flow_name).runs(), limit):
         try:
-            if run["start"].task.metadata_dict.get("ds-root") != datastore_root:
-                continue
+            if run["start"].task.metadata_dict.get("ds-root") != datastore_root or not run["deploy"].task.successful:
+                continue  # another datastore's, or failed or still running in deploy
             evaluated, deployed = run["evaluate"].task.data, run["deploy"].task.data
         except KeyError:
             continue  # failed or still running before deploy

@@ -75,8 +75,8 @@ def read_text(uri: str) -> str | None:
         return None
 
 
-def fetch_inputs(uri: str, tmp: str, suffixes: tuple, exclude: tuple = ()) -> list[tuple[str, str]]:
-    """Local copies of a data file, or of every data file in a folder/prefix: (local path, origin URI)."""
+def data_files(uri: str, suffixes: tuple, exclude: tuple = ()) -> list[tuple[str, int]]:
+    """The data file `uri` names, or every data file of a folder/prefix in name order: (URI, size), nothing read."""
 
     def wanted(name):
         base = name.rsplit("/", 1)[-1].lower()
@@ -84,26 +84,30 @@ def fetch_inputs(uri: str, tmp: str, suffixes: tuple, exclude: tuple = ()) -> li
 
     if is_s3(uri):
         with _s3() as s3:
-            obj = s3.get(uri, return_missing=True)
-            objs = [obj] if obj.exists else [o for o in s3.get_recursive([uri.rstrip("/") + "/"]) if wanted(o.url)]
+            obj = s3.info(uri, return_missing=True)
+            objs = [obj] if obj.exists else [o for o in s3.list_recursive([uri.rstrip("/") + "/"]) if wanted(o.url)]
             if not objs:
                 raise DataError(f"Data not found at {uri}: no such object or prefix with data files. "
                                 "Check the path and your AWS credentials.")
-            out = []
-            for i, o in enumerate(sorted(objs, key=lambda o: o.url)):
-                local = os.path.join(tmp, f"{i:05d}-{o.url.rsplit('/', 1)[-1]}")
-                shutil.copyfile(o.path, local)
-                out.append((local, o.url))
-            return out
+            return sorted((o.url, o.size) for o in objs)
     path = Path(uri).expanduser()
     if path.is_dir():
-        return [(str(p), str(p)) for p in sorted(path.iterdir()) if p.is_file() and wanted(p.name)]
+        return [(str(p), p.stat().st_size) for p in sorted(path.iterdir()) if p.is_file() and wanted(p.name)]
     if not path.is_file():
         raise DataError(f"Data file not found: {uri}. Pass --data with a CSV, JSON Lines or Parquet file "
                         "(local path or s3://...), or leave it out to use the demo data.")
     if not os.access(path, os.R_OK):
         raise DataError(f"Can't read {uri}: permission denied.")
-    return [(str(path), str(uri))]
+    return [(str(path), path.stat().st_size)]
+
+
+def open_binary(uri: str, size: int):
+    """A data file to read as a seekable binary file; an S3 object in ranged reads as it is read, never whole."""
+    if is_s3(uri):
+        from emoji_reco.s3_files import open_object
+
+        return open_object(uri, size)
+    return open(uri, "rb")
 
 
 def put_file(local: str, uri: str) -> None:

@@ -3,10 +3,10 @@ their text and label columns, and read a label map."""
 import collections
 import csv
 import gzip
+import io
 import itertools
 import json
 import os
-import tempfile
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -34,15 +34,12 @@ def read_table(uri: str, fmt: str = "auto") -> tuple[pd.DataFrame, dict]:
 
 def read_chunks(uri: str, fmt: str = "auto", rows: int | None = None):
     """Yield (file, frame of strings, malformed rows) for every file of `uri` in order, in chunks of at most `rows`
-    rows (None: one chunk per file), holding one chunk in memory at a time. A frame's index, `row`, is each row's
-    number in its file, from 1 with the malformed rows counted, so an output row can be traced to its input row."""
-    with tempfile.TemporaryDirectory(prefix="emoji-reco-data-") as tmp:
-        paths = storage.fetch_inputs(uri, tmp, suffixes=tuple(FORMATS), exclude=("labels.json",))
-        if not paths:
-            raise DataError(f"No data files (CSV, JSON Lines or Parquet) found in {uri}.")
-        for local, origin in paths:
-            for frame, bad in _read_one(local, origin, fmt, rows):
-                yield origin, frame, bad
+    rows (None: one chunk per file), holding one chunk in memory at a time; an S3 file streams (`storage.open_binary`),
+    never copied whole. A frame's index, `row`, is each row's number in its file, from 1 with the malformed rows
+    counted, so an output row can be traced to its input row."""
+    for origin, size in storage.data_files(uri, suffixes=tuple(FORMATS), exclude=("labels.json",)):
+        for frame, bad in _read_one(origin, size, fmt, rows):
+            yield origin, frame, bad
 
 
 def _strings(frame: pd.DataFrame) -> pd.DataFrame:
@@ -72,18 +69,18 @@ def _format_of(path: str, fmt: str) -> str:
     return FORMATS[suffix]
 
 
-def _read_one(local: str, origin: str, fmt: str, rows: int | None):
+def _read_one(origin: str, size: int, fmt: str, rows: int | None):
     fmt = _format_of(origin, fmt)
     bad_lines = []
     try:
-        if os.path.getsize(local) == 0:
+        if size == 0:
             chunks = iter([pd.DataFrame()])
         elif fmt == "csv":
-            chunks = _read_csv(local, bad_lines, rows)
+            chunks = _read_csv(origin, size, bad_lines, rows)
         elif fmt == "jsonl":
-            chunks = _read_jsonl(local, bad_lines, rows)
+            chunks = _read_jsonl(origin, size, bad_lines, rows)
         elif fmt == "parquet":
-            chunks = _read_parquet(local, rows)
+            chunks = _read_parquet(origin, size, rows)
         else:
             raise DataError(f"Unknown data.format {fmt!r}: use auto, csv, jsonl or parquet.")
         seen, empty = 0, True
@@ -91,17 +88,19 @@ def _read_one(local: str, origin: str, fmt: str, rows: int | None):
             yield frame, len(bad_lines) - seen
             seen, empty = len(bad_lines), False
         if empty:  # a file with a header and no rows: its columns still say whether it has a text column
-            yield (_strings(pq.read_table(local).to_pandas()) if fmt == "parquet" else
-                   pd.DataFrame(columns=_csv_header(local)) if fmt == "csv" else pd.DataFrame()), 0
+            yield (_strings(pq.read_table(storage.open_binary(origin, size)).to_pandas()) if fmt == "parquet" else
+                   pd.DataFrame(columns=_csv_header(origin, size)) if fmt == "csv" else pd.DataFrame()), 0
     except DataError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file and the reason
         raise DataError(f"Can't read {origin} as {fmt}: {exc}. Check the file, or set data.format.") from exc
 
 
-def _open_text(path: str):
-    opener = gzip.open if path.endswith(".gz") else open
-    return opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+def _open_text(origin: str, size: int):
+    binary = storage.open_binary(origin, size)
+    if origin.endswith(".gz"):
+        binary = gzip.GzipFile(fileobj=binary)
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
 
 
 def _frames(numbered, rows: int | None, build):
@@ -111,9 +110,9 @@ def _frames(numbered, rows: int | None, build):
         yield build(list(records), pd.Index(numbers, name="row"))
 
 
-def _read_csv(path: str, bad_lines: list, rows: int | None):
+def _read_csv(origin: str, size: int, bad_lines: list, rows: int | None):
     """A CSV of strings by its header. A row with more fields than the header is malformed, a shorter one padded."""
-    with _open_text(path) as handle:
+    with _open_text(origin, size) as handle:
         records = _csv_records(handle, bad_lines)
         header = next(records, None) or []
         names = [f"{h}.{header[:i].count(h)}" if h in header[:i] else h for i, h in enumerate(header)]
@@ -128,8 +127,8 @@ def _read_csv(path: str, bad_lines: list, rows: int | None):
         yield from _frames(numbered(), rows, lambda r, index: pd.DataFrame(r, columns=names, index=index))
 
 
-def _csv_header(path: str) -> list[str]:
-    with _open_text(path) as handle:
+def _csv_header(origin: str, size: int) -> list[str]:
+    with _open_text(origin, size) as handle:
         return next(_csv_records(handle, []), None) or []
 
 
@@ -160,7 +159,7 @@ def _csv_records(handle, bad_lines: list):
             yield None
 
 
-def _read_jsonl(path: str, bad_lines: list, rows: int | None):
+def _read_jsonl(origin: str, size: int, bad_lines: list, rows: int | None):
     """Every line that is a JSON object; any other non-blank line is malformed."""
 
     def records(handle):
@@ -175,13 +174,13 @@ def _read_jsonl(path: str, bad_lines: list, rows: int | None):
             else:
                 bad_lines.append(line)
 
-    with _open_text(path) as handle:
+    with _open_text(origin, size) as handle:
         yield from _frames(records(handle), rows, lambda r, index: _strings(pd.DataFrame.from_records(r, index=index)))
 
 
-def _read_parquet(path: str, rows: int | None):
+def _read_parquet(origin: str, size: int, rows: int | None):
     first = 1
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows or 65536):
+    for batch in pq.ParquetFile(storage.open_binary(origin, size)).iter_batches(batch_size=rows or 65536):
         frame = _strings(batch.to_pandas())
         frame.index = pd.RangeIndex(first, first + len(frame), name="row")
         first += len(frame)

@@ -1,9 +1,11 @@
-"""Scores on a test split, and the quality gate that decides whether a candidate may replace the champion."""
+"""Scores on a test split, the champion's beside them, and the quality gate (`gate`) applied to both."""
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+from emoji_reco.model.gate import gate
 
 HEADLINE = ("top1", "top3", "macro_f1")
 
@@ -42,24 +44,6 @@ def score(probs: np.ndarray, labels: np.ndarray, emojis: list, texts: list | Non
             {"text": texts[i], "true": emojis[labels[i]], "predicted": emojis[predicted[i]],
              "probability": round(float(probs[i, predicted[i]]), 4)} for i in worst]
     return result
-
-
-def gate(candidate: dict, champion: dict | None, settings: dict) -> dict:
-    """Pass when the candidate meets the minimum and is not worse than the champion by more than the margin."""
-    metric, minimum, margin = settings["metric"], settings["min_score"], settings["max_regression"]
-    value = candidate[metric]
-    reasons = []
-    if value < minimum:
-        reasons.append(f"{metric} {value:.4f} is below the minimum {minimum:.4f}")
-    if champion is not None and value < champion[metric] - margin:
-        reasons.append(f"{metric} {value:.4f} is worse than the champion's {champion[metric]:.4f} "
-                       f"by more than {margin:.4f}")
-    passed = not reasons
-    if passed:
-        against = f", champion {champion[metric]:.4f}" if champion is not None else ", no champion yet"
-        reasons.append(f"{metric} {value:.4f} ≥ minimum {minimum:.4f}{against}")
-    return {"passed": passed, "metric": metric, "candidate": value,
-            "champion": None if champion is None else champion[metric], "reasons": reasons}
 
 
 def score_champion(champion_dir: Path | None, test, emojis: list) -> dict | None:

@@ -1,0 +1,45 @@
+"""An S3 object as a seekable binary file, fetched in ranged GETs as it is read, so a file larger than the disk or
+the memory can be read through (boto3's standard retries cover a transient error on any one range)."""
+import io
+
+CHUNK = 8 << 20  # bytes a GET fetches: few requests, bounded memory
+
+
+class _Ranges(io.RawIOBase):
+    """The object `s3://bucket/key` of `size` bytes, each read a ranged GET."""
+
+    def __init__(self, client, bucket: str, key: str, size: int):
+        self.client, self.bucket, self.key, self.size, self.position = client, bucket, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer) -> int:
+        wanted = min(len(buffer), self.size - self.position)
+        if wanted <= 0:
+            return 0
+        answer = self.client.get_object(Bucket=self.bucket, Key=self.key,
+                                        Range=f"bytes={self.position}-{self.position + wanted - 1}")
+        data = answer["Body"].read()
+        buffer[:len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+
+def open_object(uri: str, size: int, client=None) -> io.BufferedReader:
+    """`uri` (s3://bucket/key, `size` bytes) to read as a file."""
+    import boto3
+
+    bucket, key = uri[len("s3://"):].split("/", 1)
+    return io.BufferedReader(_Ranges(client or boto3.client("s3"), bucket, key, size), buffer_size=CHUNK)

@@ -1,0 +1,134 @@
+"""The local registry's tags on real Metaflow runs (RegistryFlow, a flow of the test's own, run through the Runner):
+the gate's approved / rejected, the champion tag that one run per endpoint holds, the approved run DeployFlow takes,
+and the lists `models list` and the summary card read."""
+import pytest
+
+from emoji_reco import registry
+from emoji_reco.errors import EmojiRecoError
+
+FLOW = '''
+from metaflow import FlowSpec, Parameter, step
+
+
+class RegistryFlow(FlowSpec):
+    top1 = Parameter("top1", default=0.5)
+    stop_before_deploy = Parameter("stop_before_deploy", default=False)
+
+    @step
+    def start(self):
+        self.next(self.train)
+
+    @step
+    def train(self):
+        self.bundle_uri = f"/bundles/{self.top1}"
+        self.next(self.evaluate)
+
+    @step
+    def evaluate(self):
+        self.metrics = {"top1": self.top1, "top3": self.top1 + 0.25}
+        self.verdict = {"passed": self.top1 >= 0.5}
+        self.next(self.deploy)
+
+    @step
+    def deploy(self):
+        if self.stop_before_deploy:
+            raise RuntimeError("stopped")
+        self.deployment = {"deployed": self.verdict["passed"]}
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    RegistryFlow()
+'''
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Three finished runs (top-1 0.5, 0.25, 0.75) and one that stopped before deploy, oldest first: pathspecs."""
+    from metaflow import Runner
+
+    flow = tmp_path_factory.mktemp("flow") / "registry_flow.py"
+    flow.write_text(FLOW)
+    made = []
+    for top1, stop in ((0.5, False), (0.25, False), (0.75, False), (0.5, True)):
+        with Runner(str(flow), show_output=False).run(top1=top1, stop_before_deploy=stop) as result:
+            made.append(result.run.pathspec)
+    return made
+
+
+def tags(pathspec):
+    from metaflow import Run
+
+    return {t for t in Run(pathspec, _namespace_check=False).user_tags if t.startswith("model:")}
+
+
+def test_the_gate_marks_a_run_approved_or_rejected_and_a_person_can_turn_it(runs):
+    assert registry.mark(runs[0], {"passed": True}) == "model:approved" and tags(runs[0]) == {"model:approved"}
+    assert registry.mark(runs[0], {"passed": False}) == "model:rejected" and tags(runs[0]) == {"model:rejected"}
+    assert registry.mark(runs[0], {"passed": True}) == "model:approved" and tags(runs[0]) == {"model:approved"}
+
+
+def test_one_run_per_endpoint_holds_the_champion_tag(runs, capsys):
+    assert registry.champion_tag("shop") == "model:champion:shop"
+    registry.crown(runs[1], "shop")
+    registry.crown(runs[2], "other")
+    assert "model:champion:shop" in tags(runs[1]) and "model:champion:other" in tags(runs[2])
+    registry.crown(runs[2], "shop")
+    assert "model:champion:shop" not in tags(runs[1]) and {"model:champion:shop", "model:champion:other"} <= tags(runs[2])
+    registry.crown(runs[2], "shop")  # again: still the one holder
+    assert "model:champion:shop" in tags(runs[2])
+    flow = runs[0].split("/")[0]
+    registry.crown(f"{flow}/999999", "shop")
+    assert capsys.readouterr().out == (f"{flow}/999999 is not in this Metaflow's metadata; no run is tagged the "
+                                       "champion of shop\n")
+    assert "model:champion:shop" in tags(runs[2])
+
+
+def test_deploy_flow_takes_an_approved_evaluated_run_or_the_newest_and_says_why_not(runs):
+    flow = runs[0].split("/")[0]
+    for run in runs:
+        registry.mark(run, {"passed": False})
+    with pytest.raises(EmojiRecoError, match=f"^No {flow} run is approved yet: `emoji-reco models approve {flow}/<run>`."):
+        registry.approved_run("newest", flow)
+    with pytest.raises(EmojiRecoError, match=f"^{runs[1]} is not approved: `emoji-reco models approve {runs[1]}` first."):
+        registry.approved_run(runs[1], flow)
+    registry.mark(runs[0], {"passed": True})
+    registry.mark(runs[1], {"passed": True})
+    assert registry.approved_run("newest", flow) == {"version": runs[1].split("/")[1], "run": runs[1],
+                                                      "bundle_uri": "/bundles/0.25"}
+    assert registry.approved_run(runs[0], flow)["bundle_uri"] == "/bundles/0.5"
+
+
+def test_models_lists_every_run_with_registry_tags(runs):
+    from metaflow import Run
+
+    flow = runs[0].split("/")[0]
+    registry.mark(runs[0], {"passed": True})
+    registry.mark(runs[2], {"passed": False})
+    listed = {m["run"]: m for m in registry.models(flow)}
+    assert set(listed) == {r for r in runs if tags(r)} and {runs[0], runs[2]} <= set(listed)
+    assert "model:approved" not in listed[runs[2]]["state"] and "rejected" in listed[runs[2]]["state"]
+    assert listed[runs[0]]["state"] == sorted(t.removeprefix("model:") for t in tags(runs[0]))
+    assert listed[runs[0]]["created_at"] == Run(runs[0], _namespace_check=False)["start"].created_at.isoformat(
+        timespec="seconds")
+
+
+def test_history_holds_the_runs_that_got_through_deploy_in_this_datastore(runs):
+    from metaflow import Run
+
+    flow = runs[0].split("/")[0]
+    root = Run(runs[0], _namespace_check=False)["start"].task.metadata_dict["ds-root"]
+    history = {h["run"]: h for h in registry.history(flow, root)}
+    assert set(history) == {r.split("/")[1] for r in runs[:3]}  # the one that failed in deploy is left out
+    newest = history[runs[2].split("/")[1]]
+    assert newest == {"run": runs[2].split("/")[1], "created_at": Run(runs[2], _namespace_check=False)["start"]
+                      .created_at.isoformat(timespec="seconds"), "top1": 0.75, "top3": 1.0, "verdict": "passed",
+                      "deployed": True}
+    worst = history[runs[1].split("/")[1]]
+    assert (worst["verdict"], worst["deployed"], worst["top1"]) == ("failed", False, 0.25)
+    assert len(registry.history(flow, root, limit=2)) < 3  # at most the 2 newest runs are read
+    assert registry.history(flow, "/another/datastore") == []

@@ -7,7 +7,7 @@ ifeq ($(filter-out root,$(METAFLOW_USER) $(SUDO_USER) $(USERNAME) $(USER)),)
 export METAFLOW_USER := emoji-reco
 endif
 
-.PHONY: run test lint install install-test figures images push-images deploy-production clean
+.PHONY: run test lint install install-test figures mutation images push-images deploy-production clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,10 +39,17 @@ lint: install-test
 test: lint
 	$(BIN)/python -m pytest
 
-# Every quick bench again (about 11 minutes; the default model from `make run`), each figure beside what README and
+# Every quick bench again (about 6 minutes here; the default model from `make run`), each figure beside what README and
 # bench/RESULTS.md quote, and README's sample outputs; exits 1 when one moved past its noise. Load benches need wrk.
 figures: install-test
 	$(BIN)/python bench/figures.py
+
+# Mutation testing (not in `make test`): mutmut over the modules setup.cfg's [mutmut] names, against their in-process
+# tests, then each module's score and survivors (bench/mutation_scores.py; fails below 90%).
+mutation: install-test
+	$(BIN)/pip install --quiet -e ".[mutation]"
+	HYPOTHESIS_PROFILE=mutation $(BIN)/mutmut run --max-children 2
+	$(BIN)/python bench/mutation_scores.py
 
 # The images heavy steps run in on AWS (containers/*): emoji-reco-{train,inference,train-gpu}:VERSION, built with
 # docker or podman (CONTAINER_ENGINE), on BASE_IMAGE (the official Python image; a local Debian one where no registry

@@ -54,6 +54,7 @@ setup(
         # Argo Workflows on Kubernetes (config/kubernetes.json); 37 needs python-dateutil 3, which botocore refuses.
         "kubernetes": ["kubernetes>=30,<37"],
         "browser": ["playwright>=1.45"],
+        "mutation": ["mutmut==3.8.1"],  # make mutation
     },
     entry_points={"console_scripts": ["emoji-reco=emoji_reco.cli:main"]},
 )

@@ -35,31 +35,31 @@ class Bench:
     name: str
     command: tuple
     output: str  # its JSON in bench/out
-    minutes: float  # how long it takes here
+    minutes: float | None  # how long it took here (None: not timed)
     figures: tuple = ()
 
 
 QUICK = (
-    Bench("convert", ("python", "bench/convert_bench.py"), "convert.json", 1, (
+    Bench("convert", ("python", "bench/convert_bench.py"), "convert.json", 0.5, (
         Figure("ours vs classic conversion", ("ours_vs_classic",),
                ((RESULTS, rf"ours vs classic: \*\*{NUMBER}×"),), 0.15),
         Figure("2 shards vs 1", ("two_shards_vs_one",), ((RESULTS, rf"2 shards vs 1 shard on 2 cores: \*\*{NUMBER}×"),),
                0.1))),
-    Bench("request costs", ("python", "bench/request_costs.py"), "request_costs.json", 1, (
+    Bench("request costs", ("python", "bench/request_costs.py"), "request_costs.json", 0.3, (
         Figure("explanation, ms a text", ("explain", "explain_ms_per_text"),
                ((README, rf"not explained\. {NUMBER} ms a text"),), 0.5),
         Figure("costliest admitted request, s", ("costliest", "median_s"),
                ((README, rf"answered\s+in {NUMBER} s on an idle"),), 0.25))),
-    Bench("default run", ("bash", "bench/default_run.sh"), "default_run.json", 3, (
+    Bench("default run", ("bash", "bench/default_run.sh"), "default_run.json", 1.3, (
         Figure("default run wall, s", ("default_run_wall_s",), ((README, rf"\({NUMBER} s measured on"),), 0.2),
         Figure("default run test top-1 %", ("top1_percent",), ((README, rf"\] test top-1 {NUMBER}%"),), 0.03),
         Figure("default run test top-3 %", ("top3_percent",), ((README, rf"\] test top-1 [\d.]+%, top-3 {NUMBER}%"),),
                0.03))),
-    Bench("overload", ("python", "bench/overload_bench.py"), "overload.json", 2, (
+    Bench("overload", ("python", "bench/overload_bench.py"), "overload.json", 0.7, (
         Figure("goodput at 3× capacity, × capacity", ("server", "overload", "goodput_vs_capacity"),
                ((README, rf"it answered {NUMBER}× its measured capacity"),
                 (RESULTS, rf"(?s)Latest rerun.*?goodput [\d.]+/s \({NUMBER}× capacity\)")), 0.15),)),
-    Bench("serving", ("python", "bench/serve_bench.py"), "serve.json", 4, (
+    Bench("serving", ("python", "bench/serve_bench.py"), "serve.json", 3.4, (
         Figure("16 clients batched vs one at a time", ("throughput_16_batched_vs_one_at_a_time",),
                ((RESULTS, rf"16 clients micro-batched against one request at a time: \*\*{NUMBER}×"),), 0.2),
         Figure("one tweet's p50 vs the bare model call", ("p50_one_tweet_vs_bare_model",),
@@ -67,18 +67,23 @@ QUICK = (
 )
 SLOW = (
     Bench("accuracy on the shared tweets", ("python", "bench/accuracy.py"), "accuracy.json", 30),
-    Bench("training levers", ("python", "bench/train_bench.py"), "train.json", 15),
-    Bench("scale-out", ("python", "bench/scale_bench.py"), "scale.json", 6),
+    Bench("training levers", ("python", "bench/train_bench.py"), "train.json", None),
+    Bench("scale-out", ("python", "bench/scale_bench.py"), "scale.json", 5),
     Bench("images", ("python", "bench/images.py", "--cold-base"), "images.json", 9),
     Bench("slow and costly clients", ("python", "bench/attack_bench.py", "--seconds", "15", "--baseline", "DIR"),
-          "attack.json", 8),
+          "attack.json", None),
     Bench("operating cost", ("python", "bench/operate_bench.py", "--seconds", "15", "--baseline", "DIR"),
-          "operate.json", 6),
-    Bench("int8 / float16 serving", ("python", "bench/quantized.py", "BUNDLE"), "quantized.json", 10),
+          "operate.json", None),
+    Bench("int8 / float16 serving", ("python", "bench/quantized.py", "BUNDLE"), "quantized.json", None),
+    Bench("streaming S3 input", ("python", "bench/stream_bench.py"), "stream.json", None),
 )
 # README's commands shown with their output: `emoji-reco ...` lines followed by `#   ` lines (what it prints, after
 # the echoed text), run against the default model.
 COMMAND = re.compile(r"^(emoji-reco [^#]*?)\s*(?:#.*)?$")
+
+
+def took(bench: Bench) -> str:
+    return "not timed" if bench.minutes is None else f"about {bench.minutes:g} min"
 
 
 def quoted(file: str, pattern: str) -> float | None:
@@ -93,7 +98,7 @@ def measured(data: dict, path: tuple) -> float:
 
 
 def run_bench(bench: Bench) -> dict | None:
-    print(f"\n== {bench.name}: {' '.join(bench.command)} (about {bench.minutes:g} min)", flush=True)
+    print(f"\n== {bench.name}: {' '.join(bench.command)} ({took(bench)})", flush=True)
     command = [sys.executable if part == "python" else part for part in bench.command]
     started = time.time()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -173,7 +178,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.list:
         for bench in QUICK + SLOW:
-            print(f"{bench.name:32} {bench.minutes:>4g} min  {' '.join(bench.command)}")
+            print(f"{bench.name:32} {took(bench):>14}  {' '.join(bench.command)}")
         return 0
     fine = True
     for bench in QUICK:
@@ -185,7 +190,7 @@ def main() -> int:
         fine &= check_samples()
     print("\nSlow benches, to rerun by hand (RESULTS.md has the command above each result):")
     for bench in SLOW:
-        print(f"   {bench.name}: about {bench.minutes:g} min: {' '.join(bench.command)}")
+        print(f"   {bench.name} ({took(bench)}): {' '.join(bench.command)}")
     print("\nall figures within noise" if fine else "\nsome figures moved, are missing or failed (above)")
     return 0 if fine else 1
 

@@ -1,6 +1,7 @@
-"""ScoreFlow's input read from S3 as it streams: peak memory and time of reading and sharding (ScoreFlow's `start`,
-`scoring.shards.split`) for 1×, 10× and 100× the rows, each in a fresh process, against moto in server mode on
-127.0.0.1; with `--baseline DIR` (a checkout of another version) the same beside it, in the same run.
+"""ScoreFlow's input read from S3 as it streams: peak memory, the disk the input took, and the time of reading and
+sharding (ScoreFlow's `start`, `scoring.shards.split`) for 1×, 10× and 100× the rows, each in a fresh process, against
+moto in server mode on 127.0.0.1; with `--baseline DIR` (a checkout of another version) the same beside it, in the
+same run.
 
     python bench/stream_bench.py [--rows 20000] [--baseline DIR]     # bench/out/stream.json
 """
@@ -9,23 +10,25 @@ import csv
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import boto3
 from common import OUT, shared_tweets
 
 FACTORS = (1, 10, 100)
 # Split `uri` into shards of 10,000 rows in a fresh process (from CHECKOUT when given); print its peak RSS in MB.
-SPLIT = ("import resource, sys, tempfile\n"
+SPLIT = ("import os, resource, sys, tempfile\n"
          "if sys.argv[1]:\n"
          "    sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in str(f)]\n"
          "    sys.path.insert(0, sys.argv[1])\n"
          "from emoji_reco.scoring import shards\n"
-         "with tempfile.TemporaryDirectory() as out:\n"
+         "with tempfile.TemporaryDirectory(dir=os.path.dirname(os.getcwd())) as out:\n"
          "    made = shards.split(sys.argv[2], out, 10000)\n"
          "print(sum(s['rows'] for s in made), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
 
@@ -45,12 +48,26 @@ def moto_server() -> tuple[subprocess.Popen, str]:
     raise RuntimeError("moto did not start")
 
 
+def disk_mb(folder: str) -> float:
+    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) / 1e6
+
+
 def split(uri: str, checkout: str, env: dict) -> dict:
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", SPLIT, checkout, uri], capture_output=True, text=True, env=env,
-                          check=True)
-    rows, peak = done.stdout.split()[-2:]
-    return {"rows": int(rows), "seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": round(float(peak))}
+    """One split in a fresh process whose working and temporary folder is a new one, watched for its peak size (what
+    the input took on disk: the shards go to their own folder)."""
+    work = tempfile.mkdtemp(prefix="stream-bench-")
+    started, peak_disk = time.perf_counter(), 0.0
+    proc = subprocess.Popen([sys.executable, "-c", SPLIT, checkout, uri], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env={**env, "TMPDIR": work}, cwd=work)
+    while proc.poll() is None:
+        peak_disk = max(peak_disk, disk_mb(work))
+        time.sleep(0.2)
+    if proc.returncode:
+        raise RuntimeError(f"the split of {uri} failed")
+    rows, peak = proc.stdout.read().split()[-2:]
+    shutil.rmtree(work, ignore_errors=True)
+    return {"rows": int(rows), "seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": round(float(peak)),
+            "peak_disk_mb": round(peak_disk, 1)}
 
 
 def main():
@@ -64,7 +81,7 @@ def main():
     one = table.getvalue().encode()
     proc, url = moto_server()
     env = {**os.environ, "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "TMPDIR": tempfile.mkdtemp(prefix="stream-bench-")}
+           "AWS_DEFAULT_REGION": "us-east-1"}
     results = {"rows_1x": args.rows, "bytes_1x": len(one), "runs": {}}
     try:
         s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing",

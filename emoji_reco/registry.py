@@ -54,7 +54,7 @@ def approved_run(model: str, flow_name: str = "EmojiFlow") -> dict:
 
     namespace(None)
     if model == "newest":
-        run = next(iter(Flow(flow_name).runs(APPROVED)), None)
+        run = max(Flow(flow_name).runs(APPROVED), key=_start_time, default=None)
         if run is None:
             raise EmojiRecoError(f"No {flow_name} run is approved yet: `emoji-reco models approve {flow_name}/<run>`.")
     else:
@@ -66,20 +66,23 @@ def approved_run(model: str, flow_name: str = "EmojiFlow") -> dict:
     return {"version": run.id, "run": run.pathspec, "bundle_uri": run["train"].task.data.bundle_uri}
 
 
+def _start_time(run):
+    """When a run started: its start step's time (the run's own moves when its tags change, and so does its place
+    in Metaflow's listing)."""
+    return run["start"].created_at
+
+
 def _started(run) -> str:
-    # A run's own timestamp moves when its tags change; its start step's doesn't.
-    return run["start"].created_at.isoformat(timespec="seconds")
+    return _start_time(run).isoformat(timespec="seconds")
 
 
 def models(flow_name: str) -> list[dict]:
-    """Every registered run, newest first, with its registry state."""
+    """Every registered run, newest first (by start), with its registry state."""
     namespace(None)
-    out = []
-    for run in Flow(flow_name).runs():
-        state = sorted(t.removeprefix("model:") for t in run.user_tags if t.startswith("model:"))
-        if state:
-            out.append({"run": run.pathspec, "state": state, "created_at": _started(run)})
-    return out
+    tagged = [run for run in Flow(flow_name).runs() if any(t.startswith("model:") for t in run.user_tags)]
+    return [{"run": run.pathspec, "state": sorted(t.removeprefix("model:") for t in run.user_tags
+                                                  if t.startswith("model:")), "created_at": _started(run)}
+            for run in sorted(tagged, key=_start_time, reverse=True)]
 
 
 def history(flow_name: str, datastore_root: str, limit: int = 20) -> list[dict]:

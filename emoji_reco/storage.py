@@ -83,9 +83,14 @@ def data_files(uri: str, suffixes: tuple, exclude: tuple = ()) -> list[tuple[str
         return base not in exclude and base.removesuffix(".gz").endswith(suffixes)
 
     if is_s3(uri):
+        from metaflow.plugins.datatools.s3.s3 import MetaflowS3NotFound
+
         with _s3() as s3:
             obj = s3.info(uri, return_missing=True)
-            objs = [obj] if obj.exists else [o for o in s3.list_recursive([uri.rstrip("/") + "/"]) if wanted(o.url)]
+            try:
+                objs = [obj] if obj.exists else [o for o in s3.list_recursive([uri.rstrip("/") + "/"]) if wanted(o.url)]
+            except MetaflowS3NotFound:
+                objs = []
             if not objs:
                 raise DataError(f"Data not found at {uri}: no such object or prefix with data files. "
                                 "Check the path and your AWS credentials.")

@@ -3,6 +3,7 @@ import os
 import shutil
 
 import pytest
+from hypothesis import Phase, settings
 
 from helpers import isolation  # first: the environment Metaflow reads when it is imported
 from helpers.datasets import SAMPLE_TEXTS
@@ -11,6 +12,10 @@ from helpers.network import moto
 
 SESSION = isolation.SESSION
 AWS_FIXTURES = {"moto_server", "aws", "own_aws"}
+
+settings.register_profile("mutation", derandomize=True, database=None,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_collection_modifyitems(items):

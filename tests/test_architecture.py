@@ -16,3 +16,9 @@ def test_every_subcommand_module_is_listed_and_declares_its_arguments():
     modules = {p.stem for p in (PACKAGE / "cli").glob("*.py")} - {"__init__", "__main__"}
     assert {m.__name__.rsplit(".", 1)[1] for m in cli.SUBCOMMANDS} == modules
     assert all(callable(getattr(m, "add", None)) for m in cli.SUBCOMMANDS)
+
+
+def test_every_subpackage_has_a_test_folder_of_its_name():
+    tests = Path(__file__).resolve().parent
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")} - {"config"}
+    assert not {name for name in packages if not (tests / name).is_dir()}

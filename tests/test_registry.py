@@ -96,21 +96,22 @@ def test_deploy_flow_takes_an_approved_evaluated_run_or_the_newest_and_says_why_
         registry.approved_run("newest", flow)
     with pytest.raises(EmojiRecoError, match=f"^{runs[1]} is not approved: `emoji-reco models approve {runs[1]}` first."):
         registry.approved_run(runs[1], flow)
-    registry.mark(runs[0], {"passed": True})
     registry.mark(runs[1], {"passed": True})
+    registry.mark(runs[0], {"passed": True})  # approved last, started first: the newest approved is still runs[1]
     assert registry.approved_run("newest", flow) == {"version": runs[1].split("/")[1], "run": runs[1],
                                                       "bundle_uri": "/bundles/0.25"}
     assert registry.approved_run(runs[0], flow)["bundle_uri"] == "/bundles/0.5"
 
 
-def test_models_lists_every_run_with_registry_tags(runs):
+def test_models_lists_every_run_with_registry_tags_newest_first(runs):
     from metaflow import Run
 
     flow = runs[0].split("/")[0]
     registry.mark(runs[0], {"passed": True})
     registry.mark(runs[2], {"passed": False})
     listed = {m["run"]: m for m in registry.models(flow)}
-    assert set(listed) == {r for r in runs if tags(r)} and {runs[0], runs[2]} <= set(listed)
+    assert [m["run"] for m in registry.models(flow)] == [r for r in reversed(runs) if tags(r)]  # by start, newest first
+    assert {runs[0], runs[2]} <= set(listed)
     assert "model:approved" not in listed[runs[2]]["state"] and "rejected" in listed[runs[2]]["state"]
     assert listed[runs[0]]["state"] == sorted(t.removeprefix("model:") for t in tags(runs[0]))
     assert listed[runs[0]]["created_at"] == Run(runs[0], _namespace_check=False)["start"].created_at.isoformat(
@@ -132,3 +133,15 @@ def test_history_holds_the_runs_that_got_through_deploy_in_this_datastore(runs):
     assert (worst["verdict"], worst["deployed"], worst["top1"]) == ("failed", False, 0.25)
     assert len(registry.history(flow, root, limit=2)) < 3  # at most the 2 newest runs are read
     assert registry.history(flow, "/another/datastore") == []
+
+
+def test_a_rollback_serves_the_previous_version_again_and_moves_the_champion_tag_to_its_run(runs, tiny_bundle):
+    from emoji_reco.serving.local_endpoint import LocalEndpoint
+
+    flow, endpoint = runs[0].split("/")[0], LocalEndpoint("registry-rollback")
+    for run in (runs[0], runs[2]):
+        endpoint.publish(tiny_bundle[1], run.split("/")[1], ["smoke"])
+        registry.crown(run, endpoint.name)
+    assert registry.rollback(endpoint.name, flow) == runs[0].split("/")[1]
+    assert endpoint.current_dir().name == runs[0].split("/")[1]
+    assert "model:champion:registry-rollback" in tags(runs[0]) and "model:champion:registry-rollback" not in tags(runs[2])

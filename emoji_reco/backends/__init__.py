@@ -1,6 +1,7 @@
 """Where a run trains, and where its model is registered and served, chosen by config (`train.backend`,
-`deploy.target`) so that no flow step asks which. The contract is `backends/contract.py`; a new backend is one class
-there and one line below, named as a string so that choosing one never imports another's SDK."""
+`deploy.target`) so that no flow step asks which. The contract is `backends/contract.py` (`Trainer`, `Target`); a
+new backend is a module of its own holding a class for each it provides, and a line in each table below that names
+the class as a string, so that choosing one never imports another's SDK."""
 import importlib
 
 from emoji_reco.errors import ConfigError

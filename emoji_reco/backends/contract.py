@@ -1,6 +1,6 @@
 """The seam between a flow and the places it trains and serves: what every trainer and deploy target does, and the
 typed results they hand back. A flow step calls only these methods; a new backend implements one of the protocols
-(`tests/flow/test_backends.py` checks every registered one against them)."""
+(`tests/backends/test_backends.py` checks every registered one against them)."""
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field

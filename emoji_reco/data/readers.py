@@ -37,7 +37,10 @@ def read_chunks(uri: str, fmt: str = "auto", rows: int | None = None):
     rows (None: one chunk per file), holding one chunk in memory at a time; an S3 file streams (`storage.open_binary`),
     never copied whole. A frame's index, `row`, is each row's number in its file, from 1 with the malformed rows
     counted, so an output row can be traced to its input row."""
-    for origin, size in storage.data_files(uri, suffixes=tuple(FORMATS), exclude=("labels.json",)):
+    files = storage.data_files(uri, suffixes=tuple(FORMATS), exclude=("labels.json",))
+    if not files:
+        raise DataError(f"No data files (CSV, JSON Lines or Parquet) found in {uri}.")
+    for origin, size in files:
         for frame, bad in _read_one(origin, size, fmt, rows):
             yield origin, frame, bad
 

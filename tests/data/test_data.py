@@ -12,6 +12,7 @@ from emoji_reco.data import dataset, demo, readers
 from emoji_reco.data.cleaning import clean_text, is_empty
 from emoji_reco.data.text import find_emojis, normalize_emoji
 from emoji_reco.errors import DataError
+from helpers import examples
 from helpers.datasets import labeled_rows, prepare
 
 
@@ -31,7 +32,7 @@ def test_cleaning_drops_exactly_the_control_surrogate_and_private_use_characters
         assert (clean_text(f"a{char}b") == "a b") == dropped or char.isspace(), hex(code)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(st.sampled_from(list(" \t\n\x00\x7f@&#;amp:/.wWx9_😂\u0301\u200b\ufffd")), max_size=30) | st.text(max_size=30))
 def test_the_quick_emptiness_check_agrees_with_cleaning(text):
     assert is_empty(text) == (clean_text(text) == "")
@@ -111,7 +112,7 @@ def test_a_folder_reads_every_data_file_in_it(tmp_path):
     assert prepare(tmp_path).report["rows_kept"] == 30
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(texts=st.lists(st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=40), max_size=30),
        chunk=st.integers(1, 7))
 def test_a_well_formed_csv_reads_back_exactly_with_each_rows_number(tmp_path_factory, texts, chunk):
@@ -172,14 +173,14 @@ def test_missing_configured_column_names_the_columns(tmp_path):
         prepare(path, text_column="body")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text())
 def test_cleaning_never_crashes_on_any_text(text):
     cleaned = clean_text(text)
     assert cleaned == cleaned.strip() and "  " not in cleaned
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_in_a_file_never_crash_prepare(tmp_path_factory, blob):
     path = tmp_path_factory.mktemp("fuzz") / "t.csv"
@@ -242,7 +243,7 @@ CELLS = st.one_of(st.none(), st.sampled_from(["😂", "😭", "🔥", "0", "1", 
                   st.text(max_size=30), st.integers(-3, 5), st.floats(allow_nan=True))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(fmt=st.sampled_from(["csv", "jsonl", "parquet", "csv", "jsonl", "parquet", "bytes"]),
        encoding=st.sampled_from(["utf-8"] * 4 + ["latin-1", "utf-16"]),
        rows=st.lists(st.tuples(st.text(min_size=1, max_size=20), st.sampled_from(["😂", "😭", "0", "1"])),
@@ -272,8 +273,9 @@ def test_random_files_give_a_clean_result_or_a_clear_data_error(tmp_path_factory
     event("prepared")
     emojis = prepared.emojis
     assert len(emojis) >= 2 and all(emoji_lib.purely_emoji(e) for e in emojis)
+    written = {cell.strip() for row in rows for cell in row if isinstance(cell, str)}  # a tweet may say "None"
     for split in prepared.splits.values():
         assert split.label.between(0, len(emojis) - 1).all()
-        assert all(isinstance(t, str) and t.strip() and t not in ("None", "nan") for t in split.text)
+        assert all(isinstance(t, str) and t.strip() and (t not in ("None", "nan") or t in written) for t in split.text)
         assert not any("\ufffd" in t for t in split.text)
     assert prepared.report["rows_kept"] == sum(len(s) for s in prepared.splits.values())

@@ -18,45 +18,57 @@ from helpers.flows import DEPLOY_FLOW, card_json, run_flow, task, tiny_flow_conf
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def test_a_run_prepares_converts_trains_evaluates_and_deploys(champion, session_dir):
-    run = champion
-    prepare = task(run, "prepare").data
+def test_prepare_labels_and_splits_every_kept_row(champion):
+    prepare = task(champion, "prepare").data
     assert prepare.emojis and set(prepare.emojis) == set(demo.EMOJIS)
     assert sum(len(s) for s in prepare.splits.values()) == prepare.data_report["rows_kept"]
 
-    records = task(run, "join_convert").data.tfrecords
+
+def test_convert_writes_every_split_in_two_shards_under_the_runs_prefix_with_checksums(champion, session_dir):
+    prepare, records = task(champion, "prepare").data, task(champion, "join_convert").data.tfrecords
     assert len(records) == 6 and {r["shard"] for r in records} == {0, 1}
-    prefix = session_dir / ".metaflow" / "EmojiFlow" / run.id / "emoji_reco"
+    prefix = session_dir / ".metaflow" / "EmojiFlow" / champion.id / "emoji_reco"
     for r in records:  # under the run's own prefix in the datastore root the run used
         assert Path(r["uri"]).parent == prefix / "tfrecords" and tfrecords.sha256(r["uri"]) == r["sha256"]
     for split, frame in prepare.splits.items():
         assert sum(r["records"] for r in records if r["split"] == split) == len(frame)
 
-    training = task(run, "train").data.training
+
+def test_evaluate_scores_the_test_split_in_full(champion):
+    prepare, training = task(champion, "prepare").data, task(champion, "train").data.training
+    metrics = task(champion, "evaluate").data.metrics
     assert len(training["history"]) == 1 and {"loss", "val_accuracy"} <= set(training["history"][0])
-    metrics = task(run, "evaluate").data.metrics
     assert {"top1", "top3", "macro_f1", "per_emoji", "confusion"} <= set(metrics)
     assert metrics["top3"] >= metrics["top1"] and sum(map(sum, metrics["confusion"])) == len(prepare.splits["test"])
 
-    assert {registry.APPROVED, registry.champion_tag("emoji-reco")} <= set(run.user_tags)
-    deployment = task(run, "deploy").data.deployment
-    assert deployment["deployed"] and deployment["version"] == run.id
+
+def test_a_run_that_passes_the_gate_is_approved_crowned_and_serves_its_bundle(champion):
+    prepare = task(champion, "prepare").data
+    assert {registry.APPROVED, registry.champion_tag("emoji-reco")} <= set(champion.user_tags)
+    deployment = task(champion, "deploy").data.deployment
+    assert deployment["deployed"] and deployment["version"] == champion.id
     served = LocalEndpoint("emoji-reco").current_dir()
-    assert served.name == run.id
+    assert served.name == champion.id
     assert bundle.read_labels(served) == prepare.emojis
-    assert bundle.read_metadata(served)["run"] == run.pathspec
+    assert bundle.read_metadata(served)["run"] == champion.pathspec
     assert (served / "saved_model" / "saved_model.pb").is_file() and (served / "tokenizer" / "tokenizer.json").is_file()
-    # One bundle holds the combined model; its weight was chosen on validation, and the test split scores each part.
-    metadata = bundle.read_metadata(served)
+
+
+def test_one_bundle_holds_the_combined_model_with_the_weight_chosen_on_validation(champion):
+    training, metrics = task(champion, "train").data.training, task(champion, "evaluate").data.metrics
+    metadata = bundle.read_metadata(LocalEndpoint("emoji-reco").current_dir())
     assert metadata["format"] == bundle.FORMAT and metadata["ensemble"] == training["ensemble"]
     assert metadata["ensemble"]["chosen"] == "validation log-loss" and 0 <= metadata["ensemble"]["weight"] <= 1
     assert metrics["parts"]["weight"] == metadata["ensemble"]["weight"]
     assert metrics["parts"]["combined"]["top1"] == metrics["top1"]
-    # Why this emoji, on the card: the words that most often decide each emoji, words of the test texts.
+
+
+def test_the_evaluation_card_shows_the_words_that_decide_each_emoji(champion):
+    prepare, metrics = task(champion, "prepare").data, task(champion, "evaluate").data.metrics
     deciding = metrics["deciding_words"]
     test_words = {w for t in prepare.splits["test"].text for w in re.findall(r"\w+|[^\w\s]", t.lower())}
     assert deciding and all(n > 0 and word in test_words for words in deciding.values() for word, n in words)
-    assert "the words that most often decide it" in card_json(run, "evaluate", "evaluation")
+    assert "the words that most often decide it" in card_json(champion, "evaluate", "evaluation")
 
 
 def test_predict_answers_from_the_deployed_model(champion):

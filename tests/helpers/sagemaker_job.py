@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from emoji_reco.data import demo
-from emoji_reco.model import tfrecords, tokenization
+from emoji_reco.model import bundle, tfrecords, tokenization
+from emoji_reco.serving import payloads
+from helpers.containers import version
 from helpers.flows import ROOT
 
 ROLE = "arn:aws:iam::123456789012:role/emoji-sagemaker"
@@ -76,3 +78,14 @@ def cluster_roots(tmp_path: Path, model_dir: Path, hosts: list[str], port: int) 
         (config / "hyperparameters.json").write_text(json.dumps(hyper))
         roots.append(root)
     return roots
+
+
+# Our inference image as `make push-images` names it in a registry.
+OUR_IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/emoji-reco-inference:{version()}"
+
+
+def real_answer(tiny_bundle, texts) -> bytes:
+    """What our server answers for `texts` with the tiny bundle."""
+    model_dir = tiny_bundle[1]
+    predictor = bundle.Predictor(model_dir)
+    return json.dumps(payloads.response(predictor.logits(texts).tolist(), predictor.emojis, 3, False, "v1")).encode()

@@ -11,6 +11,7 @@ from emoji_reco.data import dataset, demo
 from emoji_reco.errors import ModelError
 from emoji_reco.model import base_model, bundle, packing, tfrecords, tokenization
 from emoji_reco.serving import local_endpoint, payloads
+from helpers import examples
 
 EMOJIS = demo.EMOJIS
 
@@ -70,7 +71,7 @@ def test_tfrecords_round_trip_equals_the_tokenizer(tmp_path, demo_splits, bundle
     assert [w["sha256"] for w in again] == [w["sha256"] for w in written]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.text("abcdefghijklmnopqrstuvwxyz0123456789.,!?'", min_size=1, max_size=14), min_size=1,
                 max_size=400).map(" ".join))
 def test_reading_a_text_only_as_far_as_its_tokens_go_changes_no_ordinary_texts_ids(bundled_model_dir, text):

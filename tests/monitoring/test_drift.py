@@ -71,3 +71,28 @@ def test_features_of_texts_are_the_top_emoji_its_probability_the_words_and_the_u
     got = drift.features(["good day", "good zebra xylophone day"], predictions, tokenizer)
     assert got["emoji"] == ["🔥", "😂"] and got["confidence"] == [0.75, 0.5] and got["length"] == [2, 4]
     assert got["unknown"] == [0.0, 0.5]  # zebra and xylophone of 4 tokens (no special tokens in this tokenizer)
+
+
+def test_the_unknown_share_uses_the_tokenizers_own_unknown_token_and_counts_a_lone_token_whole():
+    vocab = {"<unk>": 0, "[UNK]": 1, "good": 2}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    got = drift.features(["zebra", "good zebra"], [[{"emoji": "🔥", "probability": 1.0}]] * 2, tokenizer)
+    assert got["unknown"] == [1.0, 0.5]
+
+
+def test_shares_of_a_single_value_and_of_values_below_every_edge():
+    np.testing.assert_allclose(drift._shares(["a"], ["a", "b"]), [1.0, drift.EPSILON])
+    np.testing.assert_allclose(drift._shares([0, 0], np.array([1.0, 2.0])), [1.0, drift.EPSILON, drift.EPSILON])
+
+
+def test_a_feature_exactly_at_a_threshold_has_not_drifted_and_shares_are_rounded_to_four_places():
+    reference = {"emoji": ["🔥", "😂", "😭"] * 10, "confidence": [0.5] * 30, "length": [3] * 30, "unknown": [0.0] * 30}
+    live = {**reference, "emoji": ["🔥"] * 20 + ["😂"] * 10}
+    bins = drift.bins_of("emoji", reference["emoji"], live["emoji"])
+    expected, actual = drift._shares(reference["emoji"], bins), drift._shares(live["emoji"], bins)
+    at = {"psi": drift.psi(expected, actual), "js": drift.js_distance(expected, actual)}
+    assert not drift.compare(reference, live, at)["emoji"]["drifted"]
+    assert drift.compare(reference, live, {"psi": at["psi"], "js": at["js"] - 1e-9})["emoji"]["drifted"]
+    assert drift.compare(reference, live, {"psi": at["psi"] - 1e-9, "js": at["js"]})["emoji"]["drifted"]
+    assert drift.compare(reference, live, at)["emoji"]["reference"] == [0.3333] * 3

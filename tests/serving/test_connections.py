@@ -1,13 +1,19 @@
-"""The connection layer's pieces in-process: its error answers byte for byte, the busy app, the refusal budget on a
-clock the test moves, and finding the app's limits under uvicorn's middleware (the layer itself is tested over
-sockets in test_slow_clients.py)."""
+"""The connection layer in-process: its error answers byte for byte, the busy app, the refusal budget on a clock the
+test moves, finding the app's limits under uvicorn's middleware, and the layer itself over sockets under a plain app
+(no model: fast enough to run for every mutant); test_slow_clients.py tests it under the real app."""
 import asyncio
 import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
 
 import pytest
 
 from emoji_reco.serving import connections
-from emoji_reco.serving.connections import ConnectionLimits, RefusalBudget
+from emoji_reco.serving.connections import ConnectionLimits, LimitedProtocol, RefusalBudget
+from emoji_reco.serving.metrics import Metrics
+from helpers.network import free_port
 
 
 def test_an_error_answer_is_whole_http_in_the_apps_json_shape(monkeypatch):
@@ -97,3 +103,168 @@ def test_the_limits_are_found_under_any_middleware_and_default_otherwise():
     assert connections._guard(Middleware(Middleware(guard))) is guard and connections._guard(guard) is guard
     assert connections._guard(Middleware(object())) is None and connections._guard(None) is None
     assert ConnectionLimits() == ConnectionLimits(10.0, 10.0, 256, 0, 0)
+
+
+class Plain:
+    """An ASGI app with the connection layer's settings on it (what `create_app`'s guard carries), answering 200 with
+    the body it read; a request to /hold waits until `release` is set."""
+
+    def __init__(self, limits: ConnectionLimits, refusals: RefusalBudget | None = None):
+        self.connection_limits, self.refusals, self.metrics = limits, refusals or RefusalBudget(0), Metrics()
+        self.release = threading.Event()
+
+    async def __call__(self, scope, receive, send):
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        if scope["path"] == "/hold":
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 10)
+        answer = b"ok " + body
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(answer))]})
+        await send({"type": "http.response.body", "body": answer})
+
+
+@contextmanager
+def layer(**limits):
+    """A real uvicorn server on the connection layer (`http=LimitedProtocol`) serving `Plain`; yields (port, app)."""
+    import uvicorn
+
+    refusals = limits.pop("refusals", None)
+    app = Plain(ConnectionLimits(**limits), refusals)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), http=LimitedProtocol,
+                                           lifespan="off", log_level="critical", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield server.config.port, app
+    finally:
+        app.release.set()
+        server.should_exit = True
+        thread.join(10)
+
+
+def answer(sock) -> tuple[int, dict, bytes]:
+    """(status, headers, body) of what arrives on `sock` until the server closes it."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    return int(lines[0].split()[1]), dict(line.lower().split(": ", 1) for line in lines[1:]), body
+
+
+def opened(port):
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def refused_with(sock, status: int, message: str) -> dict:
+    got, headers, body = answer(sock)
+    assert got == status and json.loads(body) == {"error": message, "request_id": headers["x-request-id"]}
+    return headers
+
+
+GET = b"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize("sent, part, limit", [
+    (b"POST /x HTTP/1.1\r\nHost: localhost\r\n", "headers", "header_seconds"),
+    (b"", "headers", "header_seconds"),  # a connection that never sends a byte
+    (b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc", "body", "body_seconds")])
+def test_a_request_part_that_does_not_arrive_in_time_gets_408_at_its_deadline(sent, part, limit):
+    with layer(**{limit: 0.4}) as (port, app), opened(port) as sock:
+        started = time.monotonic()
+        sock.sendall(sent)
+        refused_with(sock, 408, f"The request's {part} did not arrive within 0.4 s.")
+        assert 0.35 < time.monotonic() - started < 3
+        assert app.metrics.refused_below.labels("408")._value.get() == 1
+
+
+def test_each_request_on_a_kept_alive_connection_gets_its_own_header_deadline():
+    with layer(header_seconds=0.4) as (port, _), opened(port) as sock:
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(0.6)  # idle between requests: no deadline of ours (uvicorn's keep-alive timeout)
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: loc")  # the third request's headers begin, and stall
+        refused_with(sock, 408, "The request's headers did not arrive within 0.4 s.")
+        assert time.monotonic() - started < 3
+
+
+def test_a_body_that_arrives_in_time_is_read_whole():
+    with layer(body_seconds=1) as (port, _), opened(port) as sock:
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 6\r\nConnection: close\r\n\r\nab")
+        time.sleep(0.3)
+        sock.sendall(b"cdef")
+        assert answer(sock)[0::2] == (200, b"ok abcdef")
+
+
+def test_one_address_holds_at_most_its_connections_and_a_closed_one_frees_a_place():
+    with layer(per_client=2) as (port, app):
+        first, second = opened(port), opened(port)
+        with opened(port) as third:
+            headers = refused_with(third, 503, "Too many connections from your address (at most 2).")
+            assert headers["retry-after"] == "1" and headers["connection"] == "close"
+        first.close()
+        time.sleep(0.2)
+        with opened(port) as again:
+            again.sendall(GET)
+            assert answer(again)[0] == 200
+        second.close()
+        assert app.metrics.refused_below.labels("503")._value.get() == 1
+
+
+def test_past_the_connection_cap_every_route_but_ping_is_busy():
+    with layer(connections=2, per_client=0) as (port, _):
+        idle = [opened(port), opened(port)]
+        time.sleep(0.1)
+        with opened(port) as busy:
+            busy.sendall(GET)
+            assert refused_with(busy, 503, "The server is busy; retry shortly.")["retry-after"] == "1"
+        with opened(port) as ping:
+            ping.sendall(b"GET /ping?x=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            assert answer(ping)[0] == 200
+        for sock in idle:
+            sock.close()
+
+
+def test_past_the_request_cap_a_new_request_is_busy_until_one_ends():
+    with layer(requests=1) as (port, app), opened(port) as held:
+        held.sendall(b"GET /hold HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        time.sleep(0.3)
+        with opened(port) as busy:
+            busy.sendall(GET)
+            refused_with(busy, 503, "The server is busy; retry shortly.")
+        app.release.set()
+        assert answer(held)[0] == 200
+        with opened(port) as later:
+            later.sendall(GET)
+            assert answer(later)[0] == 200
+
+
+def test_an_address_out_of_refusals_is_held_a_second_then_gets_429_and_ping_still_answers():
+    budget = RefusalBudget(1)
+    budget.charge("127.0.0.1")
+    with layer(refusals=budget) as (port, app):
+        with opened(port) as held:
+            started = time.monotonic()
+            held.sendall(b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc")
+            headers = refused_with(held, 429, "Too many refused requests from your address; retry in a second.")
+            assert headers["retry-after"] == "1" and 0.9 < time.monotonic() - started < 3
+        budget.charge("127.0.0.1")
+        with opened(port) as ping:
+            ping.sendall(b"GET /ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            assert answer(ping)[0] == 200
+
+
+def test_malformed_http_gets_400_in_the_json_shape():
+    with layer() as (port, app), opened(port) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        status, headers, body = answer(sock)
+        assert status == 400 and json.loads(body)["request_id"] == headers["x-request-id"]
+        assert app.metrics.refused_below.labels("400")._value.get() == 1

@@ -145,3 +145,39 @@ def test_an_endpoints_answer_is_read_back_or_refused():
                 b'{"predictions": 5}'):
         with pytest.raises(ValueError, match="^Not an emoji-reco answer"):
             payloads.read_predictions(bad)
+
+
+def test_an_empty_line_of_text_is_named_texts_and_ten_are_listed_before_counting():
+    assert str(refused("fine\n@someone\n", "text/plain")).startswith("texts[1] is empty:")
+    ten, eleven = (json.dumps(["ok"] + ["@x"] * n) for n in (10, 11))
+    assert str(refused(ten, max_texts=20)).startswith(", ".join(f"texts[{i}]" for i in range(1, 11)) + " are empty:")
+    assert " and 1 more are empty:" in str(refused(eleven, max_texts=20))
+
+
+@pytest.mark.parametrize("ctype, header", [
+    ("text/csv;header=present", True), ("text/csv; Header = Present ", True), ("text/csv; header=absent", False),
+    ("text/csv; charset=present", False), ("text/csv; header=present=x", False), ("text/csv; header=presentX", False),
+    ("text/csv; header", False)])
+def test_a_csv_header_is_skipped_only_when_the_content_type_declares_it(ctype, header):
+    assert parse("text\nfirst\n", ctype) == (["first"] if header else ["text", "first"])
+
+
+def test_a_line_break_inside_a_quoted_csv_field_is_kept_as_sent():
+    assert parse('"one\r\ntwo",x\r\nthree\r\n', "text/csv") == ["one\r\ntwo", "three"]
+
+
+def test_json_lines_answers_keep_emojis_as_they_are_and_raw_logits_per_line():
+    body, _ = payloads.render_lines([[0.0, 1.0, 0.0]], EMOJIS, 1, False, "v", "application/jsonlines")
+    assert "🔥" in body and "\\u" not in body
+    body, _ = payloads.render_lines([[0.5, 1.0, 0.0]], EMOJIS, 1, True, "v", "application/jsonlines")
+    assert json.loads(body) == {"version": "v", "labels": EMOJIS, "logits": [[0.5, 1.0, 0.0]]}
+
+
+def test_a_refused_answer_says_what_is_wrong_and_shows_the_first_200_bytes():
+    with pytest.raises(ValueError) as caught:
+        payloads.read_predictions(b'{"predictions": [3]}')
+    assert "(rows are not lists of {emoji, probability})" in str(caught.value)
+    long = b'{"predictions": 1' + b"0" * 300 + b"}"
+    with pytest.raises(ValueError) as caught:
+        payloads.read_predictions(long)
+    assert str(caught.value).endswith(f": {long[:200]!r}")

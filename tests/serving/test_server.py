@@ -20,6 +20,7 @@ from emoji_reco.errors import ModelError
 from emoji_reco.serving.batching import MicroBatcher
 from emoji_reco.serving.local_endpoint import LocalEndpoint
 from emoji_reco.serving.sources import FixedSource, extract
+from helpers import examples
 from helpers.serving import post, running, wait_ready
 
 pytestmark = pytest.mark.timeout(300)
@@ -218,7 +219,7 @@ def test_fuzzing_the_openapi_description_finds_no_server_error(server):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def no_server_error(case):
             case.call_and_validate(checks=[not_a_server_error])
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from emoji_reco.model.bundle import Predictor
 from emoji_reco.serving.connections import RefusalBudget
+from helpers import examples
 from helpers.serving import connect, exchange, post, read_answer, running, wait_ready
 
 pytestmark = pytest.mark.timeout(300)
@@ -166,7 +167,7 @@ PIECES = st.sampled_from(["a", "word", "9", "_", " ", "  ", "\n", "@", "@bob", "
 TEXTS = st.one_of(st.text(max_size=300), st.lists(PIECES, max_size=80).map("".join))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(TEXTS, min_size=1, max_size=8), st.integers(0, 100))
 def test_pricing_a_request_early_never_refuses_one_within_the_budget(predictor, texts, limit):
     exact = predictor.token_count(texts)

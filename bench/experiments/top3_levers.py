@@ -2,7 +2,7 @@
 weight and a per-emoji bias chosen on the run's own validation split for top-3 (not log-loss), then scored once on
 the held-out tweets. Nothing is retrained. Run `bench/accuracy.py` first (the run, and the held-out split).
 
-    python bench/top3_levers.py EmojiFlow/<id>
+    cd bench && python -m experiments.top3_levers EmojiFlow/<id>
 """
 import json
 import sys

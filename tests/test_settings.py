@@ -123,3 +123,84 @@ def test_the_flow_refuses_a_config_mistake_in_one_message(tmp_path):
                           text=True, timeout=120, cwd=tmp_path)
     assert done.returncode != 0 and "train.epocs: unknown key; did you mean train.epochs?" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"train": {"epocs": 1}}', "train.epocs: unknown key; did you mean train.epochs?"),
+    ('{"zzzz": 1}', "zzzz: unknown key; known keys: " + ", ".join(defaults())),
+    ('{"train": {"epochs": "2"}}', 'train.epochs: expected a whole number, got "2"'),
+    ('{"train": {"epochs": 2.5}}', "train.epochs: expected a whole number, got 2.5"),
+    ('{"train": {"epochs": true}}', "train.epochs: expected a whole number, got true"),
+    ('{"train": {"learning_rate": "fast"}}', 'train.learning_rate: expected a number, got "fast"'),
+    ('{"train": {"learning_rate": false}}', "train.learning_rate: expected a number, got false"),
+    ('{"sagemaker": {"training": {"spot": 1}}}', "sagemaker.training.spot: expected true or false, got 1"),
+    ('{"data": {"path": 3}}', "data.path: expected a string, got 3"),
+    ('{"platform": {"batch_steps": "convert"}}', 'platform.batch_steps: expected a list, got "convert"'),
+    ('{"model": [1]}', "model: expected an object, got [1]"),
+    ('{"data": {"labels": 3}}', "data.labels: expected a string or null, got 3"),
+    ('{"train": {"pad_to_length": 1.5}}', "train.pad_to_length: expected a whole number or null, got 1.5"),
+    ('{"platform": {"schedule": []}}', "platform.schedule: expected an object or null, got []"),
+    ('{"model": {"ngram": {"weight": -0.1}}}', "model.ngram.weight: expected a number from 0.0 to 1.0, got -0.1"),
+    ('{"train": {"label_smoothing": 0.6}}', "train.label_smoothing: expected a number from 0.0 to 0.5, got 0.6"),
+    ('{"model": {"pooling": "max"}}', 'model.pooling: expected one of "auto", "cls", "mean", got "max"'),
+    ('{"extends": 3}', "the config: extends must name a file, not 3."),
+    ('"text"', "the config must be a JSON object of sections."),
+])
+def test_a_config_mistake_gets_exactly_this_message(text, message):
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    assert str(caught.value) == message
+
+
+def test_the_edges_of_a_range_and_every_choice_are_accepted():
+    edges = parse('{"model": {"ngram": {"weight": 1.0}}, "train": {"label_smoothing": 0.0}, '
+                  '"data": {"validation_fraction": 0.9, "test_fraction": 0}}')
+    assert edges["model"]["ngram"]["weight"] == 1.0 and edges["data"]["validation_fraction"] == 0.9
+    assert [parse(json.dumps({"model": {"pooling": p}}))["model"]["pooling"] for p in ("auto", "cls", "mean")] == [
+        "auto", "cls", "mean"]
+    assert parse('{"model": {"ngram": {"weight": null}}, "data": {"labels": "l.json"}, "train": {"learning_rate": 1}}')[
+        "train"]["learning_rate"] == 1
+    assert parse('{"platform": {"timeout_minutes": {"train": 5}}}')["platform"]["timeout_minutes"] == {"train": 5}
+
+
+def test_a_config_file_loads_with_extends_beside_it_and_a_missing_one_is_named(tmp_path):
+    from emoji_reco.settings import load
+
+    (tmp_path / "team.json").write_text('{"extends": "aws.json", "deploy": {"endpoint": "team"}}')
+    (tmp_path / "mine.json").write_text('{"extends": "team.json", "train": {"epochs": 4}}')
+    config = load(str(tmp_path / "mine.json"))
+    assert config["train"]["epochs"] == 4 and config["deploy"]["endpoint"] == "team"
+    assert config["deploy"]["target"] == "sagemaker"  # from aws.json, found in config/
+    with pytest.raises(ConfigError) as caught:
+        load(str(tmp_path / "none.json"))
+    assert str(caught.value) == f"Config file {tmp_path / 'none.json'} not found."
+    (tmp_path / "loop.json").write_text('{"extends": "loop.json"}')
+    with pytest.raises(ConfigError) as caught:
+        load(str(tmp_path / "loop.json"))
+    assert str(caught.value) == "extends: loop.json extends itself (loop.json → loop.json)."
+    (tmp_path / "lost.json").write_text('{"extends": "gone.json"}')
+    with pytest.raises(ConfigError) as caught:
+        load(str(tmp_path / "lost.json"))
+    assert str(caught.value) == f"extends: gone.json not found (looked in {tmp_path}, {CONFIG_DIR})."
+
+
+def test_base_json_extends_nothing_and_a_config_without_extends_extends_it():
+    assert parse("{}") == defaults() and "extends" not in defaults()
+
+
+def test_the_defaults_come_from_the_config_the_package_ships():
+    from emoji_reco import settings
+
+    assert settings.CONFIG_DIR == settings._config_dir() and (settings.CONFIG_DIR / "base.json").is_file()
+    assert settings.CONFIG_DIR.name == "config" and (settings.CONFIG_DIR / "aws.json").is_file()
+
+
+def test_overrides_create_sections_leave_the_original_alone_and_skip_empty_values():
+    original = defaults()
+    changed = with_overrides(original, {"train.epochs": 7, "data.sample": 0, "data.path": "x.csv"})
+    assert changed["train"]["epochs"] == 7 and changed["data"]["sample"] == 0 and changed["data"]["path"] == "x.csv"
+    assert original == defaults()  # a copy
+    assert with_overrides(original, {}) == original and with_overrides(original, {"train.epochs": ""}) == original
+    with pytest.raises(ConfigError) as caught:
+        with_overrides(original, {"nosuch.key": 1})
+    assert str(caught.value).startswith("nosuch: unknown key")

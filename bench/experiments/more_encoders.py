@@ -3,7 +3,7 @@ the encoders of several bundles (trained independently, e.g. on other seeds or s
 then mixed with the first bundle's n-gram half at its own weight. Run `bench/accuracy.py` first (it writes the
 held-out split); no bundle may have trained on those tweets.
 
-    python bench/more_encoders.py BUNDLE_DIR BUNDLE_DIR [...]
+    cd bench && python -m experiments.more_encoders BUNDLE_DIR BUNDLE_DIR [...]
 """
 import json
 import sys

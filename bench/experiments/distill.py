@@ -6,7 +6,7 @@ its probabilities on the student run's training split are the artifact the stude
 settings (epochs, batch, schedule, pooling), then mixes with that run's n-gram half at a weight chosen on
 validation by log-loss, as the flow does, and is scored once on the held-out tweets beside the teacher.
 
-    python bench/distill.py EmojiFlow/<student split run> EmojiFlow/<teacher> [EmojiFlow/<teacher> ...] [--alpha 0.5]
+    cd bench && python -m experiments.distill EmojiFlow/<student split run> EmojiFlow/<teacher> [...] [--alpha 0.5]
 """
 import argparse
 import json

@@ -3,7 +3,7 @@ its mixture weight is chosen, mixed with the run's encoder at that weight, score
 same half refitted on train alone reproduces the served one (a check of the method). Refitting the encoder too
 would train it twice. Run `bench/accuracy.py` first (the run, and the held-out split).
 
-    python bench/refit_levers.py EmojiFlow/<id>     # bench/out/refit_levers.json
+    cd bench && python -m experiments.refit_levers EmojiFlow/<id>     # bench/out/refit_levers.json
 """
 import json
 import sys

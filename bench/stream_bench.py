@@ -22,15 +22,17 @@ import boto3
 from common import OUT, shared_tweets
 
 FACTORS = (1, 10, 100)
-# Split `uri` into shards of 10,000 rows in a fresh process (from CHECKOUT when given); print its peak RSS in MB.
-SPLIT = ("import os, resource, sys, tempfile\n"
+# Split `uri` into shards of 10,000 rows in a fresh process (from CHECKOUT when given); print its peak RSS in MB
+# (VmHWM: this process's own, where getrusage's ru_maxrss keeps the forking parent's across exec).
+SPLIT = ("import os, sys, tempfile\n"
          "if sys.argv[1]:\n"
          "    sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in str(f)]\n"
          "    sys.path.insert(0, sys.argv[1])\n"
          "from emoji_reco.scoring import shards\n"
          "with tempfile.TemporaryDirectory(dir=os.path.dirname(os.getcwd())) as out:\n"
          "    made = shards.split(sys.argv[2], out, 10000)\n"
-         "print(sum(s['rows'] for s in made), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+         "peak = next(line for line in open('/proc/self/status') if line.startswith('VmHWM:')).split()[1]\n"
+         "print(sum(s['rows'] for s in made), int(peak) / 1024)\n")
 
 
 def moto_server() -> tuple[subprocess.Popen, str]:

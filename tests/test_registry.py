@@ -67,9 +67,12 @@ def tags(pathspec):
 
 
 def test_the_gate_marks_a_run_approved_or_rejected_and_a_person_can_turn_it(runs):
-    assert registry.mark(runs[0], {"passed": True}) == "model:approved" and tags(runs[0]) == {"model:approved"}
-    assert registry.mark(runs[0], {"passed": False}) == "model:rejected" and tags(runs[0]) == {"model:rejected"}
-    assert registry.mark(runs[0], {"passed": True}) == "model:approved" and tags(runs[0]) == {"model:approved"}
+    def verdicts():
+        return tags(runs[0]) & {registry.APPROVED, registry.REJECTED}
+
+    assert registry.mark(runs[0], {"passed": True}) == "model:approved" and verdicts() == {"model:approved"}
+    assert registry.mark(runs[0], {"passed": False}) == "model:rejected" and verdicts() == {"model:rejected"}
+    assert registry.mark(runs[0], {"passed": True}) == "model:approved" and verdicts() == {"model:approved"}
 
 
 def test_one_run_per_endpoint_holds_the_champion_tag(runs, capsys):
@@ -112,7 +115,7 @@ def test_models_lists_every_run_with_registry_tags_newest_first(runs):
     listed = {m["run"]: m for m in registry.models(flow)}
     assert [m["run"] for m in registry.models(flow)] == [r for r in reversed(runs) if tags(r)]  # by start, newest first
     assert {runs[0], runs[2]} <= set(listed)
-    assert "model:approved" not in listed[runs[2]]["state"] and "rejected" in listed[runs[2]]["state"]
+    assert "approved" not in listed[runs[2]]["state"] and "rejected" in listed[runs[2]]["state"]
     assert listed[runs[0]]["state"] == sorted(t.removeprefix("model:") for t in tags(runs[0]))
     assert listed[runs[0]]["created_at"] == Run(runs[0], _namespace_check=False)["start"].created_at.isoformat(
         timespec="seconds")

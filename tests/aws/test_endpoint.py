@@ -124,6 +124,24 @@ def test_an_update_is_a_canary_with_the_deploys_own_rollback_alarms_and_the_user
     assert rate["errors"]["MetricStat"]["Metric"]["MetricName"] == "Invocation5XXErrors"
 
 
+@pytest.fixture
+def fresh_emoji_bg(aws):
+    """No endpoint emoji-bg and no scaling on it in moto, before and after: tests that deploy it first share the
+    session's moto."""
+
+    def clear():
+        sagemaker, scaling = boto3.client("sagemaker"), boto3.client("application-autoscaling")
+        if "emoji-bg" in [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]]:
+            sagemaker.delete_endpoint(EndpointName="emoji-bg")
+        for target in _scaling("emoji-bg")[0]:
+            scaling.deregister_scalable_target(**{k: target[k] for k in ("ServiceNamespace", "ResourceId",
+                                                                          "ScalableDimension")})
+
+    clear()
+    yield
+    clear()
+
+
 def _scaling(endpoint_name: str) -> tuple[list, list]:
     client = boto3.client("application-autoscaling")
     resource = [f"endpoint/{endpoint_name}/variant/AllTraffic"]
@@ -132,7 +150,7 @@ def _scaling(endpoint_name: str) -> tuple[list, list]:
 
 
 def test_the_endpoint_scales_on_invocations_per_instance_and_a_rollback_keeps_the_scaling(ours, moto_server,
-                                                                                          tiny_bundle):
+                                                                                          tiny_bundle, fresh_emoji_bg):
     """moto has no UpdateEndpoint: the second deploy's SageMaker calls are stubbed (botocore checks them against the
     API), while its scaling, alarms and smoke prediction go to moto. Proves the rollback path leaves the scaling of
     the serving variant as it was (registering again is idempotent), not what SageMaker does meanwhile."""
@@ -162,22 +180,22 @@ def test_the_endpoint_scales_on_invocations_per_instance_and_a_rollback_keeps_th
 
 
 def test_a_new_instance_type_takes_the_scaling_off_for_the_update_and_registers_it_again(ours, moto_server,
-                                                                                         tiny_bundle):
+                                                                                         tiny_bundle, fresh_emoji_bg):
     """SageMaker refuses to change the instance type of a variant autoscaling manages: the deploy deregisters the
     scaling (in moto) before the update (stubbed, as moto has none) and registers it again once the new fleet serves."""
     model, run_root = ours
     config = {"deploy.endpoint": "emoji-bg", "sagemaker.endpoint.blue_green.alarms": ["emoji-5xx"]}
-    queue_answer(moto_server, real_answer(tiny_bundle, ["scale me"]))
-    endpoint.deploy({**model, "version": "9"}, settings(**config), ["scale me"])  # on ml.m5.large, scaled
+    queue_answer(moto_server, real_answer(tiny_bundle, ["resize me"]))
+    endpoint.deploy({**model, "version": "9"}, settings(**config), ["resize me"])  # on ml.m5.large, scaled
     assert len(_scaling("emoji-bg")[0]) == 1
     sm, at_update = boto3.client("sagemaker"), []
     sm.meta.events.register("before-parameter-build.sagemaker.UpdateEndpoint",
                             lambda **_: at_update.append(_scaling("emoji-bg")[0]))
-    queue_answer(moto_server, real_answer(tiny_bundle, ["bigger"]))
+    queue_answer(moto_server, real_answer(tiny_bundle, ["resize me bigger"]))
     with Stubber(sm) as stub:
         _stub_update(stub, run_root, _endpoint("emoji-bg-10"), instance_type="ml.c5.xlarge")
         result = endpoint.deploy(model, settings(**config, **{"sagemaker.endpoint.instance_type": "ml.c5.xlarge"}),
-                                 ["bigger"], client=sm)
+                                 ["resize me bigger"], client=sm)
         stub.assert_no_pending_responses()
     assert at_update == [[]]  # nothing scaled the variant while its instance type changed
     (target,), (policy,) = _scaling("emoji-bg")

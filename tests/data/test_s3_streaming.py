@@ -35,6 +35,7 @@ def test_an_s3_file_reads_as_the_local_one_in_ranged_gets_never_whole(aws, tmp_p
     (tmp_path / name).write_bytes(data)
     s3.put_object(Bucket=bucket, Key=f"in/{name}", Body=data)
     monkeypatch.setattr(s3_files, "CHUNK", 16 << 10)  # 16 KiB ranges: several for these small files
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a session of this test's own, for its hook
     boto3.setup_default_session()
     ranges = []
     boto3.DEFAULT_SESSION.events.register("before-send.s3.GetObject",

@@ -204,3 +204,40 @@ def test_overrides_create_sections_leave_the_original_alone_and_skip_empty_value
     with pytest.raises(ConfigError) as caught:
         with_overrides(original, {"nosuch.key": 1})
     assert str(caught.value).startswith("nosuch: unknown key")
+
+
+def test_a_chain_that_comes_back_names_every_file_of_it_and_a_broken_file_names_itself(tmp_path, monkeypatch):
+    from emoji_reco.settings import load
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.json").write_text('{"extends": "b.json"}')
+    (tmp_path / "b.json").write_text('{"extends": "a.json"}')
+    with pytest.raises(ConfigError) as caught:
+        parse('{"extends": "a.json"}')
+    assert str(caught.value) == "extends: a.json extends itself (a.json → b.json → a.json)."
+    (tmp_path / "broken.json").write_text("{nope")
+    with pytest.raises(ConfigError) as caught:
+        load(str(tmp_path / "broken.json"))
+    assert str(caught.value).startswith("broken.json is not valid JSON: ")
+
+
+def test_merging_copies_so_a_change_to_the_result_leaves_both_inputs_alone():
+    from emoji_reco.settings import merge
+
+    base, changes = {"a": {"b": [1], "c": 1}}, {"a": {"d": [2]}, "e": {"f": [3]}}
+    out = merge(base, changes)
+    assert out == {"a": {"b": [1], "c": 1, "d": [2]}, "e": {"f": [3]}}
+    out["a"]["b"].append(9)
+    out["a"]["d"].append(9)
+    out["e"]["f"].append(9)
+    assert base == {"a": {"b": [1], "c": 1}} and changes == {"a": {"d": [2]}, "e": {"f": [3]}}
+
+
+def test_an_empty_override_is_skipped_not_the_end_of_the_overrides_and_any_type_is_named():
+    from emoji_reco.settings import _kind
+
+    changed = with_overrides(defaults(), {"data.path": "", "model.base": None, "train.epochs": 7})
+    assert changed["train"]["epochs"] == 7
+    assert (_kind(True), _kind(1), _kind(1.5), _kind("x"), _kind([]), _kind({})) == (
+        "true or false", "a whole number", "a number", "a string", "a list", "an object")
+    assert _kind(None) == "NoneType" and _kind((1,)) == "tuple"

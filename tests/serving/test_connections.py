@@ -36,6 +36,7 @@ def test_the_busy_app_answers_503_with_retry_after_in_the_json_shape():
     start, body = sent
     headers = dict(start["headers"])
     assert start["status"] == 503 and headers[b"retry-after"] == b"1" and headers[b"connection"] == b"close"
+    assert headers[b"content-type"] == b"application/json"
     assert json.loads(body["body"]) == {"error": "busy now", "request_id": headers[b"x-request-id"].decode()}
     assert int(headers[b"content-length"]) == len(body["body"])
 
@@ -81,6 +82,13 @@ def test_no_budget_means_nothing_is_counted_or_refused(clock):
 
 
 def test_the_budget_forgets_addresses_whose_budget_is_whole_again(clock):
+    kept = RefusalBudget(1)
+    for i in range(9_999):
+        kept.charge(f"10.1.{i // 256}.{i % 256}")
+    clock.now += 5
+    kept.charge("the 10,000th")  # 10,000 addresses: not past the size, nothing forgotten yet
+    assert len(kept.buckets) == 10_000
+    clock.now = 100.0
     budget = RefusalBudget(1)
     for i in range(10_000):
         budget.charge(f"10.0.{i // 256}.{i % 256}")
@@ -111,12 +119,14 @@ class Plain:
 
     def __init__(self, limits: ConnectionLimits, refusals: RefusalBudget | None = None):
         self.connection_limits, self.refusals, self.metrics = limits, refusals or RefusalBudget(0), Metrics()
-        self.release = threading.Event()
+        self.release, self.peers, self.disconnected = threading.Event(), [], 0
 
     async def __call__(self, scope, receive, send):
+        self.peers.append(scope["state"].get("peer"))
         body, more = b"", True
         while more:
             message = await receive()
+            self.disconnected += message["type"] == "http.disconnect"
             body, more = body + message.get("body", b""), message.get("more_body", False)
         if scope["path"] == "/hold":
             await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 10)
@@ -174,8 +184,9 @@ GET = b"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     (b"POST /x HTTP/1.1\r\nHost: localhost\r\n", "headers", "header_seconds"),
     (b"", "headers", "header_seconds"),  # a connection that never sends a byte
     (b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc", "body", "body_seconds"),
-    (b"GET /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc", "body", "body_seconds")])
-def test_a_request_part_that_does_not_arrive_in_time_gets_408_at_its_deadline(sent, part, limit):
+    (b"GET /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc", "body", "body_seconds"),
+    (b"GET /x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc", "body", "body_seconds")])
+def test_a_request_part_that_does_not_arrive_in_time_gets_408_at_its_deadline(sent, part, limit, caplog):
     with layer(**{limit: 0.4}) as (port, app):
         started = time.monotonic()  # before the connection opens, where the first deadline may start
         with opened(port) as sock:
@@ -183,6 +194,12 @@ def test_a_request_part_that_does_not_arrive_in_time_gets_408_at_its_deadline(se
             refused_with(sock, 408, f"The request's {part} did not arrive within 0.4 s.")
         assert 0.39 < time.monotonic() - started < 3
         assert app.metrics.refused_below.labels("408")._value.get() == 1
+        deadline = time.monotonic() + connections.LINGER_SECONDS * 0.8  # told at once, not when the socket closes
+        while part == "body" and not app.disconnected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert app.disconnected == (part == "body")  # a request the app was reading sees its client leave
+    assert f"closed a connection from 127.0.0.1: its request {part} took over 0.4 s" in [
+        r.getMessage() for r in caplog.records]
 
 
 def test_each_request_on_a_kept_alive_connection_gets_its_own_header_deadline():
@@ -215,11 +232,15 @@ def test_one_address_holds_at_most_its_connections_and_a_closed_one_frees_a_plac
         first.close()
         time.sleep(0.2)
         with opened(port) as again:
+            time.sleep(0.1)
+            with opened(port) as over:  # again and second: 2 open, the cap
+                refused_with(over, 503, "Too many connections from your address (at most 2).")
             again.sendall(GET)
             assert answer(again)[0] == 200
         second.close()
-        assert app.metrics.refused_below.labels("503")._value.get() == 1
-    assert "refused a connection from 127.0.0.1: it holds 2 already" in caplog.text
+        assert app.metrics.refused_below.labels("503")._value.get() == 2
+    assert "refused a connection from 127.0.0.1: it holds 2 already" in [r.getMessage() for r in caplog.records]
+    assert app.peers == ["127.0.0.1"]  # the app charges refusals to the address the layer saw
 
 
 def test_past_the_connection_cap_every_route_but_ping_is_busy():
@@ -270,7 +291,9 @@ def test_malformed_http_gets_400_in_the_json_shape():
     with layer() as (port, app), opened(port) as sock:
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
         status, headers, body = answer(sock)
-        assert status == 400 and json.loads(body)["request_id"] == headers["x-request-id"]
+        error = json.loads(body)
+        assert status == 400 and error["request_id"] == headers["x-request-id"] and isinstance(error["error"], str)
+        assert error["error"]
         assert app.metrics.refused_below.labels("400")._value.get() == 1
 
 
@@ -294,3 +317,27 @@ def test_an_app_without_limits_of_its_own_is_served_with_the_defaults():
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_a_connection_cut_off_is_closed_after_its_answer_and_frees_its_place():
+    with layer(header_seconds=0.3, per_client=1) as (port, _):
+        slow = opened(port)  # never sends: 408, then closed by the server, though the client keeps it open
+        slow.settimeout(5)
+        assert slow.recv(65536).startswith(b"HTTP/1.1 408")
+        time.sleep(connections.LINGER_SECONDS + 0.5)
+        with opened(port) as next_one:
+            next_one.sendall(GET)
+            assert answer(next_one)[0] == 200
+        slow.close()
+
+
+@pytest.mark.parametrize("cap, idle, busy", [(1, 1, True), (2, 1, False), (2, 2, True)])
+def test_the_connection_cap_counts_the_connection_asking(cap, idle, busy):
+    with layer(connections=cap, per_client=0) as (port, _):
+        held = [opened(port) for _ in range(idle)]
+        time.sleep(0.1)
+        with opened(port) as sock:
+            sock.sendall(GET)
+            assert answer(sock)[0] == (503 if busy else 200)
+        for one in held:
+            one.close()

@@ -79,10 +79,13 @@ def _started(run) -> str:
 def models(flow_name: str) -> list[dict]:
     """Every registered run, newest first (by start), with its registry state."""
     namespace(None)
-    tagged = [run for run in Flow(flow_name).runs() if any(t.startswith("model:") for t in run.user_tags)]
-    return [{"run": run.pathspec, "state": sorted(t.removeprefix("model:") for t in run.user_tags
-                                                  if t.startswith("model:")), "created_at": _started(run)}
-            for run in sorted(tagged, key=_start_time, reverse=True)]
+    tagged = []
+    for run in Flow(flow_name).runs():
+        state = sorted(t.removeprefix("model:") for t in run.user_tags if t.startswith("model:"))
+        if state:
+            tagged.append((_start_time(run), run.pathspec, state))  # one metadata read a run
+    return [{"run": pathspec, "state": state, "created_at": started.isoformat(timespec="seconds")}
+            for started, pathspec, state in sorted(tagged, key=lambda entry: entry[0], reverse=True)]
 
 
 def history(flow_name: str, datastore_root: str, limit: int = 20) -> list[dict]:

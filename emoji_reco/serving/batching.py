@@ -9,6 +9,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from emoji_reco.serving.metrics import DROP_REASONS
+
 
 class Overloaded(Exception):
     """The queue is full: the caller should come back later."""
@@ -42,7 +44,7 @@ class MicroBatcher:
         self._workers: list[asyncio.Task] = []
         self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="model")
         self.calls = 0
-        self.dropped = {"deadline": 0, "gone": 0}
+        self.dropped = dict.fromkeys(DROP_REASONS, 0)
         self.metrics = metrics  # serving.metrics.Metrics, or None
 
     async def start(self) -> None:

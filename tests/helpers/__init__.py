@@ -9,4 +9,3 @@ MUTATION_EXAMPLES = 20
 def examples(n: int) -> int:
     """A property test's number of examples: `n`, or fewer under mutation testing."""
     return min(n, MUTATION_EXAMPLES) if os.environ.get("HYPOTHESIS_PROFILE") == "mutation" else n
-

@@ -29,6 +29,7 @@ setup(
         "fastapi>=0.115",
         "uvicorn[standard]>=0.30",  # uvloop + httptools: less CPU per request
         "prometheus_client>=0.21",  # /metrics
+        "pydantic>=2.7,<3",  # the typed settings (emoji_reco/settings/sections.py)
     ],
     extras_require={
         "test": [
@@ -36,7 +37,8 @@ setup(
             "hypothesis>=6.100",
             "moto[server]>=5.2,<6",
             "pytest-timeout>=2.3",
-            "pytest-randomly>=3.15",  # every test in a random order (seed printed; -p no:randomly to turn off)
+            # every test in a random order (seed printed; -p no:randomly to turn off)
+            "pytest-randomly>=3.15",
             "ruff>=0.6",
             "import-linter>=2.1",  # the layers and contracts in setup.cfg (make lint)
             "playwright>=1.45",
@@ -49,9 +51,11 @@ setup(
             "kubernetes>=30,<37",
             "check-jsonschema>=0.29",  # lints .github/workflows against its schema
         ],
-        # SageMaker training jobs and endpoints (train.backend / deploy.target "sagemaker"); 3.x dropped the classes used.
+        # SageMaker training jobs and endpoints (train.backend / deploy.target "sagemaker"); 3.x dropped the
+        # classes used.
         "aws": ["sagemaker>=2.257,<2.258"],
-        # Argo Workflows on Kubernetes (config/kubernetes.json); 37 needs python-dateutil 3, which botocore refuses.
+        # Argo Workflows on Kubernetes (config/kubernetes.json); 37 needs python-dateutil 3, which botocore
+        # refuses.
         "kubernetes": ["kubernetes>=30,<37"],
         "browser": ["playwright>=1.45"],
         "mutation": ["mutmut==3.8.1"],  # make mutation

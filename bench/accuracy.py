@@ -1,11 +1,12 @@
-"""Accuracy on the shared real tweets with the defaults a user gets: `emoji_flow.py run --data <train>` and nothing
-else, scored on tweets it never saw, next to TF-IDF + logistic regression trained on the rows the flow trained on.
-Train on part 1 + part 2 but its last `--holdout` rows; those are the held-out test.
+"""Accuracy on the shared real tweets with the defaults a user gets: `emoji_flow.py run --data <train>` and
+nothing else, scored on tweets it never saw, next to TF-IDF + logistic regression trained on the rows the flow
+trained on. Train on part 1 + part 2 but its last `--holdout` rows; those are the held-out test.
 
-    python bench/accuracy.py [--holdout 10000] [--run EmojiFlow/<id>] [--config JSON] [--out NAME] [--flow-args ...]
+    python bench/accuracy.py [--holdout 10000] [--run EmojiFlow/<id>] [--config JSON] [--out NAME]
+    [--flow-args ...]
 
-The flow runs with EMOJI_RECO_HOME=bench/out/home, so it has its own endpoint and no champion, and the user's demo
-endpoint is left alone. The combined model is scored whole and part by part.
+The flow runs with EMOJI_RECO_HOME=bench/out/home, so it has its own endpoint and no champion, and the user's
+demo endpoint is left alone. The combined model is scored whole and part by part.
 """
 import argparse
 import json
@@ -22,18 +23,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_split(holdout: int) -> None:
-    parts = [pd.read_csv(SHARED_TWEETS / f"tweets_part{i}.csv.gz", dtype=str, keep_default_na=False) for i in (1, 2)]
+    parts = [pd.read_csv(SHARED_TWEETS / f"tweets_part{i}.csv.gz", dtype=str,
+                         keep_default_na=False) for i in (1, 2)]
     train, test = pd.concat([parts[0], parts[1].iloc[:-holdout]]), parts[1].iloc[-holdout:]
     for name, frame in (("train", train), ("test", test)):
         folder = OUT / "tweets" / name
         folder.mkdir(parents=True, exist_ok=True)
         frame.to_csv(folder / "tweets.csv", index=False)
-        (folder / "labels.json").write_text((SHARED_TWEETS / "labels.json").read_text(encoding="utf-8"), encoding="utf-8")
+        (folder / "labels.json").write_text((SHARED_TWEETS / "labels.json").read_text(encoding="utf-8"),
+                                            encoding="utf-8")
     print(f"train {len(train)} rows, test {len(test)} rows under {OUT / 'tweets'}", flush=True)
 
 
 def baseline(train, test, emojis) -> dict:
-    """TF-IDF (word 1-2-grams) + logistic regression on the rows the flow trained on (its train + validation)."""
+    """TF-IDF (word 1-2-grams) + logistic regression on the rows the flow trained on (its train +
+    validation)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -75,16 +79,19 @@ def score_run(pathspec: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         predictor = bundle.Predictor(storage.get_dir(run.data.bundle_uri, f"{tmp}/bundle"))
         started = time.perf_counter()
-        parts = predictor.parts(test.text.tolist()) or {"combined": predictor.probabilities(test.text.tolist())}
+        parts = (predictor.parts(test.text.tolist())
+                 or {"combined": predictor.probabilities(test.text.tolist())})
         seconds = time.perf_counter() - started
     training = run["train"].task.data.training
-    chosen = {k: settings["train"].get(k) for k in ("epochs", "learning_rate", "batch_size", "label_smoothing")}
+    chosen = {k: settings["train"].get(k) for k in ("epochs", "learning_rate", "batch_size",
+                                                    "label_smoothing")}
     return {"run": pathspec, "settings": {**chosen, "pooling": settings["model"].get("pooling")},
             "rows": {k: len(v) for k, v in splits.items()} | {"held_out": len(test)},
             "train_s": training["seconds"],
             "train_examples_per_s": training["examples_per_second"], "ensemble": training.get("ensemble"),
             "flow_test_split": headline(run.data.metrics),
-            "held_out": {name: headline(evaluation.score(p, test.label.to_numpy(), emojis)) for name, p in parts.items()},
+            "held_out": {name: headline(evaluation.score(p, test.label.to_numpy(),
+                                                         emojis)) for name, p in parts.items()},
             "held_out_scoring_s": round(seconds, 1),
             "tfidf_logreg": baseline(pd.concat([splits["train"], splits["validation"]]), test, emojis)}
 
@@ -93,7 +100,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--holdout", type=int, default=10000)
     parser.add_argument("--run", help="score this finished run instead of starting one")
-    parser.add_argument("--config", help="the run's config as JSON, e.g. '{\"extends\": \"local.json\", ...}'")
+    parser.add_argument("--config", help="the run's config as JSON, e.g. "
+                                         "'{\"extends\": \"local.json\", ...}'")
     parser.add_argument("--out", default="accuracy", help="results in bench/out/<out>.json")
     parser.add_argument("--flow-args", nargs=argparse.REMAINDER, default=[],
                         help="more `run` arguments (e.g. --epochs 3); the defaults otherwise")

@@ -1,19 +1,21 @@
-"""Slow and costly clients against the inference server, on loopback only, bounded in time: the goodput of normal
-clients and /ping's answers during each attack, side by side with no attack, in one run (and the same for another
-version's server with `--baseline`).
+"""Slow and costly clients against the inference server, on loopback only, bounded in time: the goodput of
+normal clients and /ping's answers during each attack, side by side with no attack, in one run (and the same
+for another version's server with `--baseline`).
 
     python bench/attack_bench.py [--model BUNDLE] [--seconds 20] [--baseline CHECKOUT]
 
-Normal load: wrk, 16 closed-loop clients on 127.0.0.1, one real tweet per request (as bench/serve_bench.py). Each
-attack alone, from ten other loopback addresses (127.0.2.1-10, one attacker with ten addresses), every socket
+Normal load: wrk, 16 closed-loop clients on 127.0.0.1, one real tweet per request (as bench/serve_bench.py).
+Each attack alone, from ten other loopback addresses (127.0.2.1-10, one attacker with ten addresses), every
+socket
 reconnecting as soon as the server answers or closes it:
 - slow headers: 1,200 sockets, each sending part of a header line every 5 s;
 - slow bodies: 300 sockets with `Content-Length: 100000`, sending one byte every 5 s;
 - costly requests: 10 clients posting 256 texts of ~4 KB of real tweets each (a 1 MiB body) back to back;
-- costly to price: 10 clients posting 65 texts of 3.9 KB in 90-letter words back to back: just over the token budget,
-  and the cheap lower bound (a token per word) can't tell, so each is cleaned and tokenized in full before its 413.
-/ping is asked every 250 ms from 127.0.0.1 while wrk runs; an answer other than 200, or none within 2 s, counts.
-The model defaults to the local endpoint's current version (run `make run` first).
+- costly to price: 10 clients posting 65 texts of 3.9 KB in 90-letter words back to back: just over the token
+  budget, and the cheap lower bound (a token per word) can't tell, so each is cleaned and tokenized in full
+  before its 413.
+/ping is asked every 250 ms from 127.0.0.1 while wrk runs; an answer other than 200, or none within 2 s,
+counts. The model defaults to the local endpoint's current version (run `make run` first).
 """
 import argparse
 import asyncio
@@ -30,7 +32,8 @@ from common import OUT
 from serve_bench import Server, load, setup
 
 ATTACKERS = [f"127.0.2.{i}" for i in range(1, 11)]
-SLOW_HEADERS = {"sockets": 1200, "first": b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nX-a: ", "drip": b"a"}
+SLOW_HEADERS = {"sockets": 1200, "first": b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nX-a: ",
+                "drip": b"a"}
 SLOW_BODIES = {"sockets": 300, "first": b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
                                         b"application/json\r\nContent-Length: 100000\r\n\r\n[", "drip": b" "}
 DRIP_SECONDS = 5.0
@@ -87,9 +90,10 @@ class Attack(threading.Thread):
                 writer.close()
 
     def costly(self, i: int):
-        """One client posting the 1 MiB body back to back on a kept-alive connection (http.client: the bytes go out
-        from C, so the attacker's own CPU takes little of the cores it shares with the server)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30, source_address=(ATTACKERS[i], 0))
+        """One client posting the 1 MiB body back to back on a kept-alive connection (http.client: the bytes
+        go out from C, so the attacker's own CPU takes little of the cores it shares with the server)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30,
+                                          source_address=(ATTACKERS[i], 0))
         while not self.stopping.is_set():
             try:
                 conn.request("POST", "/invocations", self.costly_body, {"Content-Type": "application/json"})
@@ -128,7 +132,8 @@ def costly_bodies(texts: list[str]) -> dict[str, bytes]:
     joined = " ".join(texts)
     joined = joined * (1 + 256 * 4000 // len(joined))  # real tweets, again and again
     size = 3900
-    while len(body := json.dumps([joined[i * size:(i + 1) * size] for i in range(256)], ensure_ascii=False).encode()) > 1 << 20:
+    while len(body := json.dumps([joined[i * size:(i + 1) * size] for i in range(256)],
+                                 ensure_ascii=False).encode()) > 1 << 20:
         size -= 100
     word = "".join(chr(ord("a") + i % 26) for i in range(90))
     return {"costly requests": body, "costly to price": json.dumps([" ".join([word] * 43)] * 65).encode()}
@@ -171,14 +176,16 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", help="bundle folder (default: the local endpoint's current version)")
     parser.add_argument("--seconds", type=int, default=20, help="length of the normal load in each phase")
-    parser.add_argument("--baseline", help="a checkout of another version (git worktree add DIR REV): its server "
+    parser.add_argument("--baseline", help="a checkout of another version (git worktree add DIR REV): its "
+                                           "server "
                                            "meets the same attacks in the same run")
     args = parser.parse_args()
     model, texts, bodies = setup(args.model, "attack_bodies.txt")
     results = {"model": model, "server": under_attack(Server(model), bodies, texts, args.seconds)}
     if args.baseline:
         results["baseline"] = {"checkout": args.baseline,
-                               **under_attack(Server(model, checkout=args.baseline), bodies, texts, args.seconds)}
+                               **under_attack(Server(model, checkout=args.baseline), bodies, texts,
+                                              args.seconds)}
     print(json.dumps(results, indent=1))
     (OUT / "attack.json").write_text(json.dumps(results, indent=1))
 

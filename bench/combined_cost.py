@@ -1,6 +1,6 @@
-"""What the n-gram half costs at serving time: the bare model call (clean, tokenize, run the bundle's signature) of
-a combined bundle against an encoder-only bundle of the same architecture, on the same real tweets, in one run,
-the two alternating so that both see the same machine.
+"""What the n-gram half costs at serving time: the bare model call (clean, tokenize, run the bundle's
+signature) of a combined bundle against an encoder-only bundle of the same architecture, on the same real
+tweets, in one run, the two alternating so that both see the same machine.
 
     python bench/combined_cost.py ENCODER_ONLY_BUNDLE COMBINED_BUNDLE [--rounds 5]
 """
@@ -34,8 +34,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
-    predictors = {"encoder only": bundle.Predictor(args.encoder_only), "combined": bundle.Predictor(args.combined)}
-    assert "ensemble" in predictors["combined"].metadata and not bundle.Predictor(args.encoder_only).parts(["x"])
+    predictors = {"encoder only": bundle.Predictor(args.encoder_only),
+                  "combined": bundle.Predictor(args.combined)}
+    assert ("ensemble" in predictors["combined"].metadata
+            and not bundle.Predictor(args.encoder_only).parts(["x"]))
     texts = shared_tweets()[0][:640]
     for p in predictors.values():
         p.warm_up()
@@ -45,7 +47,8 @@ def main():
             for name, predictor in predictors.items():
                 runs[name][batch].append(rate(predictor, texts[: 128 if batch == 1 else 640], batch))
     results = {name: {str(b): round(max(r), 1) for b, r in per.items()} for name, per in runs.items()}
-    results["combined / encoder only"] = {str(b): round(results["combined"][str(b)] / results["encoder only"][str(b)], 3)
+    results["combined / encoder only"] = {str(b): round(results["combined"][str(b)]
+                                                           / results["encoder only"][str(b)], 3)
                                           for b in BATCHES}
     results["bundles"] = vars(args)
     print(json.dumps(results, indent=1))

@@ -28,7 +28,8 @@ def classic(texts, labels, vocab_dir, path):
             enc = tok.encode_plus(text, max_length=64, padding="max_length", truncation=True)
             feature = {
                 "input_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=enc["input_ids"])),
-                "attention_mask": tf.train.Feature(int64_list=tf.train.Int64List(value=enc["attention_mask"])),
+                "attention_mask": tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=enc["attention_mask"])),
                 "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
             }
             writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
@@ -49,7 +50,8 @@ def ours(args, barrier, queue):
 def convert_in_parallel(ctx, shards, splits, tok_dir, out) -> tuple[float, int]:
     """Wall seconds for `shards` convert tasks in parallel processes, and the records they wrote."""
     barrier, queue = ctx.Barrier(shards), ctx.Queue()
-    procs = [ctx.Process(target=ours, args=((splits, i, shards, tok_dir, out), barrier, queue)) for i in range(shards)]
+    procs = [ctx.Process(target=ours, args=((splits, i, shards, tok_dir, out), barrier,
+                                            queue)) for i in range(shards)]
     for p in procs:
         p.start()
     done = [queue.get() for _ in procs]

@@ -1,6 +1,6 @@
-"""`make figures`: rerun every quick bench (under 5 minutes here) and print each figure beside the value README and
-RESULTS quote, flagging any that moved by more than its noise; then run README's commands that show their output
-and compare. The slow benches are listed with their time, to rerun by hand.
+"""`make figures`: rerun every quick bench (under 5 minutes here) and print each figure beside the value
+README and RESULTS quote, flagging any that moved by more than its noise; then run README's commands that show
+their output and compare. The slow benches are listed with their time, to rerun by hand.
 
     python bench/figures.py [--only NAME ...] [--list]     # a deployed default model first: `make run`
 
@@ -23,7 +23,8 @@ NUMBER = r"([\d,]+(?:\.\d+)?)"
 
 @dataclass(frozen=True)
 class Figure:
-    """One number a bench writes (`path` into its JSON), quoted in files as `pattern` (its group: the number)."""
+    """One number a bench writes (`path` into its JSON), quoted in files as `pattern` (its group: the
+    number)."""
     name: str
     path: tuple
     quotes: tuple  # (file, pattern)
@@ -43,7 +44,8 @@ QUICK = (
     Bench("convert", ("python", "bench/convert_bench.py"), "convert.json", 0.5, (
         Figure("ours vs classic conversion", ("ours_vs_classic",),
                ((RESULTS, rf"ours vs classic: \*\*{NUMBER}×"),), 0.15),
-        Figure("2 shards vs 1", ("two_shards_vs_one",), ((RESULTS, rf"2 shards vs 1 shard on 2 cores: \*\*{NUMBER}×"),),
+        Figure("2 shards vs 1", ("two_shards_vs_one",),
+               ((RESULTS, rf"2 shards vs 1 shard on 2 cores: \*\*{NUMBER}×"),),
                0.1))),
     Bench("request costs", ("python", "bench/request_costs.py"), "request_costs.json", 0.3, (
         Figure("explanation, ms a text", ("explain", "explain_ms_per_text"),
@@ -51,9 +53,11 @@ QUICK = (
         Figure("costliest admitted request, s", ("costliest", "median_s"),
                ((README, rf"answered\s+in {NUMBER} s on an idle"),), 0.25))),
     Bench("default run", ("bash", "bench/default_run.sh"), "default_run.json", 1.3, (
-        Figure("default run wall, s", ("default_run_wall_s",), ((README, rf"\({NUMBER} s measured on"),), 0.2),
+        Figure("default run wall, s", ("default_run_wall_s",), ((README, rf"\({NUMBER} s measured on"),),
+               0.2),
         Figure("default run test top-1 %", ("top1_percent",), ((README, rf"\] test top-1 {NUMBER}%"),), 0.03),
-        Figure("default run test top-3 %", ("top3_percent",), ((README, rf"\] test top-1 [\d.]+%, top-3 {NUMBER}%"),),
+        Figure("default run test top-3 %", ("top3_percent",),
+               ((README, rf"\] test top-1 [\d.]+%, top-3 {NUMBER}%"),),
                0.03))),
     Bench("overload", ("python", "bench/overload_bench.py"), "overload.json", 0.7, (
         Figure("goodput at 3× capacity, × capacity", ("server", "overload", "goodput_vs_capacity"),
@@ -70,14 +74,16 @@ SLOW = (
     Bench("training levers", ("python", "bench/train_bench.py"), "train.json", None),
     Bench("scale-out", ("python", "bench/scale_bench.py"), "scale.json", 5),
     Bench("images", ("python", "bench/images.py", "--cold-base"), "images.json", 9),
-    Bench("slow and costly clients", ("python", "bench/attack_bench.py", "--seconds", "15", "--baseline", "DIR"),
+    Bench("slow and costly clients", ("python", "bench/attack_bench.py", "--seconds", "15", "--baseline",
+                                         "DIR"),
           "attack.json", None),
     Bench("operating cost", ("python", "bench/operate_bench.py", "--seconds", "15", "--baseline", "DIR"),
           "operate.json", None),
     Bench("int8 / float16 serving", ("python", "bench/quantized.py", "BUNDLE"), "quantized.json", None),
     Bench("streaming S3 input", ("python", "bench/stream_bench.py"), "stream.json", None),
 )
-# README's commands shown with their output: `emoji-reco ...` lines followed by `#   ` lines (what it prints, after
+# README's commands shown with their output: `emoji-reco ...` lines followed by `#   ` lines (what it prints,
+# after
 # the echoed text), run against the default model.
 COMMAND = re.compile(r"^(emoji-reco [^#]*?)\s*(?:#.*)?$")
 
@@ -121,7 +127,8 @@ def compare(figure: Figure, data: dict) -> bool:
         moved = (now - then) / max(abs(then), 1e-9)
         ok = abs(moved) <= figure.noise
         fine &= ok
-        print(f"   {figure.name}: {file} says {then:g}, now {now:g} ({moved:+.0%} moved, noise {figure.noise:.0%})"
+        print(f"   {figure.name}: {file} says {then:g}, now {now:g} ({moved:+.0%} moved, noise "
+              f"{figure.noise:.0%})"
               f"  {'ok' if ok else 'MOVED'}")
     return fine
 
@@ -162,7 +169,8 @@ def check_samples() -> bool:
         args = [a.strip('"') for a in re.findall(r'"[^"]*"|\S+', command)[1:]]
         done = subprocess.run([str(Path(sys.executable).parent / "emoji-reco"), *args], capture_output=True,
                               text=True, cwd=ROOT)
-        printed = [line.strip() for line in done.stdout.splitlines() if line.strip() and line.strip() not in args]
+        printed = [line.strip() for line in done.stdout.splitlines() if line.strip()
+                   and line.strip() not in args]
         ok = done.returncode == 0 and len(printed) == len(shown) and all(map(same_output, shown, printed))
         fine &= ok
         print(f"   {command}: {'ok' if ok else 'MOVED'}")
@@ -173,7 +181,8 @@ def check_samples() -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", nargs="*", help="bench names to run (default: every quick one, then the samples)")
+    parser.add_argument("--only", nargs="*", help="bench names to run (default: every quick one, then the "
+                                                  "samples)")
     parser.add_argument("--list", action="store_true", help="list the benches and stop")
     args = parser.parse_args()
     if args.list:

@@ -3,7 +3,8 @@
     python bench/images.py [--cold-base] [--images train inference train-gpu]
 
 Removes the images (and, with --cold-base, the local Debian base) and the engine's dangling layers first, then
-builds the base and each image with `make images`'s own scripts, timing each. Uses the engine `make images` uses.
+builds the base and each image with `make images`'s own scripts, timing each. Uses the engine `make images`
+uses.
 """
 import argparse
 import subprocess
@@ -14,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def engine() -> str:
-    return subprocess.run([str(ROOT / "containers" / "engine")], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run([str(ROOT / "containers" / "engine")], capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 def version() -> str:
@@ -48,7 +50,8 @@ def main() -> None:
     if args.cold_base:
         listed = subprocess.run([tool, "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
                                 text=True).stdout.split()
-        subprocess.run([tool, "rmi", "-f", *[i for i in listed if "/emoji-reco-base:" in i]], capture_output=True)
+        subprocess.run([tool, "rmi", "-f", *[i for i in listed if "/emoji-reco-base:" in i]],
+                       capture_output=True)
     subprocess.run([tool, "image", "prune", "-f"], capture_output=True)
     seconds, base = timed([str(ROOT / "containers" / "base" / "build"), tool])
     print(f"| base {base} | {seconds:.0f} s | {size_mb(base)} MB |")

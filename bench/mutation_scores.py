@@ -1,5 +1,5 @@
-"""Mutation scores per module from mutmut's results (`make mutation` runs mutmut, then this): killed (a timeout
-counts as killed, as mutmut's own score does) over the mutants tested, and the survivors by name
+"""Mutation scores per module from mutmut's results (`make mutation` runs mutmut, then this): killed (a
+timeout counts as killed, as mutmut's own score does) over the mutants tested, and the survivors by name
 (`mutmut show NAME` prints one).
 
     python bench/mutation_scores.py [--goal 90]
@@ -29,7 +29,8 @@ def score(module: str) -> dict:
     survived = sorted(k for k, c in codes.items() if c in SURVIVED)
     untested = sorted(k for k, c in codes.items() if c in NO_TESTS)
     other = sorted(k for k, c in codes.items() if c is not None and c not in KILLED | SURVIVED | NO_TESTS)
-    tested = len(killed) + len(survived) + len(untested) + len(other)  # a mutant not run yet (None) is left out
+    # a mutant not run yet (None) is left out
+    tested = len(killed) + len(survived) + len(untested) + len(other)
     return {"module": module, "mutants": len(codes), "killed": len(killed), "tested": tested,
             "score": round(100 * len(killed) / tested, 1) if tested else 0.0, "survived": survived,
             "no_tests": untested, "other": other}

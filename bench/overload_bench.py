@@ -1,12 +1,12 @@
-"""The inference server past its capacity, on loopback only, bounded in time: an open-loop load (requests sent at
-a fixed rate whatever the answers, here 3x the measured capacity) against the default run's model.
+"""The inference server past its capacity, on loopback only, bounded in time: an open-loop load (requests sent
+at a fixed rate whatever the answers, here 3x the measured capacity) against the default run's model.
 
     python bench/overload_bench.py [--model BUNDLE] [--factor 3] [--seconds 20]
 
 1. Capacity: wrk, 16 closed-loop clients, one real tweet per request (as bench/serve_bench.py).
-2. Overload: `--factor` x capacity, open loop, for `--seconds`: goodput (200s per second) against capacity, the
-   share of 200 and 503 answers (anything else is counted apart), p99 of the 200s against the deadline, the
-   server's peak memory against its idle memory.
+2. Overload: `--factor` x capacity, open loop, for `--seconds`: goodput (200s per second) against capacity,
+   the share of 200 and 503 answers (anything else is counted apart), p99 of the 200s against the deadline,
+   the server's peak memory against its idle memory.
 3. Recovery: as the load stops, /ping and one request, and how long each took.
 
 The open-loop generator is asyncio on raw sockets: each request goes out at its scheduled time on an idle
@@ -64,7 +64,8 @@ async def _exchange(reader, writer, request: bytes) -> int:
 
 
 async def open_loop(port: int, bodies: list[bytes], rate: float, seconds: float) -> dict:
-    """Send `rate` requests per second for `seconds`, each at its scheduled time; collect (status, latency)."""
+    """Send `rate` requests per second for `seconds`, each at its scheduled time; collect (status,
+    latency)."""
     loop = asyncio.get_running_loop()
     idle, results, opened, inflight = [], [], 0, set()
     start = loop.time() + 0.2
@@ -73,7 +74,8 @@ async def open_loop(port: int, bodies: list[bytes], rate: float, seconds: float)
     async def one(i: int, scheduled: float):
         nonlocal opened
         body = bodies[i % len(bodies)]
-        request = (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        request = (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
+                   f"application/json\r\n"
                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         conn = idle.pop() if idle else None
         for attempt in (1, 2):
@@ -92,9 +94,11 @@ async def open_loop(port: int, bodies: list[bytes], rate: float, seconds: float)
             except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
                 conn[1].close() if conn else None
                 conn, opened = None, opened - 1
-                # A kept-alive connection the server closed while idle (uvicorn's keep-alive timeout): send again
+                # A kept-alive connection the server closed while idle (uvicorn's keep-alive timeout): send
+                # again
                 # on a new one, as HTTP clients do. Anything else counts as an error.
-                if not (reused and attempt == 1 and isinstance(exc, (ConnectionError, asyncio.IncompleteReadError))):
+                if not (reused and attempt == 1
+                        and isinstance(exc, (ConnectionError, asyncio.IncompleteReadError))):
                     results.append((type(exc).__name__, loop.time() - scheduled))
                     return
 
@@ -118,12 +122,14 @@ async def open_loop(port: int, bodies: list[bytes], rate: float, seconds: float)
 
 
 async def after_load(port: int, stopped: float) -> dict:
-    """As the load stops: /ping, then one request, each on a new connection; seconds from the stop to each answer."""
+    """As the load stops: /ping, then one request, each on a new connection; seconds from the stop to each
+    answer."""
     loop, out = asyncio.get_running_loop(), {}
     body = json.dumps(["is it over yet"]).encode()
     for name, request in (
             ("ping", f"GET /ping HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()),
-            ("request", (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            ("request", (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
+                         f"application/json\r\n"
                          f"Content-Length: {len(body)}\r\n\r\n").encode() + body)):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
@@ -180,7 +186,8 @@ def overload(server: Server, wrk_bodies: Path, bodies: list[bytes], args, deadli
         out["overload"] = summarise(run, rate, args.seconds, capacity["requests_per_s"], deadline_ms)
         out["peak_rss_mb"] = round(watch.peak, 1)
         out["peak_vs_idle_rss"] = round(watch.peak / out["idle_rss_mb"], 2)
-        out["load_generator_cpu_s"] = round(spent.ru_utime + spent.ru_stime - usage.ru_utime - usage.ru_stime, 1)
+        out["load_generator_cpu_s"] = round(spent.ru_utime + spent.ru_stime - usage.ru_utime - usage.ru_stime,
+                                            1)
         out["after_load"] = run["after_load"]
     print(json.dumps(out, indent=1), flush=True)
     return out
@@ -192,8 +199,10 @@ def main():
     parser.add_argument("--factor", type=float, default=3.0, help="offered load as a multiple of capacity")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the overload")
     parser.add_argument("--capacity-seconds", type=int, default=15)
-    parser.add_argument("--server-option", action="append", default=[], help="extra `emoji-reco serve` option")
-    parser.add_argument("--baseline", help="a checkout of another version (git worktree add DIR REV): its server "
+    parser.add_argument("--server-option", action="append", default=[], help="extra `emoji-reco serve` "
+                                                                             "option")
+    parser.add_argument("--baseline", help="a checkout of another version (git worktree add DIR REV): its "
+                                           "server "
                                            "gets the same load in the same run, for ratios")
     args = parser.parse_args()
     from emoji_reco.serving.serve_settings import ServeSettings
@@ -209,13 +218,16 @@ def main():
     results = {"model": model, "server_options": options}
     results["server"] = overload(Server(model, *options), wrk_bodies, bodies, args, deadline_ms)
     if args.baseline:
-        results["baseline"] = {"checkout": args.baseline, **overload(Server(model, checkout=args.baseline), wrk_bodies,
+        results["baseline"] = {"checkout": args.baseline,
+                               **overload(Server(model, checkout=args.baseline), wrk_bodies,
                                                                     bodies, args, deadline_ms)}
         ours, theirs = results["server"], results["baseline"]
         results["ratios_server_vs_baseline"] = {
-            "goodput": round(ours["overload"]["goodput_per_s"] / max(theirs["overload"]["goodput_per_s"], 0.1), 2),
+            "goodput": round(ours["overload"]["goodput_per_s"]
+                             / max(theirs["overload"]["goodput_per_s"], 0.1), 2),
             "goodput_within_deadline": round(ours["overload"]["goodput_within_deadline_per_s"]
-                                             / max(theirs["overload"]["goodput_within_deadline_per_s"], 0.1), 2),
+                                             / max(theirs["overload"]["goodput_within_deadline_per_s"], 0.1),
+                                             2),
             "p99_of_200s": round(ours["overload"]["p99_200_ms"] / theirs["overload"]["p99_200_ms"], 3),
             "peak_memory_growth": round((ours["peak_rss_mb"] - ours["idle_rss_mb"])
                                         / max(theirs["peak_rss_mb"] - theirs["idle_rss_mb"], 0.1), 3),

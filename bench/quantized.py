@@ -1,9 +1,10 @@
-"""Int8 and float16 weights at serving time (issue 22): the served model (a bundle's `serving_default` signature,
-both halves) converted by TensorFlow Lite's post-training quantization, dynamic-range int8 weights and float16
-weights, against the float32 SavedModel it came from and the same graph in TF Lite at float32: size, texts per
-second over the held-out tweets in padded batches of 64 by length (the same batches for each), and held-out
-accuracy. The bundle is first exported again, same weights, by today's code, whose graph TF Lite converts with its
-built-in ops alone (the pip TensorFlow's interpreter has no Flex delegate). Run `bench/accuracy.py` first.
+"""Int8 and float16 weights at serving time (issue 22): the served model (a bundle's `serving_default`
+signature, both halves) converted by TensorFlow Lite's post-training quantization, dynamic-range int8 weights
+and float16 weights, against the float32 SavedModel it came from and the same graph in TF Lite at float32:
+size, texts per second over the held-out tweets in padded batches of 64 by length (the same batches for each),
+and held-out accuracy. The bundle is first exported again, same weights, by today's code, whose graph TF Lite
+converts with its built-in ops alone (the pip TensorFlow's interpreter has no Flex delegate). Run
+`bench/accuracy.py` first.
 
     python bench/quantized.py BUNDLE_DIR      # bench/out/quantized.json
 """
@@ -23,7 +24,8 @@ def _reexported(folder: Path, out: Path) -> Path:
     from emoji_reco.model import base_model, bundle, ngrams
 
     metadata, emojis = bundle.read_metadata(folder), bundle.read_labels(folder)
-    model = base_model.load_classifier(base_model.resolve(metadata["base_model"]), emojis, metadata["pooling"])
+    model = base_model.load_classifier(base_model.resolve(metadata["base_model"]), emojis,
+                                       metadata["pooling"])
     model(input_ids=tf.ones([1, 4], tf.int32), attention_mask=tf.ones([1, 4], tf.int32))
     restored = tf.saved_model.load(str(folder / bundle.SAVED_MODEL))
     by_name = {v.name: v for v in restored.encoder.variables}
@@ -31,7 +33,8 @@ def _reexported(folder: Path, out: Path) -> Path:
         variable.assign(by_name[variable.name])
     idf = restored.ngram.idf.numpy()
     buckets = metadata["ensemble"]["buckets"]
-    head = ngrams.head({"idf": idf, "coef": restored.ngram.kernel.numpy(), "intercept": restored.ngram.bias.numpy(),
+    head = ngrams.head({"idf": idf, "coef": restored.ngram.kernel.numpy(),
+                        "intercept": restored.ngram.bias.numpy(),
                         "vocab": len(idf) - buckets, "buckets": buckets})
     return bundle.export(model, folder / bundle.TOKENIZER, emojis, metadata, out, ngram=head,
                          weight=metadata["ensemble"]["weight"])
@@ -75,15 +78,20 @@ def main(folder: str) -> dict:
     probe = dict(zip(("input_ids", "attention_mask"), (tf.constant(a) for a in batches[len(batches) // 2])))
     gap = np.abs(serve(**probe)["logits"] - served(**probe)["logits"]).max()
     assert gap < 1e-4, f"the exported-again bundle scores differently (largest logit gap {gap})"
-    variants = {"float32 SavedModel": (lambda i, m: serve(input_ids=tf.constant(i), attention_mask=tf.constant(m))
-                                       ["logits"].numpy(), sum(p.stat().st_size for p in Path(saved_model).rglob("*")
+    variants = {"float32 SavedModel": (lambda i, m: serve(input_ids=tf.constant(i),
+                                                          attention_mask=tf.constant(m))
+                                       ["logits"].numpy(),
+                                       sum(p.stat().st_size for p in Path(saved_model).rglob("*")
                                                               if p.is_file()))}
     for kind in ("float32", "int8", "float16"):
         started = time.perf_counter()
         model = _converted(saved_model, kind)
-        print(f"{kind}: converted in {time.perf_counter() - started:.1f} s, {len(model) / 1e6:.1f} MB", flush=True)
-        runner = tf.lite.Interpreter(model_content=model, num_threads=2).get_signature_runner("serving_default")
-        variants[f"{kind} weights (TF Lite)"] = (lambda i, m, r=runner: r(input_ids=i, attention_mask=m)["logits"],
+        print(f"{kind}: converted in {time.perf_counter() - started:.1f} s, {len(model) / 1e6:.1f} MB",
+              flush=True)
+        runner = tf.lite.Interpreter(model_content=model,
+                                     num_threads=2).get_signature_runner("serving_default")
+        variants[f"{kind} weights (TF "
+                 f"Lite)"] = (lambda i, m, r=runner: r(input_ids=i, attention_mask=m)["logits"],
                                                  len(model))
     out = {"bundle": str(folder), "texts": len(ids), "batch": 64}
     for name, (call, size) in variants.items():

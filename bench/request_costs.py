@@ -1,6 +1,6 @@
-"""What one request costs on an idle server (`emoji-reco serve`, loopback only), the figures README quotes: the
-explanation of a text (`"explain": true`, the words behind each emoji), and the costliest request the default token
-budget admits (64 texts of 64 tokens, 4,096 tokens) against its 2 s deadline.
+"""What one request costs on an idle server (`emoji-reco serve`, loopback only), the figures README quotes:
+the explanation of a text (`"explain": true`, the words behind each emoji), and the costliest request the
+default token budget admits (64 texts of 64 tokens, 4,096 tokens) against its 2 s deadline.
 
     python bench/request_costs.py [--model BUNDLE] [--rounds 30]     # bench/out/request_costs.json
 
@@ -34,12 +34,15 @@ def explain_cost(client, url, texts, rounds) -> dict:
         plain.append(timed_post(client, url, {"instances": batch}))
         explained.append(timed_post(client, url, {"instances": batch, "explain": True}))
     per_text = (statistics.median(explained) - statistics.median(plain)) / BATCH * 1000
-    return {"texts_per_request": BATCH, "rounds": rounds, "plain_ms": round(statistics.median(plain) * 1000, 1),
-            "explained_ms": round(statistics.median(explained) * 1000, 1), "explain_ms_per_text": round(per_text, 2)}
+    return {"texts_per_request": BATCH, "rounds": rounds,
+            "plain_ms": round(statistics.median(plain) * 1000, 1),
+            "explained_ms": round(statistics.median(explained) * 1000, 1),
+            "explain_ms_per_text": round(per_text, 2)}
 
 
 def costliest_request(client, url, texts, rounds) -> dict:
-    """64 texts of at least 64 tokens each (real tweets run together to 80 words; the model truncates them to 64)."""
+    """64 texts of at least 64 tokens each (real tweets run together to 80 words; the model truncates them to
+    64)."""
     long_texts, at = [], 0
     while len(long_texts) < 64:
         joined = ""

@@ -1,7 +1,7 @@
 """The inference server under load, on loopback only, bounded in time: micro-batching against one request at a
 time, server overhead against the bare model call, and a 60 s load run. One real tweet per request. The load
-comes from wrk (C, one thread; `apt-get install wrk`), so the load generator takes little of the cores it shares
-with the server.
+comes from wrk (C, one thread; `apt-get install wrk`), so the load generator takes little of the cores it
+shares with the server.
 
     python bench/serve_bench.py [--model BUNDLE] [--seconds 60]
 
@@ -45,7 +45,8 @@ class Server:
     def __init__(self, model: str, *options: str, checkout: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cli = [sys.executable, "-c", FROM_CHECKOUT, checkout] if checkout else [str(Path(sys.executable).parent / "emoji-reco")]
+        cli = [sys.executable, "-c", FROM_CHECKOUT,
+               checkout] if checkout else [str(Path(sys.executable).parent / "emoji-reco")]
         self.proc = subprocess.Popen([*cli, "serve", "--model", model, "--port", str(self.port), *options],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -67,18 +68,24 @@ class Server:
 
 def load(url: str, bodies: Path, clients: int, seconds: float) -> dict:
     """`clients` connections, each sending one tweet per request back to back, for `seconds` (wrk)."""
-    out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", str(LUA), url],
-                         env={**os.environ, "BODIES": str(bodies)}, capture_output=True, text=True, check=True).stdout
-    requests, micros, errors, p50, p99 = next(line for line in out.splitlines() if line.startswith("RESULT")).split()[1:]
+    out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", str(LUA),
+                          url],
+                         env={**os.environ, "BODIES": str(bodies)}, capture_output=True, text=True,
+                         check=True).stdout
+    requests, micros, errors, p50, p99 = next(line for line in out.splitlines()
+                                              if line.startswith("RESULT")).split()[1:]
     elapsed = int(micros) / 1e6
-    return {"clients": clients, "requests": int(requests), "errors": int(errors), "seconds": round(elapsed, 1),
+    return {"clients": clients, "requests": int(requests), "errors": int(errors),
+            "seconds": round(elapsed, 1),
             "requests_per_s": round(int(requests) / elapsed, 1), "p50_ms": float(p50), "p99_ms": float(p99)}
 
 
-def bare_model(model: str, texts: list[str], threads: int, sizes=(1, 4, 16, 64), texts_per_size: int = 640) -> dict:
+def bare_model(model: str, texts: list[str], threads: int, sizes=(1, 4, 16, 64),
+               texts_per_size: int = 640) -> dict:
     """The model call the server makes (clean, tokenize, forward), in this process with the server's thread
-    settings: p50 milliseconds per call and texts/s by batch size on one thread, then batches of 16 on `threads`
-    threads at once (what the server does under load), and the model's ceiling: length-sorted batches of 64."""
+    settings: p50 milliseconds per call and texts/s by batch size on one thread, then batches of 16 on
+    `threads` threads at once (what the server does under load), and the model's ceiling: length-sorted
+    batches of 64."""
     from emoji_reco.model.bundle import Predictor
 
     predictor = Predictor(model, batch_size=max(sizes))
@@ -95,7 +102,8 @@ def bare_model(model: str, texts: list[str], threads: int, sizes=(1, 4, 16, 64),
 
     def concurrent(batches):
         began = time.perf_counter()
-        workers = [threading.Thread(target=lambda part: [predictor.logits(b) for b in part], args=(batches[k::threads],))
+        workers = [threading.Thread(target=lambda part: [predictor.logits(b) for b in part],
+                                    args=(batches[k::threads],))
                    for k in range(threads)]
         [w.start() for w in workers]
         [w.join() for w in workers]
@@ -117,8 +125,8 @@ def bare_model(model: str, texts: list[str], threads: int, sizes=(1, 4, 16, 64),
 
 
 def setup(model: str | None, bodies_name: str) -> tuple[str, list[str], Path]:
-    """The model to serve (default: the local endpoint's current version), 5,000 real tweets, and a file of request
-    bodies for wrk (one tweet each)."""
+    """The model to serve (default: the local endpoint's current version), 5,000 real tweets, and a file of
+    request bodies for wrk (one tweet each)."""
     if not shutil.which("wrk"):
         sys.exit("This bench uses wrk as its load generator: apt-get install wrk")
     from emoji_reco.serving.local_endpoint import LocalEndpoint
@@ -136,7 +144,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", help="bundle folder (default: the local endpoint's current version)")
     parser.add_argument("--seconds", type=int, default=60, help="length of the load run")
-    parser.add_argument("--compare-seconds", type=int, default=20, help="length of each throughput measurement")
+    parser.add_argument("--compare-seconds", type=int, default=20, help="length of each throughput "
+                                                                        "measurement")
     args = parser.parse_args()
     from emoji_reco.serving.serve_settings import ServeSettings, model_threads
     from emoji_reco.serving.server import limit_op_threads
@@ -151,7 +160,8 @@ def main():
     results["model_16_concurrent_vs_single"] = round(
         results["bare_model"][f"16 on {threads} threads"]["texts_per_s"] / single["texts_per_s"], 2)
     results["model_16_packed_vs_padded"] = round(
-        results["bare_model"][16]["texts_per_s"] / results["bare_model"]["16 padded, not packed"]["texts_per_s"], 2)
+        results["bare_model"][16]["texts_per_s"]
+        / results["bare_model"]["16 padded, not packed"]["texts_per_s"], 2)
     results["model_ceiling_vs_single"] = round(
         results["bare_model"][f"64 sorted on {threads} threads"]["texts_per_s"] / single["texts_per_s"], 2)
     print(json.dumps(results, indent=1), flush=True)
@@ -160,8 +170,10 @@ def main():
     with Server(model, "--max-batch", "1", "--model-threads", "1") as server:  # one call using every core
         results["one_at_a_time_all_cores_per_call"] = load(server.url, bodies, 1, args.compare_seconds)
     print(json.dumps(results, indent=1), flush=True)
-    with Server(model, "--model-threads", "1") as server:  # micro-batched, one call at a time using every core
-        results["micro_batched_16_clients_one_call_at_a_time"] = load(server.url, bodies, 16, args.compare_seconds)
+    # micro-batched, one call at a time using every core
+    with Server(model, "--model-threads", "1") as server:
+        results["micro_batched_16_clients_one_call_at_a_time"] = load(server.url, bodies, 16,
+                                                                      args.compare_seconds)
     with Server(model) as server:
         results["single_client_batching_server"] = load(server.url, bodies, 1, args.compare_seconds)
         results["micro_batched_16_clients"] = load(server.url, bodies, 16, args.compare_seconds)

@@ -1,7 +1,7 @@
-"""ScoreFlow's input read from S3 as it streams: peak memory, the disk the input took, and the time of reading and
-sharding (ScoreFlow's `start`, `scoring.shards.split`) for 1×, 10× and 100× the rows, each in a fresh process, against
-moto in server mode on 127.0.0.1; with `--baseline DIR` (a checkout of another version) the same beside it, in the
-same run.
+"""ScoreFlow's input read from S3 as it streams: peak memory, the disk the input took, and the time of reading
+and sharding (ScoreFlow's `start`, `scoring.shards.split`) for 1×, 10× and 100× the rows, each in a fresh
+process, against moto in server mode on 127.0.0.1; with `--baseline DIR` (a checkout of another version) the
+same beside it, in the same run.
 
     python bench/stream_bench.py [--rows 20000] [--baseline DIR]     # bench/out/stream.json
 """
@@ -22,7 +22,8 @@ import boto3
 from common import OUT, shared_tweets
 
 FACTORS = (1, 10, 100)
-# Split `uri` into shards of 10,000 rows in a fresh process (from CHECKOUT when given); print its peak RSS in MB
+# Split `uri` into shards of 10,000 rows in a fresh process (from CHECKOUT when given); print its peak RSS in
+# MB
 # (VmHWM: this process's own, where getrusage's ru_maxrss keeps the forking parent's across exec).
 SPLIT = ("import os, sys, tempfile\n"
          "if sys.argv[1]:\n"
@@ -55,8 +56,8 @@ def disk_mb(folder: str) -> float:
 
 
 def split(uri: str, checkout: str, env: dict) -> dict:
-    """One split in a fresh process whose working and temporary folder is a new one, watched for its peak size (what
-    the input took on disk: the shards go to their own folder)."""
+    """One split in a fresh process whose working and temporary folder is a new one, watched for its peak size
+    (what the input took on disk: the shards go to their own folder)."""
     work = tempfile.mkdtemp(prefix="stream-bench-")
     started, peak_disk = time.perf_counter(), 0.0
     proc = subprocess.Popen([sys.executable, "-c", SPLIT, checkout, uri], stdout=subprocess.PIPE,
@@ -68,7 +69,8 @@ def split(uri: str, checkout: str, env: dict) -> dict:
         raise RuntimeError(f"the split of {uri} failed")
     rows, peak = proc.stdout.read().split()[-2:]
     shutil.rmtree(work, ignore_errors=True)
-    return {"rows": int(rows), "seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": round(float(peak)),
+    return {"rows": int(rows), "seconds": round(time.perf_counter() - started, 1),
+            "peak_rss_mb": round(float(peak)),
             "peak_disk_mb": round(peak_disk, 1)}
 
 
@@ -79,20 +81,24 @@ def main():
     args = parser.parse_args()
     texts = [t for t in shared_tweets()[0] if t.strip()]
     table = io.StringIO()
-    csv.writer(table, lineterminator="\n").writerows([["text"]] + [[texts[i % len(texts)]] for i in range(args.rows)])
+    csv.writer(table, lineterminator="\n").writerows([["text"]]
+                                                     + [[texts[i % len(texts)]] for i in range(args.rows)])
     one = table.getvalue().encode()
     proc, url = moto_server()
-    env = {**os.environ, "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    env = {**os.environ, "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1"}
     results = {"rows_1x": args.rows, "bytes_1x": len(one), "runs": {}}
     try:
-        s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing",
+        s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id="testing",
+                          aws_secret_access_key="testing",
                           region_name="us-east-1")
         s3.create_bucket(Bucket="stream")
         body = one.split(b"\n", 1)[1]
         for factor in FACTORS:
             s3.put_object(Bucket="stream", Key=f"in-{factor}x.csv", Body=b"text\n" + body * factor)
-            for name, checkout in (("streaming", ""), *((("baseline", args.baseline),) if args.baseline else ())):
+            for name, checkout in (("streaming", ""),
+                                   *((("baseline", args.baseline),) if args.baseline else ())):
                 run = split(f"s3://stream/in-{factor}x.csv", checkout, env)
                 results["runs"].setdefault(name, {})[f"{factor}x"] = run
                 print(f"{name} {factor}x: {run}", flush=True)

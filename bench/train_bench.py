@@ -1,9 +1,9 @@
 """Training throughput on real tweets, every mode in the same run on the same data, each in a fresh process:
-today's recipe (length bucketing, float32, batch 32) against fixed length-64 padding, XLA auto-clustering, bfloat16
-mixed precision, batch 64, and a frozen embedding layer (no gradient or optimizer update for its 12M weights).
-Throughput is read from the second epoch (the first also traces and compiles). Next to it, the machine's matrix
-throughput (a 4096² matmul in float32 and bfloat16), and the share of it training reaches, counting the useful work
-only: 6 × non-embedding weights × real tokens per example, plus attention.
+today's recipe (length bucketing, float32, batch 32) against fixed length-64 padding, XLA auto-clustering,
+bfloat16 mixed precision, batch 64, and a frozen embedding layer (no gradient or optimizer update for its 12M
+weights). Throughput is read from the second epoch (the first also traces and compiles). Next to it, the
+machine's matrix throughput (a 4096² matmul in float32 and bfloat16), and the share of it training reaches,
+counting the useful work only: 6 × non-embedding weights × real tokens per example, plus attention.
 
     python bench/train_bench.py [--rows N] [--modes bucketed,fixed_64,xla,bf16,batch64,frozen_embeddings]
 """
@@ -17,8 +17,9 @@ from pathlib import Path
 
 from common import OUT, shared_tweets
 
-MODES = {"bucketed": {}, "fixed_64": {"bucket_boundaries": [], "pad_to_length": 64}, "xla": {}, "bf16": {},
-         "batch64": {"batch_size": 64}, "frozen_embeddings": {}}
+MODES = {"bucketed": {}, "fixed_64": {"train.bucket_boundaries": [], "train.pad_to_length": 64}, "xla": {},
+         "bf16": {},
+         "batch64": {"train.batch_size": 64}, "frozen_embeddings": {}}
 
 
 def matmul_gflops(dtype: str, n: int = 4096, seconds: float = 5.0) -> float:
@@ -40,6 +41,7 @@ def run_mode(mode: str, rows: int, folder: str) -> dict:
     import tensorflow as tf
 
     from emoji_reco.model import base_model, training
+    from emoji_reco.settings import defaults, typed, with_overrides
 
     if mode == "xla":
         tf.config.optimizer.set_jit(True)
@@ -55,22 +57,26 @@ def run_mode(mode: str, rows: int, folder: str) -> dict:
 
         training.base_model.load_classifier = frozen
     files = {s: [str(p) for p in sorted(Path(folder).glob(f"{s}-*"))] for s in ("train", "validation")}
-    settings = {"batch_size": 32, "epochs": 2, "learning_rate": 5e-5, "warmup_fraction": 0.1, "weight_decay": 0.01,
-                "seed": 0, "bucket_boundaries": [8, 16, 24, 32, 48], **MODES[mode]}
-    model, history, _ = training.fine_tune(files, rows, [str(i) for i in range(10)], base_model.resolve("bundled"),
+    settings = typed(with_overrides(defaults(), {"train.batch_size": 32, "train.learning_rate": 5e-5,
+                                                 "train.seed": 0, "train.label_smoothing": 0.0,
+                                                 **MODES[mode]}))
+    model, history, _ = training.fine_tune(files, rows, [str(i) for i in range(10)],
+                                           base_model.resolve("bundled"),
                                            settings)
     config = model.config
     return {"epoch1_examples_per_s": history[0]["examples_per_second"],
             "epoch2_examples_per_s": history[1]["examples_per_second"],
             "val_accuracy_epoch2": history[1].get("val_accuracy"),
-            "layers": config.num_hidden_layers, "hidden": config.hidden_size, "intermediate": config.intermediate_size}
+            "layers": config.num_hidden_layers, "hidden": config.hidden_size,
+            "intermediate": config.intermediate_size}
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=2000, help="training tweets")
     parser.add_argument("--modes", default=",".join(MODES))
-    parser.add_argument("--child", help=argparse.SUPPRESS)  # mode,rows,folder: run one mode and print its JSON
+    # mode,rows,folder: run one mode and print its JSON
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     import emoji_reco  # noqa: F401  (Keras 2 before TensorFlow)
 
@@ -103,7 +109,8 @@ def main():
             print(mode, json.dumps(results[mode]), flush=True)
     base = results["bucketed"]["epoch2_examples_per_s"]
     shape = results["bucketed"]
-    # Training ≈ 3 × forward; forward ≈ 2 × non-embedding weights × tokens + attention (2 × 2 × T² × H per layer).
+    # Training ≈ 3 × forward; forward ≈ 2 × non-embedding weights × tokens + attention (2 × 2 × T² × H per
+    # layer).
     weights = shape["layers"] * (4 * shape["hidden"] ** 2 + 2 * shape["hidden"] * shape["intermediate"])
     flops = 3 * (2 * weights * tokens + shape["layers"] * 4 * tokens ** 2 * shape["hidden"])
     results["gflop_per_training_example"] = round(flops / 1e9, 3)

@@ -1,8 +1,8 @@
 """Keep TensorFlow's start-up notices out of logs on CPU machines.
 
 TensorFlow's native code prints, before its own log level applies, lines such as "failed call to cuInit: CUDA
-error" (a CPU-only machine: nothing is wrong) and "oneDNN custom operations are on". `install()` puts a finder on
-`sys.meta_path` so that the first `import tensorflow`, wherever it happens (our modules, transformers, a
+error" (a CPU-only machine: nothing is wrong) and "oneDNN custom operations are on". `install()` puts a finder
+on `sys.meta_path` so that the first `import tensorflow`, wherever it happens (our modules, transformers, a
 Metaflow step), and TensorFlow's device discovery run with the process's stderr captured; afterwards every
 captured line is written back except those known notices. Set EMOJI_RECO_TF_NOTICES=1 to see them.
 """

@@ -1,7 +1,7 @@
 """Model registry state as Metaflow run tags, visible wherever runs are inspected.
 
-`model:approved` / `model:rejected` record the quality gate; `model:champion:<endpoint>` marks the run whose model
-an endpoint serves (one run per endpoint holds it).
+`model:approved` / `model:rejected` record the quality gate; `model:champion:<endpoint>` marks the run whose
+model an endpoint serves (one run per endpoint holds it).
 """
 import itertools
 
@@ -14,14 +14,14 @@ def champion_tag(endpoint: str) -> str:
     return f"{CHAMPION}:{endpoint}"
 
 
-def mark(run_pathspec: str, verdict: dict) -> str:
+def tag_verdict(run_pathspec: str, verdict: dict) -> str:
     """Tag a run approved or rejected (by the quality gate, or by a person); return the tag."""
     tag, other = (APPROVED, REJECTED) if verdict["passed"] else (REJECTED, APPROVED)
     Run(run_pathspec, _namespace_check=False).replace_tag(other, tag)
     return tag
 
 
-def crown(run_pathspec: str, endpoint: str) -> None:
+def make_champion(run_pathspec: str, endpoint: str) -> None:
     """Make this run the endpoint's champion; the tag leaves every other run of the flow."""
     from metaflow.exception import MetaflowNotFound
 
@@ -30,7 +30,8 @@ def crown(run_pathspec: str, endpoint: str) -> None:
     try:
         champion = Run(run_pathspec, _namespace_check=False)
     except MetaflowNotFound:
-        print(f"{run_pathspec} is not in this Metaflow's metadata; no run is tagged the champion of {endpoint}")
+        print(f"{run_pathspec} is not in this Metaflow's metadata; no run is tagged the champion of "
+              f"{endpoint}")
         return
     for run in Flow(champion.parent.id).runs(tag):
         if run.pathspec != run_pathspec:
@@ -39,36 +40,39 @@ def crown(run_pathspec: str, endpoint: str) -> None:
 
 
 def rollback(endpoint: str, flow_name: str) -> str:
-    """Serve the local endpoint's previous version again and crown its run (versions are run ids of `flow_name`),
-    so that the endpoint, the run tags and `models list` agree; the version now serving."""
+    """Serve the local endpoint's previous version again and make its run the champion (versions are run ids
+    of `flow_name`), so that the endpoint, the run tags and `models list` agree; the version now serving."""
     from emoji_reco.serving.local_endpoint import LocalEndpoint
 
     version = LocalEndpoint(endpoint).rollback()
-    crown(f"{flow_name}/{version}", endpoint)
+    make_champion(f"{flow_name}/{version}", endpoint)
     return version
 
 
 def approved_run(model: str, flow_name: str = "EmojiFlow") -> dict:
-    """A run tagged approved (by the gate or a person) with an evaluated model: `EmojiFlow/1234`, or "newest"."""
+    """A run tagged approved (by the gate or a person) with an evaluated model: `EmojiFlow/1234`, or
+    "newest"."""
     from emoji_reco.errors import EmojiRecoError
 
     namespace(None)
     if model == "newest":
         run = max(Flow(flow_name).runs(APPROVED), key=_start_time, default=None)
         if run is None:
-            raise EmojiRecoError(f"No {flow_name} run is approved yet: `emoji-reco models approve {flow_name}/<run>`.")
+            raise EmojiRecoError(f"No {flow_name} run is approved yet: `emoji-reco models approve "
+                                 f"{flow_name}/<run>`.")
     else:
         run = Run(model, _namespace_check=False)
         if APPROVED not in run.user_tags:
             raise EmojiRecoError(f"{model} is not approved: `emoji-reco models approve {model}` first.")
     if "evaluate" not in run or not run["evaluate"].task.finished:
-        raise EmojiRecoError(f"{run.pathspec} has no evaluated model to deploy: it stopped before its evaluate step.")
+        raise EmojiRecoError(f"{run.pathspec} has no evaluated model to deploy: it stopped before its "
+                             f"evaluate step.")
     return {"version": run.id, "run": run.pathspec, "bundle_uri": run["train"].task.data.bundle_uri}
 
 
 def _start_time(run):
-    """When a run started: its start step's time (the run's own moves when its tags change, and so does its place
-    in Metaflow's listing)."""
+    """When a run started: its start step's time (the run's own moves when its tags change, and so does its
+    place in Metaflow's listing)."""
     return run["start"].created_at
 
 
@@ -89,13 +93,15 @@ def models(flow_name: str) -> list[dict]:
 
 
 def history(flow_name: str, datastore_root: str, limit: int = 20) -> list[dict]:
-    """The newest `limit` runs kept in `datastore_root` that got as far as deploy: score, gate verdict, deployed
-    or not. Runs in other datastores are left out: reading them may need a store this task can't reach."""
+    """The newest `limit` runs kept in `datastore_root` that got as far as deploy: score, gate verdict,
+    deployed or not. Runs in other datastores are left out: reading them may need a store this task can't
+    reach."""
     namespace(None)
     out = []
     for run in itertools.islice(Flow(flow_name).runs(), limit):
         try:
-            if run["start"].task.metadata_dict.get("ds-root") != datastore_root or not run["deploy"].task.successful:
+            elsewhere = run["start"].task.metadata_dict.get("ds-root") != datastore_root
+            if elsewhere or not run["deploy"].task.successful:
                 continue  # another datastore's, or failed or still running in deploy
             evaluated, deployed = run["evaluate"].task.data, run["deploy"].task.data
         except KeyError:

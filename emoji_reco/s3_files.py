@@ -1,14 +1,14 @@
-"""An S3 object as a seekable binary file, fetched in ranged GETs of `CHUNK` bytes as it is read (one block held at a
-time), so a file larger than the disk or the memory can be read through; boto3's standard retries cover a transient
-error on any one range."""
+"""An S3 object as a seekable binary file, fetched in ranged GETs of `CHUNK` bytes as it is read (one block
+held at a time), so a file larger than the disk or the memory can be read through; boto3's standard retries
+cover a transient error on any one range."""
 import io
 
 CHUNK = 8 << 20  # bytes a GET fetches: few requests, bounded memory
 
 
 class _Ranges(io.RawIOBase):
-    """The object `s3://bucket/key` of `size` bytes, read a block of `CHUNK` bytes at a time, whatever size of read
-    the caller asks for (a text reader asks for 8 KiB at a time)."""
+    """The object `s3://bucket/key` of `size` bytes, read a block of `CHUNK` bytes at a time, whatever size of
+    read the caller asks for (a text reader asks for 8 KiB at a time)."""
 
     def __init__(self, client, bucket: str, key: str, size: int):
         self.client, self.bucket, self.key, self.size = client, bucket, key, size

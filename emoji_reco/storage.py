@@ -76,7 +76,8 @@ def read_text(uri: str) -> str | None:
 
 
 def data_files(uri: str, suffixes: tuple, exclude: tuple = ()) -> list[tuple[str, int]]:
-    """The data file `uri` names, or every data file of a folder/prefix in name order: (URI, size), nothing read."""
+    """The data file `uri` names, or every data file of a folder/prefix in name order: (URI, size), nothing
+    read."""
 
     def wanted(name):
         base = name.rsplit("/", 1)[-1].lower()
@@ -88,7 +89,8 @@ def data_files(uri: str, suffixes: tuple, exclude: tuple = ()) -> list[tuple[str
         with _s3() as s3:
             obj = s3.info(uri, return_missing=True)
             try:
-                objs = [obj] if obj.exists else [o for o in s3.list_recursive([uri.rstrip("/") + "/"]) if wanted(o.url)]
+                objs = [obj] if obj.exists else [o for o in s3.list_recursive([uri.rstrip("/") + "/"])
+                                                 if wanted(o.url)]
             except MetaflowS3NotFound:
                 objs = []
             if not objs:
@@ -107,7 +109,8 @@ def data_files(uri: str, suffixes: tuple, exclude: tuple = ()) -> list[tuple[str
 
 
 def open_binary(uri: str, size: int):
-    """A data file to read as a seekable binary file; an S3 object in ranged reads as it is read, never whole."""
+    """A data file to read as a seekable binary file; an S3 object in ranged reads as it is read, never
+    whole."""
     if is_s3(uri):
         from emoji_reco.s3_files import open_object
 
@@ -145,7 +148,8 @@ def put_dir(local_dir: str, uri: str) -> None:
         with _s3() as s3:
             s3.put_files([(join(uri, p.relative_to(local_dir).as_posix()), str(p)) for p in files])
         return
-    shutil.copytree(local_dir, uri, dirs_exist_ok=True)  # into `uri` as it is: it may be a mount (/opt/ml/model)
+    # into `uri` as it is: it may be a mount (/opt/ml/model)
+    shutil.copytree(local_dir, uri, dirs_exist_ok=True)
 
 
 def safe_relative(url: str, prefix: str) -> str:

@@ -1,10 +1,10 @@
-"""MonitorFlow: compare the traffic the endpoint captured over a window with the data its model was trained on, and
-ask for retraining (the event that already starts EmojiFlow) when it drifted. Scheduled daily where the config says
-(`monitor.schedule`: Step Functions on AWS, Argo on Kubernetes)."""
+"""MonitorFlow: compare the traffic the endpoint captured over a window with the data its model was trained
+on, and ask for retraining (the event that already starts EmojiFlow) when it drifted. Scheduled daily where
+the config says (`monitor.schedule`: Step Functions on AWS, Argo on Kubernetes)."""
 from metaflow import Parameter, card, current, step
 
-from emoji_reco.pipeline.base import BaseFlow
-from emoji_reco.pipeline.placement import Scheduled
+from emoji_reco.flowkit.base import BaseFlow
+from emoji_reco.flowkit.placement import Scheduled
 
 
 @Scheduled("monitor")
@@ -23,22 +23,25 @@ class MonitorFlow(BaseFlow):
         from emoji_reco import backends
         from emoji_reco.monitoring import monitor
 
-        self.settings = self.fix_settings({"serve.capture.uri": self.capture, "monitor.window_days": self.days or None})
+        self.settings = self.settings_with({"serve.capture.uri": self.capture,
+                                            "monitor.window_days": self.days or None})
         with tempfile.TemporaryDirectory(prefix="emoji-reco-model-") as tmp:
-            self.observed = monitor.observe(self.settings, backends.target(self.settings), tmp)
+            self.observed = monitor.observe(self.run_settings, backends.target(self.run_settings), tmp)
         print(f"{sum(len(d['emoji']) for d in self.observed['days'].values())} texts captured from "
-              f"{self.observed['since'][:10]} to {self.observed['until'][:10]}; reference: {self.observed['run']}")
+              f"{self.observed['since'][:10]} to {self.observed['until'][:10]}; reference: "
+              f"{self.observed['run']}")
         self.next(self.compare)
 
     @card(id="drift")
     @step
     def compare(self):
-        """Measure drift per feature (PSI, Jensen-Shannon) and ask for retraining if a threshold is crossed."""
+        """Measure drift per feature (PSI, Jensen-Shannon) and ask for retraining if a threshold is
+        crossed."""
+        from emoji_reco.flowkit import cards
         from emoji_reco.monitoring import monitor
-        from emoji_reco.pipeline import cards
 
-        self.drift = monitor.judge(self.observed, self.settings["monitor"])
-        self.retrain = monitor.act(self.settings, self.drift, self.observed)
+        self.drift = monitor.judge(self.observed, self.run_settings.monitor)
+        self.retrain = monitor.act(self.run_settings, self.drift, self.observed)
         cards.drift_card(current.card["drift"], self.observed, self.drift, self.retrain)
         self.next(self.end)
 

@@ -1,7 +1,7 @@
 """MultiNodeEmojiFlow: EmojiFlow with its train step on `train.workers` nodes of a Metaflow `@parallel` gang
 (multi-node AWS Batch jobs with `platform.batch_steps: [train]`, a Kubernetes JobSet on Argo Workflows, local
-processes on one machine), training one model through `MultiWorkerMirroredStrategy`. Every other step is EmojiFlow's.
-Step Functions cannot run `@parallel` steps, so EmojiFlow itself stays one node."""
+processes on one machine), training one model through `MultiWorkerMirroredStrategy`. Every other step is
+EmojiFlow's. Step Functions cannot run `@parallel` steps, so EmojiFlow itself stays one node."""
 from emoji_flow import EmojiFlow
 from metaflow import card, config_expr, parallel, resources, step
 
@@ -29,7 +29,8 @@ class MultiNodeEmojiFlow(EmojiFlow):
                gpu=config_expr("config.train.gpu"))
     @step
     def train(self):
-        """Fine-tune one model together, each node a worker of its share of the TFRecords; node 0 writes the bundle."""
+        """Fine-tune one model together, each node a worker of its share of the TFRecords; node 0 writes the
+        bundle."""
         self.fine_tune()
         self.next(self.join_train)
 

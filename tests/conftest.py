@@ -61,7 +61,8 @@ def tiny_model(tmp_path_factory, bundled_model_dir):
 
 @pytest.fixture(scope="session")
 def tiny_ngram(tiny_model):
-    """An n-gram half fitted on 500 demo tweets tokenized by the tiny model's tokenizer: (params, ids, labels)."""
+    """An n-gram half fitted on 500 demo tweets tokenized by the tiny model's tokenizer: (params, ids,
+    labels)."""
     import numpy as np
 
     from emoji_reco.data import demo
@@ -71,14 +72,14 @@ def tiny_ngram(tiny_model):
     tweets = demo.demo_tweets(600, seed=5)
     ids = tokenization.encode(tokenization.load(tiny_model, 32), [clean_text(t) for t in tweets.TWEET])
     labels = np.array([demo.EMOJIS.index(e) for e in tweets.LABEL])
-    params = ngrams.fit(ids[:500], labels[:500], len(demo.EMOJIS), 30522, {"buckets": 4096, "regularization": 2.0})
+    params = ngrams.fit(ids[:500], labels[:500], len(demo.EMOJIS), 30522, 4096, 2.0)
     return params, ids, labels
 
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory, tiny_model, tiny_ngram):
-    """The tiny model (untrained head) and the n-gram half, exported as one combined bundle over the demo emojis
-    with n-gram weight 0.3, as training exports it: (encoder, folder)."""
+    """The tiny model (untrained head) and the n-gram half, exported as one combined bundle over the demo
+    emojis with n-gram weight 0.3, as training exports it: (encoder, folder)."""
     from emoji_reco.data import demo
     from emoji_reco.model import base_model, bundle, ngrams, tokenization
 
@@ -86,13 +87,15 @@ def tiny_bundle(tmp_path_factory, tiny_model, tiny_ngram):
     out = tmp_path_factory.mktemp("bundle")
     tok = tokenization.save_fast_tokenizer(tiny_model, out.parent / "tok")
     bundle.export(model, tok, demo.EMOJIS, {"max_length": 32, "base_model": str(tiny_model),
-                                            "ensemble": {"weight": 0.3}}, out, ngrams.head(tiny_ngram[0]), 0.3)
+                                            "ensemble": {"weight": 0.3}}, out, ngrams.head(tiny_ngram[0]),
+                                            0.3)
     return model, out
 
 
 @pytest.fixture(scope="session")
 def champion(tmp_path_factory, tiny_model):
-    """A successful EmojiFlow run on the demo data with the tiny model, deployed to the `emoji-reco` endpoint."""
+    """A successful EmojiFlow run on the demo data with the tiny model, deployed to the `emoji-reco`
+    endpoint."""
     status, run, output = run_flow(tiny_flow_config(tiny_model))
     assert status == "successful", output[-4000:]
     return run
@@ -121,14 +124,15 @@ def _point_aws_at(url: str, monkeypatch):
 
 @pytest.fixture
 def aws(moto_server, monkeypatch):
-    """boto3 and metaflow.S3 pointed at the session's moto server, with a fresh bucket; yields (s3 client, bucket)."""
+    """boto3 and metaflow.S3 pointed at the session's moto server, with a fresh bucket; yields (s3 client,
+    bucket)."""
     return _point_aws_at(moto_server, monkeypatch)
 
 
 @pytest.fixture
 def own_aws(monkeypatch):
-    """Like `aws`, on a moto server of the test's own: for tests whose EventBridge rules on the default bus would
-    change what other tests see (moto stops delivering there once any rule targets a state machine)."""
+    """Like `aws`, on a moto server of the test's own: for tests whose EventBridge rules on the default bus
+    would change what other tests see (moto stops delivering there once any rule targets a state machine)."""
     with moto() as url:
         yield _point_aws_at(url, monkeypatch)
 
@@ -149,16 +153,20 @@ def precision_bundles(tmp_path_factory, tiny_model):
     tmp = tmp_path_factory.mktemp("precisions")
     config = settings.with_overrides(settings.defaults(), {
         "model.base": str(tiny_model), "model.max_length": 32, "model.ngram.buckets": 4096, "demo.rows": 300,
-        "train.epochs": 1, "train.batch_size": 16, "train.learning_rate": 1e-3, "train.bucket_boundaries": [8, 16]})
-    prepared = dataset.prepare(config["data"], config["demo"])
+        "train.epochs": 1, "train.batch_size": 16, "train.learning_rate": 1e-3,
+        "train.bucket_boundaries": [8, 16]})
+    typed = settings.typed(config)
+    prepared = dataset.prepare(typed.data, typed.demo)
     records = tfrecords.convert_shard(prepared.splits, 0, 1, tiny_model, 32, 256, str(tmp / "records"))
     ids, mask = tokenization.pad(tokenization.encode(tokenization.load(tiny_model, 32),
                                                      [clean_text(t) for t in SAMPLE_TEXTS]))
     real_copy, trained, out = training._local_copy, {}, {}
 
-    def spy(model, *args):  # the trained model's own answers, in its own precision, before the export copies it
+    # the trained model's own answers, in its own precision, before the export copies it
+    def spy(model, *args):
         trained["probabilities"] = ensemble.softmax(np.asarray(
-            model(input_ids=tf.constant(ids), attention_mask=tf.constant(mask), training=False).logits, np.float64))
+            model(input_ids=tf.constant(ids), attention_mask=tf.constant(mask), training=False).logits,
+            np.float64))
         return real_copy(model, *args)
 
     policy = tf.keras.mixed_precision.global_policy()
@@ -167,8 +175,9 @@ def precision_bundles(tmp_path_factory, tiny_model):
         try:
             for precision in ("float32", "mixed_bfloat16", "mixed_float16"):
                 folder = tmp / precision
-                training.train_bundle(records, prepared.emojis, settings.with_overrides(config, {
-                    "train.precision": precision}), str(folder), {"run": precision})
+                training.train_bundle(records, prepared.emojis,
+                                      settings.typed(settings.with_overrides(config, {
+                    "train.precision": precision})), str(folder), {"run": precision})
                 out[precision] = (folder, trained.pop("probabilities"))
         finally:
             tf.keras.mixed_precision.set_global_policy(policy)

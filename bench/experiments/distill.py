@@ -1,12 +1,14 @@
 """Distillation (issue 22): one encoder trained on the soft targets of several, at the default budget.
 
-The teacher is the average of the encoder halves of finished runs (`bench/accuracy.py` runs on the same split);
-its probabilities on the student run's training split are the artifact the student learns from, mixed with the
-(label-smoothed) true labels: target = (1 − alpha) · labels + alpha · teacher. The student trains with that run's
-settings (epochs, batch, schedule, pooling), then mixes with that run's n-gram half at a weight chosen on
-validation by log-loss, as the flow does, and is scored once on the held-out tweets beside the teacher.
+The teacher is the average of the encoder halves of finished runs (`bench/accuracy.py` runs on the same
+split); its probabilities on the student run's training split are the artifact the student learns from, mixed
+with the (label-smoothed) true labels: target = (1 − alpha) · labels + alpha · teacher. The student trains
+with that run's settings (epochs, batch, schedule, pooling), then mixes with that run's n-gram half at a
+weight chosen on validation by log-loss, as the flow does, and is scored once on the held-out tweets beside
+the teacher.
 
-    cd bench && python -m experiments.distill EmojiFlow/<student split run> EmojiFlow/<teacher> [...] [--alpha 0.5]
+    cd bench && python -m experiments.distill EmojiFlow/<student split run> EmojiFlow/<teacher> [...] [--alpha
+    0.5]
 """
 import argparse
 import json
@@ -17,7 +19,8 @@ import numpy as np
 from common import OUT, headline, held_out
 
 
-def _batches(ids: list[list[int]], targets: np.ndarray, batch: int, boundaries: list, shuffle: int, seed: int):
+def _batches(ids: list[list[int]], targets: np.ndarray, batch: int, boundaries: list, shuffle: int,
+             seed: int):
     """(features, target rows) in length buckets, as `tfrecords.dataset` batches records."""
     import tensorflow as tf
 
@@ -30,7 +33,8 @@ def _batches(ids: list[list[int]], targets: np.ndarray, batch: int, boundaries: 
         {"input_ids": spec, "attention_mask": spec}, tf.TensorSpec([targets.shape[1]], tf.float32)))
     if shuffle:
         ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.bucket_by_sequence_length(lambda features, _t: tf.shape(features["input_ids"])[0], list(boundaries),
+    ds = ds.bucket_by_sequence_length(lambda features, _t: tf.shape(features["input_ids"])[0],
+                                      list(boundaries),
                                       [batch] * (len(boundaries) + 1))
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -54,6 +58,7 @@ def main(student_run: str, teachers: list[str], alpha: float) -> dict:
     from emoji_reco import storage
     from emoji_reco.data.cleaning import clean_text
     from emoji_reco.model import base_model, bundle, ensemble, evaluation, tokenization, training
+    from emoji_reco.settings import defaults, merge, typed
 
     namespace(None)
     run = Run(student_run)
@@ -77,37 +82,40 @@ def main(student_run: str, teachers: list[str], alpha: float) -> dict:
     out["teacher_on_held_out"] = {
         "encoders averaged": headline(evaluation.score(held_encoders, labels, emojis)),
         "encoders averaged + n-gram half": headline(evaluation.score(
-            ensemble.blend(held_encoders, ngram_held, served.metadata["ensemble"]["weight"]), labels, emojis))}
+            ensemble.blend(held_encoders, ngram_held, served.metadata["ensemble"]["weight"]), labels,
+            emojis))}
     print(json.dumps(out["teacher_on_held_out"]), flush=True)
 
-    train_settings = {**settings["train"], "pooling": settings["model"]["pooling"]}
+    typed_settings = typed(merge(defaults(), settings))
+    train_settings = typed_settings.train
     tok = served.tokenizer
 
     def ids(frame):
         return tokenization.encode(tok, [clean_text(t) for t in frame.text])
 
     train, validation = splits["train"], splits["validation"]
-    classes, smoothing = len(emojis), train_settings.get("label_smoothing", 0.0)
+    classes, smoothing = len(emojis), train_settings.label_smoothing
     hard = np.eye(classes, dtype=np.float32)[train.label.to_numpy()] * (1 - smoothing) + smoothing / classes
     targets = ((1 - alpha) * hard + alpha * teacher).astype(np.float32)
-    batch, boundaries = train_settings["batch_size"], train_settings["bucket_boundaries"]
+    batch, boundaries = train_settings.batch_size, train_settings.bucket_boundaries
     train_ids = ids(train)
     train_ds = _batches(train_ids, targets, batch, boundaries, min(len(train), training.SHUFFLE_BUFFER),
-                        train_settings["seed"])
-    tf.keras.utils.set_random_seed(train_settings["seed"])
-    model = training._compiled(base_model.resolve(settings["model"]["base"]), emojis, train_settings,
+                        train_settings.seed)
+    tf.keras.utils.set_random_seed(train_settings.seed)
+    model = training._compiled(base_model.resolve(typed_settings.model.base), emojis, typed_settings,
                                training.schedule_steps(len(train), batch, train_settings))
     model.compile(optimizer=model.optimizer, loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True),
                   metrics=[tf.keras.metrics.CategoricalAccuracy("accuracy")])
-    progress = training.Progress(len(train), batch, train_settings["epochs"])
+    progress = training.Progress(len(train), batch, train_settings.epochs)
     started = time.perf_counter()
-    model.fit(train_ds, epochs=train_settings["epochs"], callbacks=[progress], verbose=0)
+    model.fit(train_ds, epochs=train_settings.epochs, callbacks=[progress], verbose=0)
     out["seconds"]["student_training"] = round(time.perf_counter() - started, 1)
     out["history"] = progress.history
 
     val_parts = served.parts(validation.text.tolist())
     student_val = _encoder_logits(model, ids(validation))
-    weight = ensemble.choose_weight(student_val, np.log(val_parts["ngram"]), validation.label.to_numpy())["weight"]
+    weight = ensemble.choose_weight(student_val, np.log(val_parts["ngram"]),
+                                    validation.label.to_numpy())["weight"]
     student_held = ensemble.softmax(_encoder_logits(model, ids(test)))
     out["weight"] = weight
     out["student_on_held_out"] = {

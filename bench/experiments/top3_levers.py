@@ -1,6 +1,7 @@
-"""Top-3 directly (issue 22): a finished run's two halves, mixed as the served model mixes them, with the mixture
-weight and a per-emoji bias chosen on the run's own validation split for top-3 (not log-loss), then scored once on
-the held-out tweets. Nothing is retrained. Run `bench/accuracy.py` first (the run, and the held-out split).
+"""Top-3 directly (issue 22): a finished run's two halves, mixed as the served model mixes them, with the
+mixture weight and a per-emoji bias chosen on the run's own validation split for top-3 (not log-loss), then
+scored once on the held-out tweets. Nothing is retrained. Run `bench/accuracy.py` first (the run, and the
+held-out split).
 
     cd bench && python -m experiments.top3_levers EmojiFlow/<id>
 """
@@ -23,7 +24,8 @@ def biased(probs: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 
 def fit_bias(probs: np.ndarray, labels: np.ndarray, rounds: int = 3) -> np.ndarray:
-    """A per-emoji additive log-probability bias for top-3, by coordinate search on a grid (validation only)."""
+    """A per-emoji additive log-probability bias for top-3, by coordinate search on a grid (validation
+    only)."""
     bias, grid = np.zeros(probs.shape[1]), np.round(np.arange(-1.0, 1.0001, 0.1), 2)
     for _ in range(rounds):
         for c in range(len(bias)):
@@ -47,7 +49,8 @@ def main(pathspec: str) -> dict:
         val, held = predictor.parts(validation.text.tolist()), predictor.parts(test.text.tolist())
     val_labels, labels = validation.label.to_numpy(), test.label.to_numpy()
     served = predictor.metadata["ensemble"]["weight"]
-    by_top3 = max(ensemble.GRID, key=lambda w: (top3(ensemble.blend(val["encoder"], val["ngram"], w), val_labels),
+    by_top3 = max(ensemble.GRID, key=lambda w: (top3(ensemble.blend(val["encoder"], val["ngram"], w),
+                                                     val_labels),
                                                  -abs(w - served)))
     out = {"run": pathspec, "served_weight (validation log-loss)": served, "top3_weight": float(by_top3)}
     for name, weight in (("served: w by log-loss", served), ("w by validation top-3", by_top3)):
@@ -55,7 +58,8 @@ def main(pathspec: str) -> dict:
         mixed = ensemble.blend(held["encoder"], held["ngram"], weight)
         bias = fit_bias(mixed_val, val_labels)
         out[name] = headline(evaluation.score(mixed, labels, emojis))
-        out[name + " + per-emoji bias for top-3"] = {**headline(evaluation.score(biased(mixed, bias), labels, emojis)),
+        out[name + " + per-emoji bias for "
+                   "top-3"] = {**headline(evaluation.score(biased(mixed, bias), labels, emojis)),
                                                       "bias": dict(zip(emojis, bias.round(2).tolist()))}
     return out
 

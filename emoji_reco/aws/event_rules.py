@@ -1,9 +1,9 @@
-"""EventBridge rules that start a Step Functions state machine: EmojiFlow when new data lands in S3 (retrain), and
-DeployFlow when a person approves a model package in SageMaker's Model Registry (deploy).
+"""EventBridge rules that start a Step Functions state machine: EmojiFlow when new data lands in S3 (retrain),
+and DeployFlow when a person approves a model package in SageMaker's Model Registry (deploy).
 
-Metaflow's Step Functions deployments have no event triggers, so these wire them: a rule matches the event, and its
-target starts the state machine with the input Metaflow expects (`{"Parameters": "{\"name\": \"value\"}"}`),
-through a role that may start only that state machine. `deploy/retrain-on-upload.yaml` and
+Metaflow's Step Functions deployments have no event triggers, so these wire them: a rule matches the event,
+and its target starts the state machine with the input Metaflow expects (`{"Parameters": "{\"name\":
+\"value\"}"}`), through a role that may start only that state machine. `deploy/retrain-on-upload.yaml` and
 `deploy/deploy-on-approval.yaml` are the same rules as CloudFormation templates.
 """
 import json
@@ -37,12 +37,13 @@ class Rule:
         return {"InputPathsMap": self.input_paths, "InputTemplate": self.input_template}
 
 
-MONITOR_SOURCE = "emoji-reco.monitor"  # MonitorFlow's retrain request, shaped as S3's event (monitoring/retrain.py)
+# MonitorFlow's retrain request, shaped as S3's event (monitoring/retrain.py)
+MONITOR_SOURCE = "emoji-reco.monitor"
 
 
 def retrain(bucket: str, prefix: str) -> Rule:
-    """S3 "Object Created" events for keys under `prefix` in `bucket`, and MonitorFlow's requests shaped as them →
-    EmojiFlow `--data s3://bucket/key`."""
+    """S3 "Object Created" events for keys under `prefix` in `bucket`, and MonitorFlow's requests shaped as
+    them → EmojiFlow `--data s3://bucket/key`."""
     return Rule({"source": ["aws.s3", MONITOR_SOURCE], "detail-type": ["Object Created"],
                  "detail": {"bucket": {"name": [bucket]}, "object": {"key": [{"prefix": prefix}]}}},
                 {"bucket": "$.detail.bucket.name", "key": "$.detail.object.key"},
@@ -76,7 +77,8 @@ def state_machine_arn(name_or_arn: str) -> str:
     flow = name_or_arn.rsplit(".", 1)[-1]
     script = "deploy_flow.py" if flow == "DeployFlow" else "emoji_flow.py"
     raise EmojiRecoError(f"No state machine named {name_or_arn!r} in this account and region; create it with "
-                         f"`python flows/{script} --config config config/aws.json --production step-functions create`.")
+                         f"`python flows/{script} --config config config/aws.json --production "
+                         f"step-functions create`.")
 
 
 def enable_s3_events(bucket: str) -> None:
@@ -95,7 +97,8 @@ def wire(rule: Rule, state_machine: str, rule_name: str) -> dict:
     iam, events = boto3.client("iam"), boto3.client("events")
     try:
         role_arn = iam.create_role(RoleName=rule_name, AssumeRolePolicyDocument=json.dumps(EVENTS_TRUST),
-                                   Description=f"Lets EventBridge rule {rule_name} start {arn}")["Role"]["Arn"]
+                                   Description=f"Lets EventBridge rule {rule_name} start "
+                                               f"{arn}")["Role"]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
         role_arn = iam.get_role(RoleName=rule_name)["Role"]["Arn"]
     iam.put_role_policy(RoleName=rule_name, PolicyName="start-execution",

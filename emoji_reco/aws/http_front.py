@@ -1,10 +1,10 @@
 """The HTTP front: an AWS Lambda handler behind API Gateway that asks the SageMaker endpoint for emojis.
 
-POST a tweet (text/plain), several (one per line), or JSON as the endpoint takes it; the answer is the endpoint's
-(`{"version": ..., "predictions": [[{"emoji", "probability"}, ...]]}`). Bad bodies get a 4xx with the reason; an
-endpoint failure a 502 with a generic message and the request id (SageMaker's own error text, which names the
-account and its logs, goes to the function's log only). Standard library and boto3 only (the Lambda runtime has
-both); `emoji-reco aws lambda-zip` packs it. The endpoint's name comes from $ENDPOINT_NAME.
+POST a tweet (text/plain), several (one per line), or JSON as the endpoint takes it; the answer is the
+endpoint's (`{"version": ..., "predictions": [[{"emoji", "probability"}, ...]]}`). Bad bodies get a 4xx with
+the reason; an endpoint failure a 502 with a generic message and the request id (SageMaker's own error text,
+which names the account and its logs, goes to the function's log only). Standard library and boto3 only (the
+Lambda runtime has both); `emoji-reco aws lambda-zip` packs it. The endpoint's name comes from $ENDPOINT_NAME.
 """
 import base64
 import json
@@ -21,7 +21,8 @@ MAX_TEXTS = int(os.environ.get("MAX_TEXTS", "64"))
 log = logging.getLogger("emoji_reco.http_front")
 log.setLevel(logging.INFO)
 # What the Lambda package holds: this handler and what it imports.
-MODULES = ("emoji_reco", "emoji_reco.quiet_tensorflow", "emoji_reco.data", "emoji_reco.data.cleaning", "emoji_reco.serving",
+MODULES = ("emoji_reco", "emoji_reco.quiet_tensorflow", "emoji_reco.data", "emoji_reco.data.cleaning",
+           "emoji_reco.serving",
            "emoji_reco.serving.payloads", "emoji_reco.aws", "emoji_reco.aws.http_front")
 
 
@@ -49,7 +50,8 @@ def handler(event: dict, context=None, runtime=None) -> dict:
     try:
         forward = {"instances": texts, "explain": True} if payloads.explain_requested(
             body, headers.get("content-type")) else texts
-        answer = runtime.invoke_endpoint(EndpointName=os.environ["ENDPOINT_NAME"], ContentType="application/json",
+        answer = runtime.invoke_endpoint(EndpointName=os.environ["ENDPOINT_NAME"],
+                                         ContentType="application/json",
                                          Accept="application/json", Body=json.dumps(forward).encode())
         raw_answer = answer["Body"].read()
         payloads.read_predictions(raw_answer)

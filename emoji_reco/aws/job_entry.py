@@ -1,12 +1,12 @@
 """The training entry point of our training image, on SageMaker's training contract.
 
-Reads `/opt/ml/input/config/hyperparameters.json` (`settings`: the flow's settings as JSON, or only what differs
-from `config/base.json`; `emojis`: the label list as JSON; optionally `provenance`, what the bundle's metadata says
-of its run and data; each may be JSON-encoded once more, as the SDK's script mode does), the TFRecords of the
-`train` and `validation` channels under `/opt/ml/input/data/<channel>/`, and writes the model bundle to
-`/opt/ml/model` (on a job of several instances, `resourceconfig.json` makes them workers of one training, and the
-first host, the chief, writes it). A failure is written to `/opt/ml/output/failure`, as SageMaker expects.
-`$EMOJI_RECO_OPT_ML` moves the root (for tests).
+Reads `/opt/ml/input/config/hyperparameters.json` (`settings`: the flow's settings as JSON, or only what
+differs from `config/base.json`; `emojis`: the label list as JSON; optionally `provenance`, what the bundle's
+metadata says of its run and data; each may be JSON-encoded once more, as the SDK's script mode does), the
+TFRecords of the `train` and `validation` channels under `/opt/ml/input/data/<channel>/`, and writes the model
+bundle to `/opt/ml/model` (on a job of several instances, `resourceconfig.json` makes them workers of one
+training, and the first host, the chief, writes it). A failure is written to `/opt/ml/output/failure`, as
+SageMaker expects. `$EMOJI_RECO_OPT_ML` moves the root (for tests).
 """
 import json
 import os
@@ -29,7 +29,8 @@ def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{path} is missing: SageMaker writes it from the job's hyperparameters.") from exc
+        raise FileNotFoundError(f"{path} is missing: SageMaker writes it from the job's "
+                                f"hyperparameters.") from exc
     except ValueError as exc:
         raise ValueError(f"{path.name} is not valid JSON ({exc}): {path}") from exc
 
@@ -39,12 +40,12 @@ def main() -> int:
     try:
         import emoji_reco  # noqa: F401  (Keras 2 before TensorFlow)
         from emoji_reco.model import distribution, tfrecords, training
-        from emoji_reco.settings import defaults, merge, validate
+        from emoji_reco.settings import defaults, merge, typed
 
         hyperparameters = _read_json(root / "input" / "config" / "hyperparameters.json")
         given, emojis = (hyperparameter(hyperparameters, name) for name in ("settings", "emojis"))
-        settings = validate(merge(defaults(), given), defaults())
-        cluster = distribution.sagemaker_tf_config(root, settings["train"]["distribution"]["port"])
+        settings = typed(merge(defaults(), given))
+        cluster = distribution.sagemaker_tf_config(root, settings.train.distribution.port)
         if cluster and "TF_CONFIG" not in os.environ:  # a job of several hosts trains one model across them
             os.environ["TF_CONFIG"] = json.dumps(cluster)
         data = root / "input" / "data"

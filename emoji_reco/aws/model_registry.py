@@ -1,4 +1,5 @@
-"""Model versions in the SageMaker Model Registry: one model package group, one package per evaluated candidate.
+"""Model versions in the SageMaker Model Registry: one model package group, one package per evaluated
+candidate.
 
 The quality gate sets the approval: passed → `Approved` (`sagemaker.registry.approval` "auto") or
 `PendingManualApproval` ("manual", a human approves with `emoji-reco models approve`); failed → `Rejected`.
@@ -10,6 +11,7 @@ import boto3
 
 from emoji_reco import storage
 from emoji_reco.errors import EmojiRecoError
+from emoji_reco.settings import Settings
 
 APPROVED, PENDING, REJECTED = "Approved", "PendingManualApproval", "Rejected"
 CONTENT_TYPES = ["application/json", "text/plain", "text/csv"]
@@ -26,23 +28,30 @@ def ensure_group(client, group: str) -> None:
         client.describe_model_package_group(ModelPackageGroupName=group)
     except client.exceptions.ClientError:
         client.create_model_package_group(ModelPackageGroupName=group,
-                                          ModelPackageGroupDescription="emoji-reco: EmojiFlow's evaluated models")
+                                          ModelPackageGroupDescription="emoji-reco: EmojiFlow's evaluated "
+                                                                       "models")
 
 
-def register(model: dict, settings: dict, run: str, metrics: dict, verdict: dict, run_root: str) -> dict:
-    """A new package version for `model` (image, model_data, version) with its metrics and the gate's approval."""
-    client, group = boto3.client("sagemaker"), settings["sagemaker"]["registry"]["group"]
+def register(model: dict, settings: Settings, run: str, metrics: dict, verdict: dict, run_root: str) -> dict:
+    """A new package version for `model` (image, model_data, version) with its metrics and the gate's
+    approval."""
+    client, group = boto3.client("sagemaker"), settings.sagemaker.registry.group
     ensure_group(client, group)
     statistics = storage.join(run_root, "sagemaker", "evaluation.json")
     storage.put_bytes(json.dumps({"metrics": metrics, "verdict": verdict}).encode(), statistics)
-    status = approval_for(verdict, settings["sagemaker"]["registry"]["approval"])
+    status = approval_for(verdict, settings.sagemaker.registry.approval)
     arn = client.create_model_package(
         ModelPackageGroupName=group, ModelApprovalStatus=status,
-        ModelPackageDescription=f"{run}: top-1 {metrics['top1']:.4f}; gate: {'; '.join(verdict['reasons'])}"[:1000],
-        InferenceSpecification={"Containers": [{"Image": model["image"], "ModelDataUrl": model["model_data"]}],
-                                "SupportedContentTypes": CONTENT_TYPES, "SupportedResponseMIMETypes": ["application/json"]},
-        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": statistics}}},
-        CustomerMetadataProperties={"run": run, "version": model["version"], "bundle_uri": model["bundle_uri"],
+        ModelPackageDescription=f"{run}: top-1 {metrics['top1']:.4f}; gate: "
+                                f"{'; '.join(verdict['reasons'])}"[:1000],
+        InferenceSpecification={"Containers": [{"Image": model["image"],
+                                                "ModelDataUrl": model["model_data"]}],
+                                "SupportedContentTypes": CONTENT_TYPES,
+                                "SupportedResponseMIMETypes": ["application/json"]},
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                      "S3Uri": statistics}}},
+        CustomerMetadataProperties={"run": run, "version": model["version"],
+                                    "bundle_uri": model["bundle_uri"],
                                     **{k: f"{metrics[k]:.4f}" for k in ("top1", "top3", "macro_f1")}},
     )["ModelPackageArn"]
     return {"arn": arn, "status": status, "group": group, **model}
@@ -54,7 +63,8 @@ def _entry(client, summary: dict) -> dict:
     props = package.get("CustomerMetadataProperties", {})
     return {"arn": package["ModelPackageArn"], "package_version": package.get("ModelPackageVersion"),
             "group": package.get("ModelPackageGroupName"),
-            "status": package["ModelApprovalStatus"], "created_at": package["CreationTime"].isoformat(timespec="seconds"),
+            "status": package["ModelApprovalStatus"],
+            "created_at": package["CreationTime"].isoformat(timespec="seconds"),
             "image": container["Image"], "model_data": container["ModelDataUrl"], **props}
 
 
@@ -78,7 +88,8 @@ def _arn(package: str, group: str | None) -> str:
     """A package's ARN, given its ARN or, with `group`, its version number."""
     if package.startswith("arn:"):
         return package
-    matches = [v["arn"] for v in versions(group) if str(v["package_version"]) == str(package)] if group else []
+    matches = [v["arn"] for v in versions(group) if str(v["package_version"])
+               == str(package)] if group else []
     if not matches:
         raise EmojiRecoError(f"No version {package} in model package group {group!r}.")
     return matches[0]
@@ -105,8 +116,10 @@ def set_status(package: str, status: str, group: str | None = None, note: str = 
     """Approve or reject a package, given by ARN or, with `group`, by version number."""
     client = boto3.client("sagemaker")
     arn = _arn(package, group)
-    # Re-sending the package's own properties changes nothing on AWS, and keeps them where an update drops them (moto).
+    # Re-sending the package's own properties changes nothing on AWS, and keeps them where an update drops
+    # them (moto).
     properties = client.describe_model_package(ModelPackageName=arn).get("CustomerMetadataProperties") or {}
-    client.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status, CustomerMetadataProperties=properties,
+    client.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status,
+                                CustomerMetadataProperties=properties,
                                 ApprovalDescription=note or f"set to {status} with emoji-reco")
     return {"arn": arn, "status": status}

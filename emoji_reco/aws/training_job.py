@@ -2,7 +2,8 @@
 
 Two modes (`sagemaker.training.mode`): "script" runs `emoji_reco.aws.job_entry` in the AWS TensorFlow training
 image (our package and its requirements shipped as the job's source), "container" runs our own training image
-(`containers/train`, URI in `sagemaker.training.image`). Both read the same hyperparameters and write the same bundle.
+(`containers/train`, URI in `sagemaker.training.image`). Both read the same hyperparameters and write the same
+bundle.
 """
 import importlib.metadata
 import json
@@ -20,10 +21,12 @@ from emoji_reco.aws import sdk
 from emoji_reco.errors import EmojiRecoError, ModelError
 from emoji_reco.model import base_model
 from emoji_reco.serving import sources
+from emoji_reco.settings import Settings
 
 ENTRY = "from emoji_reco.aws.job_entry import main\n\nraise SystemExit(main())\n"
 TERMINAL = ("Completed", "Failed", "Stopped")
-# The AWS image brings TensorFlow (and we pin tf-keras to it); the rest of our requirements are installed in the job.
+# The AWS image brings TensorFlow (and we pin tf-keras to it); the rest of our requirements are installed in
+# the job.
 PROVIDED_BY_IMAGE = ("tensorflow", "tf-keras")
 
 
@@ -41,7 +44,8 @@ def script_source(folder: Path, framework_version: str) -> str:
     (folder / "train.py").write_text(ENTRY)
     requirements = [r for r in importlib.metadata.requires("emoji-reco") or [] if "extra ==" not in r
                     and re.split(r"[<>=~! \[;]", r, maxsplit=1)[0].lower() not in PROVIDED_BY_IMAGE]
-    (folder / "requirements.txt").write_text("\n".join([*requirements, f"tf-keras~={framework_version}.0"]) + "\n")
+    (folder / "requirements.txt").write_text("\n".join([*requirements, f"tf-keras~={framework_version}.0"])
+                                             + "\n")
     return str(folder)
 
 
@@ -58,7 +62,8 @@ def stage_base_model(spec: str, datastore_root: str) -> str:
 
 
 def wait(name: str, log=print, poll_seconds: float = 15, client=None) -> dict:
-    """Poll the job until it ends, logging each status change; its description, or an error with the reason."""
+    """Poll the job until it ends, logging each status change; its description, or an error with the
+    reason."""
     client, seen = client or boto3.client("sagemaker"), set()
     while True:
         job = client.describe_training_job(TrainingJobName=name)
@@ -78,37 +83,42 @@ def wait(name: str, log=print, poll_seconds: float = 15, client=None) -> dict:
 
 
 def channels(tfrecords: list[dict]) -> dict:
-    """The job's `train` and `validation` input channels: for each split, the S3 prefix its TFRecord files share."""
+    """The job's `train` and `validation` input channels: for each split, the S3 prefix its TFRecord files
+    share."""
     out = {}
     for split in ("train", "validation"):
         uris = [r["uri"] for r in tfrecords if r["split"] == split]
         if not uris or not all(storage.is_s3(u) for u in uris):
             raise EmojiRecoError(f"SageMaker training reads the {split} TFRecords from S3, but they are at "
-                                 f"{uris or 'nowhere'}: run on Metaflow's S3 datastore (`metaflow configure aws`, "
+                                 f"{uris or 'nowhere'}: run on Metaflow's S3 datastore (`metaflow configure "
+                                 f"aws`, "
                                  "or METAFLOW_DEFAULT_DATASTORE=s3).")
         out[split] = os.path.commonprefix(uris)
     return out
 
 
-def train(tfrecords: list[dict], emojis: list, settings: dict, run_root: str, datastore_root: str, name: str,
+def train(tfrecords: list[dict], emojis: list, settings: Settings, run_root: str, datastore_root: str,
+          name: str,
           provenance: dict, log=print) -> dict:
     """Run a training job on `tfrecords` (the convert step's shards, in S3); what SageMaker reports about it.
     `provenance` goes into the bundle's metadata."""
     inputs = channels(tfrecords)
-    training = settings["sagemaker"]["training"]
-    if training["mode"] == "container" and not training["image"]:
-        raise EmojiRecoError("sagemaker.training.mode 'container' needs sagemaker.training.image (an ECR URI).")
-    job_settings = {"model": {**settings["model"], "base": stage_base_model(settings["model"]["base"], datastore_root)},
-                    "train": settings["train"]}
+    training = settings.sagemaker.training
+    if training.mode == "container" and not training.image:
+        raise EmojiRecoError("sagemaker.training.mode 'container' needs sagemaker.training.image (an ECR "
+                             "URI).")
+    job_settings = {"model": {**settings.model.model_dump(),
+                              "base": stage_base_model(settings.model.base, datastore_root)},
+                    "train": settings.train.model_dump()}
     hyperparameters = {"settings": json.dumps(job_settings), "emojis": json.dumps(emojis, ensure_ascii=False),
                        "provenance": json.dumps(provenance, ensure_ascii=False)}
     with tempfile.TemporaryDirectory() as tmp:
-        source = script_source(Path(tmp), training["framework_version"]) if training["mode"] == "script" else None
+        source = script_source(Path(tmp), training.framework_version) if training.mode == "script" else None
         estimator = sdk.estimator(training, sdk.execution_role(settings), storage.bucket(run_root),
                                             storage.join(run_root, "sagemaker"), hyperparameters, source)
         started = time.time()
         estimator.fit(inputs, wait=False, job_name=name)
-    job = wait(name, log, training["poll_seconds"])
+    job = wait(name, log, training.poll_seconds)
     return {"job_name": name, "job_arn": job["TrainingJobArn"], "status": job["TrainingJobStatus"],
             "image": job["AlgorithmSpecification"].get("TrainingImage"),
             "model_artifact": job["ModelArtifacts"]["S3ModelArtifacts"],
@@ -127,7 +137,8 @@ def fetch_model(model_artifact: str, bundle_uri: str) -> str:
     return bundle_uri
 
 
-def train_bundle(tfrecords: list[dict], emojis: list, settings: dict, run_root: str, datastore_root: str, name: str,
+def train_bundle(tfrecords: list[dict], emojis: list, settings: Settings, run_root: str, datastore_root: str,
+                 name: str,
                  provenance: dict, log=print) -> dict:
     """The whole train step on SageMaker: the job, then its model unpacked where the local backend puts it."""
     job = train(tfrecords, emojis, settings, run_root, datastore_root, name, provenance, log)

@@ -1,10 +1,11 @@
 """Where a run trains, and where its model is registered and served, chosen by config (`train.backend`,
-`deploy.target`) so that no flow step asks which. The contract is `backends/contract.py` (`Trainer`, `Target`); a
-new backend is a module of its own holding a class for each it provides, and a line in each table below that names
-the class as a string, so that choosing one never imports another's SDK."""
+`deploy.target`) so that no flow step asks which. The contract is `backends/contract.py` (`Trainer`,
+`Target`); a new backend is a module of its own holding a class for each it provides, and a line in each table
+below that names the class as a string, so that choosing one never imports another's SDK."""
 import importlib
 
 from emoji_reco.errors import ConfigError
+from emoji_reco.settings import Settings
 
 TRAINERS = {
     "local": "emoji_reco.backends.local.LocalTrainer",
@@ -28,11 +29,11 @@ def _pick(table: dict, key: str, value: str):
     return load(table[value])
 
 
-def trainer(settings: dict):
+def trainer(settings: Settings):
     """The trainer `train.backend` names (a `contract.Trainer`)."""
-    return _pick(TRAINERS, "train.backend", settings["train"]["backend"])(settings)
+    return _pick(TRAINERS, "train.backend", settings.train.backend)(settings)
 
 
-def target(settings: dict):
+def target(settings: Settings):
     """The deploy target `deploy.target` names (a `contract.Target`)."""
-    return _pick(TARGETS, "deploy.target", settings["deploy"]["target"])(settings)
+    return _pick(TARGETS, "deploy.target", settings.deploy.target)(settings)

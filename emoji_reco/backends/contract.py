@@ -1,6 +1,6 @@
-"""The seam between a flow and the places it trains and serves: what every trainer and deploy target does, and the
-typed results they hand back. A flow step calls only these methods; a new backend implements one of the protocols
-(`tests/backends/test_backends.py` checks every registered one against them)."""
+"""The seam between a flow and the places it trains and serves: what every trainer and deploy target does, and
+the typed results they hand back. A flow step calls only these methods; a new backend implements one of the
+protocols (`tests/backends/test_backends.py` checks every registered one against them)."""
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 OnUpdate = Callable[[list, list], None]
 
 
-class _Plain:
+class StoredAsDict:
     """A result that a run keeps as a plain dict artifact (readable without this module): its fields, with
     `details` merged in; fields that are None are left out unless KEEP_EMPTY."""
 
@@ -38,7 +38,8 @@ class RunInfo:
     run_root: str  # where the run keeps its own files, under its prefix in the datastore
     datastore_root: str
     attempt: int = 0
-    # In a Metaflow `@parallel` step: how many nodes run it, this one's index (0: the control task) and the main
+    # In a Metaflow `@parallel` step: how many nodes run it, this one's index (0: the control task) and the
+    # main
     # node's address; where the nodes exchange theirs (under the run's root, one folder per gang and attempt).
     nodes: int = 1
     node_index: int = 0
@@ -56,14 +57,15 @@ class RunInfo:
             "nodes": gang.num_nodes, "node_index": gang.node_index, "main_ip": gang.main_ip,
             "exchange_uri": storage.join(root, "rendezvous", current.step_name,
                                          f"{gang.control_task_id}-{current.retry_count}")}
-        return cls(f"{current.flow_name}/{current.run_id}", current.run_id, root, storage.datastore_root(flow),
+        return cls(f"{current.flow_name}/{current.run_id}", current.run_id, root,
+                   storage.datastore_root(flow),
                    current.retry_count, **nodes)
 
 
 @dataclass(frozen=True)
 class TrainingData:
-    """What a trainer trains on: the convert step's TFRecord shards (`split`, `uri`, `records`, ...), the emoji of
-    each class id, and where the tweets came from (kept in the bundle's metadata)."""
+    """What a trainer trains on: the convert step's TFRecord shards (`split`, `uri`, `records`, ...), the
+    emoji of each class id, and where the tweets came from (kept in the bundle's metadata)."""
 
     tfrecords: list
     emojis: list
@@ -71,7 +73,7 @@ class TrainingData:
 
 
 @dataclass
-class Training(_Plain):
+class Training(StoredAsDict):
     """A finished training: where its bundle is, and how it went."""
 
     KEEP_EMPTY = True
@@ -87,7 +89,7 @@ class Training(_Plain):
 
 
 @dataclass
-class Approved(_Plain):
+class Approved(StoredAsDict):
     """A model approved to serve (by the gate or by a person), found without a training run."""
 
     version: str  # the name it serves under
@@ -97,7 +99,7 @@ class Approved(_Plain):
 
 
 @dataclass
-class Deployment(_Plain):
+class Deployment(StoredAsDict):
     """What a deploy did: whether the model serves, and if so where and how to ask it."""
 
     deployed: bool
@@ -142,12 +144,14 @@ class Target(Protocol):
         """The bundle that serves now, as a local folder (fetched under `tmp` if need be); None before any."""
 
     def register(self, run: RunInfo, bundle_uri: str, metrics: dict, verdict: dict) -> dict | None:
-        """Record a candidate in the target's registry; its entry, or None where the run's tags are the registry."""
+        """Record a candidate in the target's registry; its entry, or None where the run's tags are the
+        registry."""
 
     def deploy(self, run: RunInfo, bundle_uri: str, verdict: dict, smoke: list[str],
                recheck: Callable[[Path | None], dict | None] | None = None) -> Deployment:
-        """Serve what should serve after this run, after a smoke prediction on `smoke`. `recheck(champion_dir)`,
-        given the bundle serving just before the switch, may refuse it (a verdict with `passed` false)."""
+        """Serve what should serve after this run, after a smoke prediction on `smoke`.
+        `recheck(champion_dir)`, given the bundle serving just before the switch, may refuse it (a verdict
+        with `passed` false)."""
 
     def approved(self, model: str) -> Approved:
         """An approved model: "newest", or the target's own reference (a run, a package version or ARN)."""
@@ -158,5 +162,5 @@ class Target(Protocol):
     def models(self) -> list[ModelVersion]:
         """Every registered model, newest first."""
 
-    def judge(self, model: str, approve: bool, note: str = "") -> str:
+    def set_approval(self, model: str, approve: bool, note: str = "") -> str:
         """Approve or reject a registered model by hand; its new state."""

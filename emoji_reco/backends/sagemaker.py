@@ -1,14 +1,24 @@
-"""Training as a SageMaker training job, and serving from a SageMaker real-time endpoint with the Model Registry."""
+"""Training as a SageMaker training job, and serving from a SageMaker real-time endpoint with the Model
+Registry."""
 from pathlib import Path
 
-from emoji_reco.backends.contract import Approved, Deployment, ModelVersion, OnUpdate, RunInfo, Training, TrainingData
+from emoji_reco.backends.contract import (
+    Approved,
+    Deployment,
+    ModelVersion,
+    OnUpdate,
+    RunInfo,
+    Training,
+    TrainingData,
+)
+from emoji_reco.settings import Settings
 
 
 class SageMakerTrainer:
-    """A training job over the run's TFRecords in S3, its status in the step's log. SageMaker reports epochs only
-    when the job ends: `on_update` hears of them then."""
+    """A training job over the run's TFRecords in S3, its status in the step's log. SageMaker reports epochs
+    only when the job ends: `on_update` hears of them then."""
 
-    def __init__(self, settings: dict):
+    def __init__(self, settings: Settings):
         self.settings = settings
 
     def train(self, run: RunInfo, data: TrainingData, on_update: OnUpdate | None = None) -> Training:
@@ -25,12 +35,12 @@ class SageMakerTrainer:
 
 class SageMakerTarget:
     """A SageMaker real-time endpoint. Candidates are packages in the Model Registry; the newest approved one
-    serves (approval by the gate, or by a person with `registry.approval: manual`); the champion a candidate must
-    match is the newest approved package of another run."""
+    serves (approval by the gate, or by a person with `registry.approval: manual`); the champion a candidate
+    must match is the newest approved package of another run."""
 
-    def __init__(self, settings: dict):
+    def __init__(self, settings: Settings):
         self.settings = settings
-        self.group = settings["sagemaker"]["registry"]["group"]
+        self.group = settings.sagemaker.registry.group
 
     def _rival(self, tmp: str, candidate_run: str | None = None) -> Path | None:
         """The newest approved package not trained by `candidate_run`, fetched to `tmp/<its version>`."""
@@ -54,7 +64,8 @@ class SageMakerTarget:
         print(f"registered {package['arn']}: {package['status']}")
         return package
 
-    def deploy(self, run: RunInfo, bundle_uri: str, verdict: dict, smoke: list[str], recheck=None) -> Deployment:
+    def deploy(self, run: RunInfo, bundle_uri: str, verdict: dict, smoke: list[str],
+               recheck=None) -> Deployment:
         import tempfile
 
         from emoji_reco.aws import model_registry
@@ -68,7 +79,8 @@ class SageMakerTarget:
             with tempfile.TemporaryDirectory(prefix="emoji-reco-recheck-") as tmp:
                 refused = recheck(self._rival(tmp, run.pathspec))
             if refused is not None and not refused["passed"]:
-                return Deployment(deployed=False, reason=evaluation.refusal(refused), details={"recheck": refused})
+                return Deployment(deployed=False, reason=evaluation.refusal(refused),
+                                  details={"recheck": refused})
         return self.serve(Approved.of(newest), smoke)
 
     def approved(self, model: str) -> Approved:
@@ -89,7 +101,7 @@ class SageMakerTarget:
                              f"top-1 {v.get('top1', '?'):7} {v.get('run', '')}".rstrip())
                 for v in model_registry.versions(self.group)]
 
-    def judge(self, model: str, approve: bool, note: str = "") -> str:
+    def set_approval(self, model: str, approve: bool, note: str = "") -> str:
         from emoji_reco.aws import model_registry
 
         status = model_registry.APPROVED if approve else model_registry.REJECTED

@@ -1,5 +1,6 @@
-"""The `emoji-reco` command: predict with the deployed model, serve it, look after the endpoint and registry. Each
-subcommand lives in a module of its own here (`add` declares its arguments); this one parses and reports errors."""
+"""The `emoji-reco` command: predict with the deployed model, serve it, look after the endpoint and registry.
+Each subcommand lives in a module of its own here (`add` declares its arguments); this one parses and reports
+errors."""
 import argparse
 import os
 import sys
@@ -33,7 +34,8 @@ def _user_error(exc: BaseException) -> str | None:
     if isinstance(exc, EmojiRecoError):
         return str(exc)
     if isinstance(exc, MetaflowNotFound):
-        return f"{exc}. Check the run (e.g. EmojiFlow/1234) and that you are in the folder (or datastore) where it ran."
+        return (f"{exc}. Check the run (e.g. EmojiFlow/1234) and that you are in the folder (or datastore) "
+                f"where it ran.")
     if isinstance(exc, NoCredentialsError):
         return "No AWS credentials: run `aws configure` or set AWS_PROFILE."
     if isinstance(exc, (BotoCoreError, ClientError)):
@@ -57,7 +59,8 @@ def main(argv=None) -> int:
         if message is None:
             if os.environ.get("EMOJI_RECO_DEBUG"):
                 raise
-            message = f"unexpected error ({type(exc).__name__}: {exc}); set EMOJI_RECO_DEBUG=1 for the traceback"
+            message = (f"unexpected error ({type(exc).__name__}: {exc}); set EMOJI_RECO_DEBUG=1 for the "
+                       f"traceback")
             status = 1
         print(f"emoji-reco: {message}".replace("\n", " "), file=sys.stderr)
         return status

@@ -1,4 +1,5 @@
-"""`emoji-reco predict`: the top emojis for texts, or for every row of a file, with the deployed model or a bundle."""
+"""`emoji-reco predict`: the top emojis for texts, or for every row of a file, with the deployed model or a
+bundle."""
 import json
 import sys
 import tempfile
@@ -52,7 +53,8 @@ def predict(args) -> int:
         raise EmojiRecoError("Give texts to score, or --input FILE.")
     empty = [str(i + 1) for i, t in enumerate(args.texts) if not clean_text(t)]
     if empty:
-        raise EmojiRecoError(f"Text {', '.join(empty)} is empty after cleaning (spaces, control characters, mentions "
+        raise EmojiRecoError(f"Text {', '.join(empty)} is empty after cleaning (spaces, control characters, "
+                             f"mentions "
                              "and links are removed): give text to score.")
     with tempfile.TemporaryDirectory(prefix="emoji-reco-model-") as tmp:
         predictor = Predictor(_model_dir(args, tmp))
@@ -61,7 +63,8 @@ def predict(args) -> int:
         answers = top_k(predictor.logits(args.texts).tolist(), predictor.emojis, args.top_k)
         explainer = predictor.explainer if args.explain else None
         if args.explain and explainer is None:
-            raise ModelError("This model has no n-gram half, whose words --explain shows (model.ngram.enabled).")
+            raise ModelError("This model has no n-gram half, whose words --explain shows "
+                             "(model.ngram.enabled).")
         why = [explainer.explain(t, [a["emoji"] for a in answer]) if explainer else None
                for t, answer in zip(args.texts, answers)]
     if args.json:
@@ -79,13 +82,14 @@ def _why(part: dict) -> str:
     """🔥 because of: +game 1.17  +tonight 0.32  -so 0.23"""
     from emoji_reco.data.text import display_emoji
 
-    words = "  ".join(f"{'+' if w['weight'] > 0 else '-'}{w['word']} {abs(w['weight']):.2f}" for w in part["words"])
+    words = "  ".join(f"{'+' if w['weight'] > 0 else '-'}{w['word']} "
+                      f"{abs(w['weight']):.2f}" for w in part["words"])
     return f"{display_emoji(part['emoji'])} {words or '(no word moved it)'}"
 
 
 def score_file(predictor, args) -> int:
-    """Score every row of a file in batches, in order; rows that can't be scored say why; labeled rows are scored
-    as the evaluate step scores a test split."""
+    """Score every row of a file in batches, in order; rows that can't be scored say why; labeled rows are
+    scored as the evaluate step scores a test split."""
     import numpy as np
     from tqdm import tqdm
 
@@ -96,21 +100,28 @@ def score_file(predictor, args) -> int:
 
     frame, dropped = load_labeled_texts(args.input)
     if dropped["malformed_row"]:
-        print(f"skipped {dropped['malformed_row']} malformed rows of {args.input} (a CSV row with extra fields or an "
+        print(f"skipped {dropped['malformed_row']} malformed rows of {args.input} (a CSV row with extra "
+              f"fields or an "
               "unterminated quote, or a JSON line that is not an object)", file=sys.stderr)
     with tqdm(total=len(frame), unit="row", desc="scoring", file=sys.stderr) as bar:
-        result, logits, scorable = frames.score_frame(predictor, frame, args.top_k, args.batch_size, bar.update)
-    frames.write_table(result, args.output or sys.stdout, frames.is_jsonl(args.output) if args.output else args.json)
-    print(f"{'wrote' if args.output else 'printed'} {len(result)} rows{f' to {args.output}' if args.output else ''}: "
+        result, logits, scorable = frames.score_frame(predictor, frame, args.top_k, args.batch_size,
+                                                      bar.update)
+    frames.write_table(result, args.output or sys.stdout, frames.is_jsonl(args.output) if args.output
+                       else args.json)
+    print(f"{'wrote' if args.output else 'printed'} {len(result)} "
+          f"rows{f' to {args.output}' if args.output else ''}: "
           f"{len(scorable)} scored, {len(result) - len(scorable)} not scored ({frames.EMPTY}, "
           "their reason in `error`)", file=sys.stderr)
     if "emoji" in frame:
         labels = [frame.emoji[i] for i in scorable]
         judged = [k for k, label in enumerate(labels) if isinstance(label, str)]
         if judged:
-            index = {e: c for c, e in enumerate(predictor.emojis)}  # an emoji the model doesn't know is a miss
-            scores = evaluation.score(softmax(logits[judged]), np.array([index.get(labels[k], -1) for k in judged]),
+            # an emoji the model doesn't know is a miss
+            index = {e: c for c, e in enumerate(predictor.emojis)}
+            scores = evaluation.score(softmax(logits[judged]),
+                                      np.array([index.get(labels[k], -1) for k in judged]),
                                       predictor.emojis)
-            print(f"top-1 accuracy {scores['top1']:.4f}, top-3 accuracy {scores['top3']:.4f} on {len(judged)} "
+            print(f"top-1 accuracy {scores['top1']:.4f}, top-3 accuracy {scores['top3']:.4f} on "
+                  f"{len(judged)} "
                   "labeled rows", file=sys.stdout if args.output else sys.stderr)  # stdout may hold the table
     return 0

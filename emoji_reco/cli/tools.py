@@ -1,15 +1,17 @@
-"""`emoji-reco cards` and `emoji-reco demo-data`: a run's cards as PNG snapshots or in a local viewer, and the demo
-data set as files."""
+"""`emoji-reco cards` and `emoji-reco demo-data`: a run's cards as PNG snapshots or in a local viewer, and the
+demo data set as files."""
 import json
 import sys
 from pathlib import Path
 
 
 def add(sub) -> None:
-    ca = sub.add_parser("cards", help="snapshot: PNGs of a run's cards (needs Chromium and the [browser] extra); "
+    ca = sub.add_parser("cards", help="snapshot: PNGs of a run's cards (needs Chromium and the [browser] "
+                                      "extra); "
                                       "serve: Metaflow's card viewer on 127.0.0.1")
     ca.add_argument("action", choices=["snapshot", "serve"])
-    ca.add_argument("run", nargs="?", help="the run's pathspec, e.g. EmojiFlow/1234 (serve: default the latest)")
+    ca.add_argument("run", nargs="?", help="the run's pathspec, e.g. EmojiFlow/1234 (serve: default the "
+                                           "latest)")
     ca.add_argument("--output", default="cards", help="snapshot: folder for the PNGs")
     ca.add_argument("--flow", default="flows/emoji_flow.py", help="serve: the flow file whose runs to show")
     ca.add_argument("--host", default="127.0.0.1", help="serve: address to bind (0.0.0.0: every interface)")
@@ -26,14 +28,14 @@ def add(sub) -> None:
 
 def cards_cmd(args) -> int:
     if args.action == "serve":
-        from emoji_reco.pipeline.card_server import serve
+        from emoji_reco.flowkit.card_server import serve
 
         serve(args.flow, args.host, args.port, args.run)
         return 0
     if not args.run:
         print("cards snapshot needs a run, e.g. EmojiFlow/1234", file=sys.stderr)
         return 2
-    from emoji_reco.pipeline.card_images import snapshot_run
+    from emoji_reco.flowkit.card_images import snapshot_run
 
     for png in snapshot_run(args.run, Path(args.output)):
         print(png)
@@ -50,6 +52,7 @@ def demo_data_cmd(args) -> int:
     else:
         frame = demo_tweets(args.rows, args.seed)
         frame.assign(LABEL=frame.LABEL.map(EMOJIS.index)).to_csv(out / "tweets.csv", index=False)
-        (out / "labels.json").write_text(json.dumps(dict(enumerate(EMOJIS)), ensure_ascii=False, indent=1), encoding="utf-8")
+        (out / "labels.json").write_text(json.dumps(dict(enumerate(EMOJIS)), ensure_ascii=False, indent=1),
+                                         encoding="utf-8")
     print(f"wrote demo data to {out}")
     return 0

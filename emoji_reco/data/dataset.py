@@ -10,6 +10,7 @@ from emoji_reco.data.cleaning import clean_text
 from emoji_reco.data.demo import demo_tweets
 from emoji_reco.data.text import find_emojis, is_emoji, normalize_emoji, strip_emojis
 from emoji_reco.errors import DataError
+from emoji_reco.settings.sections import DataSettings, DemoSettings
 
 SPLITS = ("train", "validation", "test")
 DEMO_SOURCE = "demo"
@@ -26,38 +27,38 @@ class Prepared:
     report: dict = field(default_factory=dict)
 
 
-def prepare(settings: dict, demo: dict) -> Prepared:
+def prepare(data: DataSettings, demo: DemoSettings) -> Prepared:
     """Read, clean, label and split the data the settings name (the demo set when no path is given).
 
     With `test_path`, the test split is that file (same cleaning, the same emojis, texts seen in
     training removed) and train/validation come from `path`.
     """
-    path = settings.get("path") or DEMO_SOURCE
-    rows, dropped, read, shape, label_map = _clean_rows(path, settings, demo)
-    rows = _keep_top(rows, settings.get("top_emojis"), dropped)
+    path = data.path or DEMO_SOURCE
+    rows, dropped, read, shape, label_map = _clean_rows(path, data, demo)
+    rows = _keep_top(rows, data.top_emojis, dropped)
     rows = _dedupe(rows, dropped)
-    if settings.get("sample") and len(rows) > settings["sample"]:
-        dropped["sampled_out"] += len(rows) - settings["sample"]
-        rows = rows.sample(n=settings["sample"], random_state=settings["seed"])
+    if data.sample and len(rows) > data.sample:
+        dropped["sampled_out"] += len(rows) - data.sample
+        rows = rows.sample(n=data.sample, random_state=data.seed)
     emojis = _class_order(rows, label_map)
-    _check_class_sizes(rows, settings["min_examples_per_class"], path)
+    _check_class_sizes(rows, data.min_examples_per_class, path)
     labels = {e: i for i, e in enumerate(emojis)}
     rows = _with_label_ids(rows, labels)
     report = {"source": str(path), "shape": shape, "rows_read": read, "rows_kept": int(len(rows))}
-    if settings.get("test_path"):
-        test, test_dropped, test_read, _, _ = _clean_rows(settings["test_path"], settings, demo)
+    if data.test_path:
+        test, test_dropped, test_read, _, _ = _clean_rows(data.test_path, data, demo)
         known = test.emoji.isin(labels)
         test_dropped["not_a_training_emoji"] += int((~known).sum())
         test = _dedupe(test[known], test_dropped)
         seen = test.text.isin(set(rows.text))
         test_dropped["in_training_data"] += int(seen.sum())
         test = test[~seen]
-        splits = _split(rows, {**settings, "test_fraction": 0.0}, path)
+        splits = _split(rows, data.seed, data.validation_fraction, 0.0, path)
         splits["test"] = _with_label_ids(test, labels)
-        report.update(test_source=str(settings["test_path"]), test_rows_read=test_read,
+        report.update(test_source=str(data.test_path), test_rows_read=test_read,
                       test_dropped=_counts(test_dropped))
     else:
-        splits = _split(rows, settings, path)
+        splits = _split(rows, data.seed, data.validation_fraction, data.test_fraction, path)
     report["dropped"] = _counts(dropped)
     report["splits"] = {name: {emojis[k]: int(v) for k, v in sorted(Counter(df.label).items())}
                         for name, df in splits.items()}
@@ -74,29 +75,30 @@ def _counts(counter: Counter) -> dict:
     return {k: int(v) for k, v in sorted(counter.items()) if v}
 
 
-def _clean_rows(path: str, settings: dict, demo: dict):
+def _clean_rows(path: str, data: DataSettings, demo: DemoSettings):
     """Cleaned `text`/`emoji` rows of one source, the drop counts, rows read, the shape and the label map."""
     if path == DEMO_SOURCE:
-        frame, read_report, label_map = demo_tweets(demo["rows"], demo["seed"]), {}, None
+        frame, read_report, label_map = demo_tweets(demo.rows, demo.seed), {}, None
     else:
-        frame, read_report = readers.read_table(path, settings.get("format", "auto"))
+        frame, read_report = readers.read_table(path, data.format)
         frame = frame.reset_index(drop=True)
-        label_map = readers.load_label_map(settings.get("labels"), path)
+        label_map = readers.load_label_map(data.labels, path)
     if frame.empty:
         raise DataError(f"{path} holds no rows. Point --data at a file with tweets in it.")
     read = int(len(frame) + read_report.get("malformed_row", 0))
     undecodable = frame.apply(lambda column: column.str.contains(_UNDECODABLE, regex=False)).any(axis=1)
     frame = frame[~undecodable]
     read_report = {**read_report, "undecodable_text": int(undecodable.sum())}
-    text_col, label_col = readers.columns(frame, settings, path)
-    shape = settings.get("shape", "auto")
+    text_col, label_col = readers.columns(frame, data.text_column, data.label_column, path)
+    shape = data.shape
     if shape == "auto":
         shape = "labeled" if label_col else "raw"
     dropped = Counter({k: v for k, v in read_report.items() if v})
     if shape == "labeled":
         if not label_col:
             raise DataError(f"{path} has no label column (looked for {', '.join(readers.LABEL_COLUMNS)}); "
-                            "set data.label_column in the config, or data.shape to 'raw' for tweets with emojis.")
+                            "set data.label_column in the config, or data.shape to 'raw' for tweets with "
+                            "emojis.")
         rows = _labeled(frame[text_col], frame[label_col], label_map, path, dropped)
     else:
         rows = _raw(frame[text_col], dropped)
@@ -110,7 +112,8 @@ def _dedupe(rows: pd.DataFrame, dropped: Counter) -> pd.DataFrame:
     return rows
 
 
-def _labeled(texts: pd.Series, labels: pd.Series, label_map: dict | None, path: str, dropped: Counter) -> pd.DataFrame:
+def _labeled(texts: pd.Series, labels: pd.Series, label_map: dict | None, path: str,
+             dropped: Counter) -> pd.DataFrame:
     raw_text = texts.fillna("").astype(str)
     text = raw_text.map(clean_text)
     label = labels.fillna("").astype(str).str.strip()
@@ -129,7 +132,8 @@ def _labeled(texts: pd.Series, labels: pd.Series, label_map: dict | None, path: 
     unknown = labeled & emoji.isna()
     not_emoji = labeled & ~unknown & ~emoji.map(is_emoji)
     for reason, mask in (("missing_text", missing_text), ("empty_after_cleaning", empty),
-                         ("missing_label", missing_label), ("unknown_label", unknown), ("not_an_emoji", not_emoji)):
+                         ("missing_label", missing_label), ("unknown_label", unknown),
+                         ("not_an_emoji", not_emoji)):
         dropped[reason] += int(mask.sum())
     keep = labeled & ~unknown & ~not_emoji
     return pd.DataFrame({"text": text[keep], "emoji": emoji[keep]})
@@ -177,7 +181,8 @@ def _class_order(rows: pd.DataFrame, label_map: dict | None) -> list:
 def _check_class_sizes(rows: pd.DataFrame, minimum: int, path: str) -> None:
     counts = rows.emoji.value_counts()
     if len(counts) < 2:
-        raise DataError(f"{path} yields {len(counts)} usable class(es) after cleaning; at least 2 are needed. "
+        raise DataError(f"{path} yields {len(counts)} usable class(es) after cleaning; at least 2 are "
+                        f"needed. "
                         "Check the label column, or for raw tweets that they contain emojis.")
     small = counts[counts < max(minimum, 3)]
     if len(small):
@@ -186,15 +191,16 @@ def _check_class_sizes(rows: pd.DataFrame, minimum: int, path: str) -> None:
                         "Add examples, lower data.min_examples_per_class, or lower data.top_emojis.")
 
 
-def _split(rows: pd.DataFrame, settings: dict, path: str) -> dict:
-    seed, val, test = settings["seed"], settings["validation_fraction"], settings["test_fraction"]
+def _split(rows: pd.DataFrame, seed: int, val: float, test: float, path: str) -> dict:
     try:
         rest, test_rows = (train_test_split(rows, test_size=test, stratify=rows.label, random_state=seed)
                            if test else (rows, rows.iloc[:0]))
         train_rows, val_rows = train_test_split(rest, test_size=val / (1 - test), stratify=rest.label,
                                                 random_state=seed)
     except ValueError as exc:
-        raise DataError(f"{path}: {len(rows)} rows in {rows.label.nunique()} classes are too few for a stratified "
-                        f"train/validation/test split ({exc}). Add rows, or raise data.validation_fraction and "
+        raise DataError(f"{path}: {len(rows)} rows in {rows.label.nunique()} classes are too few for a "
+                        f"stratified "
+                        f"train/validation/test split ({exc}). Add rows, or raise data.validation_fraction "
+                        f"and "
                         "data.test_fraction.") from exc
     return {name: df.reset_index(drop=True) for name, df in zip(SPLITS, (train_rows, val_rows, test_rows))}

@@ -11,9 +11,11 @@ EMOJIS = ["❤", "💕", "🔥", "😂", "😊", "😍", "😩", "😭", "🙄",
 
 # Each emoji gets cue phrases; neighbours (❤/💕/😍, 😂/😭, 😩/😭/🙄) share some on purpose.
 _CUES = {
-    "❤": ["love you", "my family", "thank you all", "forever grateful", "love this", "my heart", "so proud of you"],
+    "❤": ["love you", "my family", "thank you all", "forever grateful", "love this", "my heart",
+          "so proud of you"],
     "💕": ["my bestie", "love you", "cutest couple", "girls night", "sending hugs", "so sweet", "miss you"],
-    "🔥": ["this track", "new album", "that game", "on fire", "lit tonight", "goals", "killed it", "new drop"],
+    "🔥": ["this track", "new album", "that game", "on fire", "lit tonight", "goals", "killed it",
+           "new drop"],
     "😂": ["i can't", "dead", "lmao", "this meme", "so funny", "i'm crying", "who did this", "hilarious"],
     "😊": ["good morning", "nice day", "thank you", "feeling good", "smile", "happy weekend", "so kind"],
     "😍": ["so beautiful", "this dress", "gorgeous", "obsessed", "that view", "need this", "love this"],
@@ -22,7 +24,8 @@ _CUES = {
     "🙄": ["whatever", "of course", "sure jan", "not this again", "people these days", "really", "ugh"],
     "🤔": ["hmm", "what if", "thinking about", "who knows", "makes you think", "wondering", "really"],
 }
-_FILLERS = ["today", "tonight", "lol", "omg", "honestly", "literally", "this week", "rn", "again", "so", "just",
+_FILLERS = ["today", "tonight", "lol", "omg", "honestly", "literally", "this week", "rn", "again", "so",
+            "just",
             "the best", "you guys", "at school", "with friends", "on twitter", "right now", "ever"]
 _STARTS = ["", "", "", "omg ", "when ", "me: ", "", "y'all ", "", "honestly "]
 

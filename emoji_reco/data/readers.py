@@ -1,5 +1,5 @@
-"""Read tweet files (CSV, JSON Lines, Parquet; one file or a folder; local or s3://) into frames of strings, find
-their text and label columns, and read a label map."""
+"""Read tweet files (CSV, JSON Lines, Parquet; one file or a folder; local or s3://) into frames of strings,
+find their text and label columns, and read a label map."""
 import collections
 import csv
 import gzip
@@ -22,21 +22,22 @@ ORIGIN = ("input_file", "row")  # where a row came from, kept through scoring
 
 
 def read_table(uri: str, fmt: str = "auto") -> tuple[pd.DataFrame, dict]:
-    """Read one file, or every data file in a folder/prefix, into one frame of strings, indexed by each row's number
-    in its file (see `read_chunks`), with an `input_file` column when there are several files."""
+    """Read one file, or every data file in a folder/prefix, into one frame of strings, indexed by each row's
+    number in its file (see `read_chunks`), with an `input_file` column when there are several files."""
     frames, malformed = [], 0
     for origin, frame, bad in read_chunks(uri, fmt):
         frames.append(frame.assign(input_file=origin))
         malformed += bad
     table = pd.concat(frames)
-    return table if table.input_file.nunique() > 1 else table.drop(columns="input_file"), {"malformed_row": malformed}
+    return (table if table.input_file.nunique() > 1 else table.drop(columns="input_file"),
+            {"malformed_row": malformed})
 
 
 def read_chunks(uri: str, fmt: str = "auto", rows: int | None = None):
-    """Yield (file, frame of strings, malformed rows) for every file of `uri` in order, in chunks of at most `rows`
-    rows (None: one chunk per file), holding one chunk in memory at a time; an S3 file streams (`storage.open_binary`),
-    never copied whole. A frame's index, `row`, is each row's number in its file, from 1 with the malformed rows
-    counted, so an output row can be traced to its input row."""
+    """Yield (file, frame of strings, malformed rows) for every file of `uri` in order, in chunks of at most
+    `rows` rows (None: one chunk per file), holding one chunk in memory at a time; an S3 file streams
+    (`storage.open_binary`), never copied whole. A frame's index, `row`, is each row's number in its file,
+    from 1 with the malformed rows counted, so an output row can be traced to its input row."""
     files = storage.data_files(uri, suffixes=tuple(FORMATS), exclude=("labels.json",))
     if not files:
         raise DataError(f"No data files (CSV, JSON Lines or Parquet) found in {uri}.")
@@ -46,8 +47,8 @@ def read_chunks(uri: str, fmt: str = "auto", rows: int | None = None):
 
 
 def _strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every column as strings: a null is "" (never "None" or "nan"), a whole-number float is an integer ("3", not
-    "3.0", as a label column with a null holds), bytes are decoded (undecodable bytes as U+FFFD)."""
+    """Every column as strings: a null is "" (never "None" or "nan"), a whole-number float is an integer ("3",
+    not "3.0", as a label column with a null holds), bytes are decoded (undecodable bytes as U+FFFD)."""
 
     def text(value) -> str:
         return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
@@ -91,7 +92,8 @@ def _read_one(origin: str, size: int, fmt: str, rows: int | None):
             yield frame, len(bad_lines) - seen
             seen, empty = len(bad_lines), False
         if empty:  # a file with a header and no rows: its columns still say whether it has a text column
-            yield (_strings(pq.read_table(storage.open_binary(origin, size)).to_pandas()) if fmt == "parquet" else
+            yield (_strings(pq.read_table(storage.open_binary(origin, size)).to_pandas()) if fmt == "parquet"
+                   else
                    pd.DataFrame(columns=_csv_header(origin, size)) if fmt == "csv" else pd.DataFrame()), 0
     except DataError:
         raise
@@ -114,7 +116,8 @@ def _frames(numbered, rows: int | None, build):
 
 
 def _read_csv(origin: str, size: int, bad_lines: list, rows: int | None):
-    """A CSV of strings by its header. A row with more fields than the header is malformed, a shorter one padded."""
+    """A CSV of strings by its header. A row with more fields than the header is malformed, a shorter one
+    padded."""
     with _open_text(origin, size) as handle:
         records = _csv_records(handle, bad_lines)
         header = next(records, None) or []
@@ -136,9 +139,10 @@ def _csv_header(origin: str, size: int) -> list[str]:
 
 
 def _csv_records(handle, bad_lines: list):
-    """The records of a CSV as lists of fields, blank lines skipped. A record with a quote left open (which would
-    swallow the rest of the file) or a stray quote is None, its first line in `bad_lines`, and reading resumes on
-    its next line, so no row after it is lost; csv's field limit (128 KiB) bounds the text read again."""
+    """The records of a CSV as lists of fields, blank lines skipped. A record with a quote left open (which
+    would swallow the rest of the file) or a stray quote is None, its first line in `bad_lines`, and reading
+    resumes on its next line, so no row after it is lost; csv's field limit (128 KiB) bounds the text read
+    again."""
     pending, replay = [], collections.deque()  # the current record's lines; lines to read again
 
     def lines():
@@ -178,7 +182,8 @@ def _read_jsonl(origin: str, size: int, bad_lines: list, rows: int | None):
                 bad_lines.append(line)
 
     with _open_text(origin, size) as handle:
-        yield from _frames(records(handle), rows, lambda r, index: _strings(pd.DataFrame.from_records(r, index=index)))
+        yield from _frames(records(handle), rows,
+                           lambda r, index: _strings(pd.DataFrame.from_records(r, index=index)))
 
 
 def _read_parquet(origin: str, size: int, rows: int | None):
@@ -190,7 +195,10 @@ def _read_parquet(origin: str, size: int, rows: int | None):
         yield frame
 
 
-def columns(frame: pd.DataFrame, settings: dict, path: str) -> tuple[str, str | None]:
+def columns(frame: pd.DataFrame, text_column: str | None, label_column: str | None,
+            path: str) -> tuple[str, str | None]:
+    """The text column and the label column (None if none): the configured ones, else the first of the usual
+    names."""
     lower = {str(c).strip().lower(): c for c in frame.columns}
 
     def pick(configured, candidates, what):
@@ -201,11 +209,11 @@ def columns(frame: pd.DataFrame, settings: dict, path: str) -> tuple[str, str | 
             return configured
         return next((lower[c] for c in candidates if c in lower), None)
 
-    text_col = pick(settings.get("text_column"), TEXT_COLUMNS, "text")
+    text_col = pick(text_column, TEXT_COLUMNS, "text")
     if not text_col:
         raise DataError(f"{path} has no text column (looked for {', '.join(TEXT_COLUMNS)}; found "
                         f"{list(frame.columns)}). Rename it, or set data.text_column in the config.")
-    return text_col, pick(settings.get("label_column"), LABEL_COLUMNS, "label")
+    return text_col, pick(label_column, LABEL_COLUMNS, "label")
 
 
 def load_label_map(configured: str | None, data_path: str) -> dict | None:
@@ -226,16 +234,16 @@ def load_label_map(configured: str | None, data_path: str) -> dict | None:
 
 
 def load_labeled_texts(path: str) -> tuple[pd.DataFrame, dict]:
-    """A scoring input as `text` plus `emoji` when labels are present (for `emoji-reco predict --input`), and the
-    rows the reader dropped, by reason."""
+    """A scoring input as `text` plus `emoji` when labels are present (for `emoji-reco predict --input`), and
+    the rows the reader dropped, by reason."""
     frame, dropped = read_table(path)
     return labeled_texts(frame, path, load_label_map(None, path)), dropped
 
 
 def labeled_texts(frame: pd.DataFrame, path: str, label_map: dict | None) -> pd.DataFrame:
-    """Where each row came from (`input_file` when there are several, `row`), `text`, plus `emoji` (the label through
-    `label_map`, or as written) when the frame has a label column."""
-    text_col, label_col = columns(frame, {}, path)
+    """Where each row came from (`input_file` when there are several, `row`), `text`, plus `emoji` (the label
+    through `label_map`, or as written) when the frame has a label column."""
+    text_col, label_col = columns(frame, None, None, path)
     out = frame[[c for c in ORIGIN if c in frame]].copy()
     out["row"] = frame.index if frame.index.name == "row" else range(1, len(frame) + 1)
     out["text"] = frame[text_col].fillna("").astype(str)

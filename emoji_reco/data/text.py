@@ -14,8 +14,8 @@ def normalize_emoji(value: str) -> str:
 
 
 def display_emoji(label: str) -> str:
-    """A label as a person should see it, in emoji presentation: '❤' (a text-style heart in most fonts) becomes
-    '❤️'. Labels themselves keep one spelling (`normalize_emoji`); only what is shown changes."""
+    """A label as a person should see it, in emoji presentation: '❤' (a text-style heart in most fonts)
+    becomes '❤️'. Labels themselves keep one spelling (`normalize_emoji`); only what is shown changes."""
     data, qualified = emoji.EMOJI_DATA, emoji.STATUS["fully_qualified"]
     return "".join(ch + "\ufe0f" if data.get(ch, {}).get("status") != qualified
                    and data.get(ch + "\ufe0f", {}).get("status") == qualified else ch for ch in str(label))

@@ -1,4 +1,5 @@
-"""Find a base model (bundled MiniLM, local folder, s3:// prefix or Hugging Face id) and load it into TensorFlow."""
+"""Find a base model (bundled MiniLM, local folder, s3:// prefix or Hugging Face id) and load it into
+TensorFlow."""
 import hashlib
 import os
 import shutil
@@ -25,7 +26,8 @@ def is_local(spec: str) -> bool:
 
 def fingerprint(folder: Path) -> str:
     """A short id of a model folder's content (its config and its files' names and sizes)."""
-    files = sorted((p.relative_to(folder).as_posix(), p.stat().st_size) for p in Path(folder).rglob("*") if p.is_file())
+    files = sorted((p.relative_to(folder).as_posix(), p.stat().st_size) for p in Path(folder).rglob("*")
+                   if p.is_file())
     digest = hashlib.sha256(repr(files).encode() + (Path(folder) / "config.json").read_bytes())
     return digest.hexdigest()[:16]
 
@@ -52,14 +54,15 @@ def resolve(spec: str) -> Path:
 
         return Path(snapshot_download(spec, allow_patterns=["*.json", "*.txt", *WEIGHT_FILES]))
     except Exception as exc:  # offline, unknown id, gated repo: all end the same way for the user
-        raise ModelError(f"Can't fetch base model {spec!r} from the Hugging Face Hub ({exc}). Download it to a "
+        raise ModelError(f"Can't fetch base model {spec!r} from the Hugging Face Hub ({exc}). Download it to "
+                         f"a "
                          "folder and set model.base to that folder, or use 'bundled'.") from exc
 
 
 def _cached(spec: str) -> Path:
-    """A local copy of the model at an s3:// prefix, downloaded once. A copy is used only once complete (it holds
-    COMPLETE, written before it is renamed into place), so an interrupted fetch is fetched again, and processes
-    fetching the same model at once each download on the side and the first to finish wins."""
+    """A local copy of the model at an s3:// prefix, downloaded once. A copy is used only once complete (it
+    holds COMPLETE, written before it is renamed into place), so an interrupted fetch is fetched again, and
+    processes fetching the same model at once each download on the side and the first to finish wins."""
     target = CACHE / "models" / hashlib.sha256(spec.encode()).hexdigest()[:16]
     if (target / COMPLETE).is_file():
         return target
@@ -67,7 +70,8 @@ def _cached(spec: str) -> Path:
     try:
         storage.get_dir(spec, str(staging))
     except FileNotFoundError as exc:
-        raise ModelError(f"No base model at {spec}: expected config.json, tokenizer and weights there.") from exc
+        raise ModelError(f"No base model at {spec}: expected config.json, tokenizer and weights "
+                         f"there.") from exc
     (staging / COMPLETE).write_text(spec, encoding="utf-8")
     for _ in range(3):
         try:
@@ -87,9 +91,9 @@ def pooling_of(model) -> str:
 
 
 def load_classifier(model_dir: Path, emojis: list, pooling: str = "auto"):
-    """A TF sequence classifier over `emojis`, its encoder initialised from the base model's weights; `pooling`
-    "cls" classifies from the model's own pooled output, "mean" from the masked mean of its last hidden states
-    (BERT models; see `pooling`), "auto" the mean where it can."""
+    """A TF sequence classifier over `emojis`, its encoder initialised from the base model's weights;
+    `pooling` "cls" classifies from the model's own pooled output, "mean" from the masked mean of its last
+    hidden states (BERT models; see `pooling`), "auto" the mean where it can."""
     import safetensors.numpy
     from transformers import AutoConfig, TFAutoModelForSequenceClassification
     from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
@@ -100,12 +104,14 @@ def load_classifier(model_dir: Path, emojis: list, pooling: str = "auto"):
               "label2id": {e: i for i, e in enumerate(emojis)}}
     model_dir = Path(model_dir)
     config = AutoConfig.from_pretrained(model_dir, **labels)
-    make, load = TFAutoModelForSequenceClassification.from_config, TFAutoModelForSequenceClassification.from_pretrained
+    make, load = (TFAutoModelForSequenceClassification.from_config,
+                  TFAutoModelForSequenceClassification.from_pretrained)
     if pooling == "auto":
         pooling = "mean" if config.model_type == "bert" else "cls"
     if pooling == "mean":
         if config.model_type != "bert":
-            raise ModelError(f"model.pooling \"mean\" needs a BERT model; {model_dir} is {config.model_type!r}. "
+            raise ModelError(f"model.pooling \"mean\" needs a BERT model; {model_dir} is "
+                             f"{config.model_type!r}. "
                              "Set model.pooling to \"cls\".")
         from emoji_reco.model.pooling import MeanPooledBert
 
@@ -114,9 +120,11 @@ def load_classifier(model_dir: Path, emojis: list, pooling: str = "auto"):
         # transformers' own safetensors path breaks on current safetensors; this one needs no torch.
         model = make(config)
         state = safetensors.numpy.load_file(str(model_dir / "model.safetensors"))
-        _, info = load_pytorch_state_dict_in_tf2_model(model, state, allow_missing_keys=True, output_loading_info=True)
+        _, info = load_pytorch_state_dict_in_tf2_model(model, state, allow_missing_keys=True,
+                                                       output_loading_info=True)
         # The classification head is new by design; everything else must come from the file.
-        missing = [k for k in info["missing_keys"] if not k.startswith(("classifier", "pre_classifier", "pooler"))
+        missing = [k for k in info["missing_keys"]
+                   if not k.startswith(("classifier", "pre_classifier", "pooler"))
                    and ".pooler." not in k]
         if missing:
             raise ModelError(f"{model_dir}/model.safetensors lacks weights for {missing[:5]}"

@@ -15,7 +15,8 @@ PARTS = "parts"
 
 
 def write_labels(folder: Path, emojis: list) -> None:
-    (Path(folder) / LABELS).write_text(json.dumps({str(i): e for i, e in enumerate(emojis)}, ensure_ascii=False, indent=1),
+    (Path(folder) / LABELS).write_text(json.dumps({str(i): e for i, e in enumerate(emojis)},
+                                                  ensure_ascii=False, indent=1),
                                        encoding="utf-8")
 
 
@@ -32,16 +33,17 @@ def check_format(metadata: dict, where) -> None:
     """Refuse a bundle written by a newer emoji-reco, naming both formats."""
     found = metadata.get("format", 1)
     if not isinstance(found, int) or found > FORMAT:
-        raise ModelError(f"{where} is a format-{found} model bundle; this emoji-reco reads formats up to {FORMAT}. "
+        raise ModelError(f"{where} is a format-{found} model bundle; this emoji-reco reads formats up to "
+                         f"{FORMAT}. "
                          "Upgrade emoji-reco where it serves, or serve a bundle trained by this version.")
 
 
 def export(model, tokenizer_dir: Path, emojis: list, metadata: dict, out_dir: Path, ngram=None,
            weight: float = 0.0) -> Path:
     """Write a bundle: a SavedModel whose `serving_default` maps int32 `input_ids`/`attention_mask` to
-    `logits` and `probabilities`, next to the tokenizer, the label map and metadata. For BERT models it also has
-    a `packed` signature (see `packing`). With an n-gram `Head`, `logits` are the mixture's (see `ensemble`) and
-    a `parts` signature gives `encoder_logits` and `ngram_logits` too."""
+    `logits` and `probabilities`, next to the tokenizer, the label map and metadata. For BERT models it also
+    has a `packed` signature (see `packing`). With an n-gram `Head`, `logits` are the mixture's (see
+    `ensemble`) and a `parts` signature gives `encoder_logits` and `ngram_logits` too."""
     import shutil
 
     import tensorflow as tf
@@ -81,7 +83,8 @@ def export(model, tokenizer_dir: Path, emojis: list, metadata: dict, out_dir: Pa
             encoder = packed_encoder(input_ids, position_ids, segments, starts)
             if ngram is None:
                 return outputs(encoder)
-            text = tf.stack([starts[:, 0], tf.gather_nd(segments, starts)], axis=1)  # each text's (row, segment)
+            # each text's (row, segment)
+            text = tf.stack([starts[:, 0], tf.gather_nd(segments, starts)], axis=1)
             return outputs(encoder, tf.gather_nd(ngram(input_ids, segments), text))
 
         signatures[packing.SIGNATURE] = packed
@@ -94,8 +97,8 @@ def export(model, tokenizer_dir: Path, emojis: list, metadata: dict, out_dir: Pa
 
 
 class Predictor:
-    """Scores texts with a bundle: clean, tokenize (the training tokenizer), batch by length, run the SavedModel;
-    a batch of mixed lengths runs packed when the bundle has that signature."""
+    """Scores texts with a bundle: clean, tokenize (the training tokenizer), batch by length, run the
+    SavedModel; a batch of mixed lengths runs packed when the bundle has that signature."""
 
     def __init__(self, folder, batch_size: int = 64, pack: bool = True):
         import tensorflow as tf
@@ -130,7 +133,8 @@ class Predictor:
                 result = self._packed(**{k: tf.constant(v) for k, v in inputs.items()})
             else:
                 input_ids, mask = tokenization.pad(batch)
-                result = self._signatures[signature](input_ids=tf.constant(input_ids), attention_mask=tf.constant(mask))
+                result = self._signatures[signature](input_ids=tf.constant(input_ids),
+                                                     attention_mask=tf.constant(mask))
             for name in outputs:
                 out[name][rows] = result[name].numpy()
         return out
@@ -138,7 +142,8 @@ class Predictor:
     def token_count(self, texts: list[str], limit: int | None = None) -> int:
         """The tokens the model would take for `texts`: each text's ids after truncation to `max_length`. Past
         `limit` it may stop early with a lower bound (the special tokens and `sure_words`), so that pricing a
-        request of long texts costs a regex over their first words, not cleaning and tokenizing all of them."""
+        request of long texts costs a regex over their first words, not cleaning and tokenizing all of
+        them."""
         if limit is not None:
             least, cap = 0, self.metadata["max_length"]
             for text in texts:
@@ -171,8 +176,10 @@ class Predictor:
         if head is None or not ensemble:
             return None
         idf, kernel = head.idf.numpy(), head.kernel.numpy()
-        vocab = self.tokenizer.get_vocab_size()  # the encoder's, which the pairs' hash uses; the rest are buckets
-        return Explainer(self.tokenizer, idf, kernel, vocab, len(idf) - vocab, self.emojis, ensemble["weight"],
+        # the encoder's, which the pairs' hash uses; the rest are buckets
+        vocab = self.tokenizer.get_vocab_size()
+        return Explainer(self.tokenizer, idf, kernel, vocab, len(idf) - vocab, self.emojis,
+                         ensemble["weight"],
                          self.metadata["max_length"])
 
     def warm_up(self) -> None:

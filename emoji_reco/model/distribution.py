@@ -1,11 +1,11 @@
-"""How one training spreads over devices and machines: which `tf.distribute` strategy this process trains under,
-what precision, what batch per replica and in all, and which worker it is.
+"""How one training spreads over devices and machines: which `tf.distribute` strategy this process trains
+under, what precision, what batch per replica and in all, and which worker it is.
 
 - One process, at most one GPU: no strategy (the path every CPU run takes, bit for bit as before).
 - Several GPUs in one process: `MirroredStrategy` over all of them.
-- Several workers (`TF_CONFIG` names more than one): `MultiWorkerMirroredStrategy`, each worker reading its own
-  share of the TFRecord files; worker 0 is the chief, the only one that writes the bundle. `TF_CONFIG` comes from
-  SageMaker's `resourceconfig.json` (`sagemaker_tf_config`) or from Metaflow's `@parallel` nodes
+- Several workers (`TF_CONFIG` names more than one): `MultiWorkerMirroredStrategy`, each worker reading its
+  own share of the TFRecord files; worker 0 is the chief, the only one that writes the bundle. `TF_CONFIG`
+  comes from SageMaker's `resourceconfig.json` (`sagemaker_tf_config`) or from Metaflow's `@parallel` nodes
   (`parallel_tf_config`); worker i listens on `train.distribution.port + i`.
 
 `train.batch_size` is the batch of one replica; the global batch is that times the replicas in sync.
@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emoji_reco.errors import ModelError
-
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+from emoji_reco.settings.sections import DistributionSettings, TrainSettings
 
 
 @dataclass(frozen=True)
@@ -53,23 +52,23 @@ def _cluster(tf_config: dict) -> list:
     return tf_config.get("cluster", {}).get("worker", [])
 
 
-def plan(settings: dict) -> Plan:
-    """The plan for this process, from `TF_CONFIG`, the GPUs it sees and `train.*`. Sets the Keras precision policy.
-    With several workers, call it before TensorFlow runs anything else in the process."""
+def plan(train: TrainSettings) -> Plan:
+    """The plan for this process, from `TF_CONFIG`, the GPUs it sees and `train.*`. Sets the Keras precision
+    policy. With several workers, call it before TensorFlow runs anything else in the process."""
     import tensorflow as tf
 
     tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     workers = len(_cluster(tf_config))
-    precision = settings["precision"]
-    if precision not in PRECISIONS:
-        raise ModelError(f"train.precision: {precision!r} is not one of {', '.join(PRECISIONS)}.")
+    precision = train.precision
     if workers > 1:  # first: collective ops must be set up before TensorFlow runs anything in this process
         options = tf.distribute.experimental.CommunicationOptions(
-            timeout_seconds=settings["distribution"]["timeout_seconds"])
-        strategy, kind = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options), "MultiWorkerMirrored"
+            timeout_seconds=train.distribution.timeout_seconds)
+        strategy, kind = (tf.distribute.MultiWorkerMirroredStrategy(communication_options=options),
+                          "MultiWorkerMirrored")
     gpus = tf.config.list_physical_devices("GPU")
     if workers <= 1:
-        strategy, kind = (tf.distribute.MirroredStrategy(), "Mirrored") if len(gpus) > 1 else (None, "one device")
+        strategy, kind = (tf.distribute.MirroredStrategy(),
+                          "Mirrored") if len(gpus) > 1 else (None, "one device")
     if precision == "auto":
         precision = "mixed_float16" if gpus else "float32"
     if precision != "float32":
@@ -78,21 +77,23 @@ def plan(settings: dict) -> Plan:
     devices = [d.name for d in gpus] or ["CPU"]
     if not gpus and tf.test.is_built_with_cuda():  # the GPU image on a machine (or container) without a GPU
         print("train: no GPU visible to this CUDA build of TensorFlow; training on the CPU", flush=True)
-    return Plan(strategy, kind, max(workers, 1), int(tf_config.get("task", {}).get("index", 0)) if workers > 1 else 0,
-                replicas, devices, precision, settings["batch_size"])
+    return Plan(strategy, kind, max(workers, 1), int(tf_config.get("task", {}).get("index", 0)) if workers
+                > 1 else 0,
+                replicas, devices, precision, train.batch_size)
 
 
 def worker_share(records: list[dict], workers: int, index: int) -> tuple[list[dict], tuple | None]:
-    """The TFRecord files worker `index` of `workers` reads, and the (count, index) record-level shard to take of
-    them: whole files where there are enough to go round (`convert.shards` ≥ workers), else every n-th record."""
+    """The TFRecord files worker `index` of `workers` reads, and the (count, index) record-level shard to take
+    of them: whole files where there are enough to go round (`convert.shards` ≥ workers), else every n-th
+    record."""
     if len(records) >= workers:
         return records[index::workers], None
     return records, (workers, index)
 
 
 def steps_per_epoch(records: list[dict], workers: int, batch: int) -> int:
-    """Steps every worker takes each epoch: the smallest share's full batches (at least one), so that no worker waits
-    in a collective for a step another never takes."""
+    """Steps every worker takes each epoch: the smallest share's full batches (at least one), so that no
+    worker waits in a collective for a step another never takes."""
     shares = []
     for index in range(workers):
         files, shard = worker_share(records, workers, index)
@@ -126,9 +127,9 @@ def own_address(main_ip: str) -> str:
 
 
 def rendezvous(exchange_uri: str, nodes: int, index: int, address: str, timeout_seconds: float) -> list[str]:
-    """Every node's address, in node order: each node writes its own under `exchange_uri` (a folder or s3:// prefix
-    of the run) and waits until all have. Metaflow's `@parallel` tells each node only the main node's address, and
-    a worker of `MultiWorkerMirroredStrategy` needs every worker's."""
+    """Every node's address, in node order: each node writes its own under `exchange_uri` (a folder or s3://
+    prefix of the run) and waits until all have. Metaflow's `@parallel` tells each node only the main node's
+    address, and a worker of `MultiWorkerMirroredStrategy` needs every worker's."""
     from emoji_reco import storage
 
     storage.put_bytes(address.encode(), storage.join(exchange_uri, f"node-{index}"))
@@ -144,14 +145,15 @@ def rendezvous(exchange_uri: str, nodes: int, index: int, address: str, timeout_
         time.sleep(0.5)
 
 
-def parallel_tf_config(nodes: int, index: int, main_ip: str, exchange_uri: str, distribution: dict) -> dict | None:
-    """`TF_CONFIG` for node `index` of a Metaflow `@parallel` step of `nodes` nodes (None for one node): node i is
-    worker i, listening on `port + i`; node 0, Metaflow's control task, is the chief."""
+def parallel_tf_config(nodes: int, index: int, main_ip: str, exchange_uri: str,
+                       distribution: DistributionSettings) -> dict | None:
+    """`TF_CONFIG` for node `index` of a Metaflow `@parallel` step of `nodes` nodes (None for one node): node
+    i is worker i, listening on `port + i`; node 0, Metaflow's control task, is the chief."""
     if nodes < 2:
         return None
-    port = distribution["port"]
+    port = distribution.port
     address = f"{own_address(main_ip)}:{port + index}"
-    workers = rendezvous(exchange_uri, nodes, index, address, distribution["start_timeout_seconds"])
+    workers = rendezvous(exchange_uri, nodes, index, address, distribution.start_timeout_seconds)
     return {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
 
 
@@ -159,21 +161,25 @@ BUNDLE_WRITTEN = "emoji-reco/bundle-written"
 
 
 def release_workers(plan: Plan) -> None:
-    """The chief, once its bundle is written (or it failed): the other workers may end. Until then they stay up, since
-    TensorFlow's coordination service aborts the chief's work when a worker of the cluster stops early."""
-    from tensorflow.python.eager import context  # the coordination service's key-value store: no public API yet
+    """The chief, once its bundle is written (or it failed): the other workers may end. Until then they stay
+    up, since TensorFlow's coordination service aborts the chief's work when a worker of the cluster stops
+    early."""
+    # the coordination service's key-value store: no public API yet
+    from tensorflow.python.eager import context
 
     if plan.workers > 1 and plan.chief:
         context.context().set_config_key_value(BUNDLE_WRITTEN, "1")
 
 
 def wait_for_chief(plan: Plan, timeout_seconds: float) -> None:
-    """A worker that is not the chief: wait until the chief has written the bundle (an error if the chief is lost)."""
+    """A worker that is not the chief: wait until the chief has written the bundle (an error if the chief is
+    lost)."""
     from tensorflow.python.eager import context
 
     if plan.workers > 1 and not plan.chief:
         try:
             context.context().get_config_key_value(BUNDLE_WRITTEN, timeout_in_ms=int(timeout_seconds * 1000))
         except Exception as exc:
-            raise ModelError(f"The chief did not write the bundle within {timeout_seconds:.0f} s ({exc}).") from exc
+            raise ModelError(f"The chief did not write the bundle within {timeout_seconds:.0f} s "
+                             f"({exc}).") from exc
 

@@ -20,8 +20,8 @@ def blend(encoder_probs: np.ndarray, ngram_probs: np.ndarray, weight: float) -> 
 
 
 def choose_weight(encoder_logits: np.ndarray, ngram_logits: np.ndarray, labels: np.ndarray) -> dict:
-    """The n-gram weight on GRID with the lowest validation log-loss (smoother than accuracy on a small split),
-    and every weight's loss."""
+    """The n-gram weight on GRID with the lowest validation log-loss (smoother than accuracy on a small
+    split), and every weight's loss."""
     labels = np.asarray(labels)
     encoder, ngram = softmax(encoder_logits), softmax(ngram_logits)
     losses = {float(w): log_loss(blend(encoder, ngram, w), labels) for w in GRID}

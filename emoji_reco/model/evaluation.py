@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 from emoji_reco.model.gate import gate
+from emoji_reco.settings.sections import GateSettings
 
 HEADLINE = ("top1", "top3", "macro_f1")
 
@@ -20,19 +21,23 @@ def align(probs: np.ndarray, from_emojis: list, to_emojis: list) -> np.ndarray:
     return out
 
 
-def score(probs: np.ndarray, labels: np.ndarray, emojis: list, texts: list | None = None, mistakes: int = 10) -> dict:
-    """Top-1/top-3 accuracy, macro-F1, per-emoji precision/recall/F1, confusion matrix, most confident mistakes."""
+def score(probs: np.ndarray, labels: np.ndarray, emojis: list, texts: list | None = None,
+          mistakes: int = 10) -> dict:
+    """Top-1/top-3 accuracy, macro-F1, per-emoji precision/recall/F1, confusion matrix, most confident
+    mistakes."""
     labels = np.asarray(labels)
     ranked = np.argsort(-probs, axis=1)
     predicted = ranked[:, 0]
     classes = list(range(len(emojis)))
-    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=classes, zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=classes,
+                                                                     zero_division=0)
     result = {
         "examples": int(len(labels)),
         "top1": float(np.mean(predicted == labels)),
         "top3": float(np.mean((ranked[:, :3] == labels[:, None]).any(axis=1))),
         "macro_f1": float(f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)),
-        "per_emoji": [{"emoji": e, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        "per_emoji": [{"emoji": e, "precision": float(p), "recall": float(r), "f1": float(f),
+                       "support": int(s)}
                       for e, p, r, f, s in zip(emojis, precision, recall, f1, support)],
         "confusion": confusion_matrix(labels, predicted, labels=classes).tolist(),
         "emojis": list(emojis),
@@ -47,18 +52,20 @@ def score(probs: np.ndarray, labels: np.ndarray, emojis: list, texts: list | Non
 
 
 def score_champion(champion_dir: Path | None, test, emojis: list) -> dict | None:
-    """The champion bundle's scores on the candidate's test texts and labels (None when there is no champion)."""
+    """The champion bundle's scores on the candidate's test texts and labels (None when there is no
+    champion)."""
     from emoji_reco.model.bundle import Predictor
 
     if champion_dir is None:
         return None
     rival = Predictor(champion_dir)
-    champion = score(align(rival.probabilities(test.text.tolist()), rival.emojis, emojis), test.label.to_numpy(), emojis)
+    champion = score(align(rival.probabilities(test.text.tolist()), rival.emojis, emojis),
+                     test.label.to_numpy(), emojis)
     champion["version"] = Path(champion_dir).name
     return champion
 
 
-def assess(bundle_dir, test, emojis: list, champion_dir, gate_settings: dict) -> dict:
+def assess(bundle_dir, test, emojis: list, champion_dir, gate_settings: GateSettings) -> dict:
     """Score the candidate bundle and the champion (if any) on the same test texts, and apply the gate."""
     from emoji_reco.model.bundle import Predictor
 
@@ -98,13 +105,13 @@ def refusal(verdict: dict) -> str:
 
 @dataclass
 class Recheck:
-    """The gate again at deploy time, against the champion the endpoint serves then, if that is not the one the
-    candidate was evaluated against (another run deployed meanwhile). Called under the endpoint's lock."""
+    """The gate again at deploy time, against the champion the endpoint serves then, if that is not the one
+    the candidate was evaluated against (another run deployed meanwhile). Called under the endpoint's lock."""
 
     test: object
     emojis: list
     candidate: dict
-    gate_settings: dict
+    gate_settings: GateSettings
     evaluated_against: str | None
 
     def __call__(self, champion_dir: Path | None) -> dict | None:

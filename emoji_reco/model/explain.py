@@ -1,13 +1,14 @@
 """Why this emoji: each word's share of the n-gram half's score, exactly.
 
-The n-gram half (`ngrams`) is linear over a text's token and token-pair features, so its score for an emoji is a sum
-over them: feature value × weight / the text's norm. A word gets the features of its tokens, and half of each pair
-it is in. Weights are taken relative to the mean over the emojis (softmax ignores what all emojis share), so a
-positive weight pushed that emoji up against the others and a negative one pushed it down. The encoder half, which
-the answer mixes in with weight 1 - w, is not explained here.
+The n-gram half (`ngrams`) is linear over a text's token and token-pair features, so its score for an emoji is
+a sum over them: feature value × weight / the text's norm. A word gets the features of its tokens, and half of
+each pair it is in. Weights are taken relative to the mean over the emojis (softmax ignores what all emojis
+share), so a positive weight pushed that emoji up against the others and a negative one pushed it down. The
+encoder half, which the answer mixes in with weight 1 - w, is not explained here.
 
-Schema, per text: {"ngram_weight": w, "emojis": [{"emoji": "🔥", "words": [{"word": "lit", "weight": 0.83}, ...]},
-...]}: for each emoji of the answer, best first, its words by how much they moved it (largest |weight| first).
+Schema, per text: {"ngram_weight": w, "emojis": [{"emoji": "🔥", "words": [{"word": "lit", "weight": 0.83},
+...]}, ...]}: for each emoji of the answer, best first, its words by how much they moved it (largest |weight|
+first).
 """
 from collections import defaultdict
 
@@ -27,8 +28,9 @@ class Explainer:
         self.weight, self.max_length = weight, max_length
 
     def words(self, text: str) -> tuple[list[str], np.ndarray]:
-        """The words of a cleaned text, and each word's contribution to each emoji's score ([words + 1, emojis]: the
-        last row is what the [CLS]/[SEP] tokens carry; all rows plus the bias sum to the half's centered logits)."""
+        """The words of a cleaned text, and each word's contribution to each emoji's score ([words + 1,
+        emojis]: the last row is what the [CLS]/[SEP] tokens carry; all rows plus the bias sum to the half's
+        centered logits)."""
         cleaned = tokenizer_input(clean_text(text), self.max_length)
         encoding = self.tokenizer.encode(cleaned)
         ids, owners = np.asarray(encoding.ids, np.int64), encoding.word_ids
@@ -42,7 +44,8 @@ class Explainer:
         # who owns each occurrence: (word slot, share); a pair is shared by its two tokens' words
         rest = len(words)  # the special tokens' row
         owners_of = [[(slot[w] if w is not None else rest, 1.0)] for w in owners]
-        owners_of += [[(slot[w] if w is not None else rest, 0.5) for w in pair] for pair in zip(owners[:-1], owners[1:])]
+        owners_of += [[(slot[w] if w is not None else rest,
+                        0.5) for w in pair] for pair in zip(owners[:-1], owners[1:])]
         unique, counts = np.unique(features, return_counts=True)
         count = dict(zip(unique.tolist(), counts.tolist()))
         values = self.idf[features] * (1 + np.log([count[f] for f in features.tolist()]))
@@ -63,6 +66,7 @@ class Explainer:
         for emoji in emojis:
             column = weights[:, self.index[emoji]]
             order = np.argsort(-np.abs(column), kind="stable")[:top]
-            explained.append({"emoji": emoji, "words": [{"word": words[i], "weight": round(float(column[i]), 4)}
+            explained.append({"emoji": emoji,
+                              "words": [{"word": words[i], "weight": round(float(column[i]), 4)}
                                                         for i in order if column[i] != 0]})
         return {"ngram_weight": self.weight, "emojis": explained}

@@ -1,10 +1,12 @@
 """The quality gate: whether a candidate's score may replace the champion's (`gate` settings: the metric, its
 minimum, the largest regression allowed against the champion)."""
+from emoji_reco.settings.sections import GateSettings
 
 
-def gate(candidate: dict, champion: dict | None, settings: dict) -> dict:
-    """Pass when the candidate meets the minimum and is not worse than the champion by more than the margin."""
-    metric, minimum, margin = settings["metric"], settings["min_score"], settings["max_regression"]
+def gate(candidate: dict, champion: dict | None, settings: GateSettings) -> dict:
+    """Pass when the candidate meets the minimum and is not worse than the champion by more than the
+    margin."""
+    metric, minimum, margin = settings.metric, settings.min_score, settings.max_regression
     value = candidate[metric]
     reasons = []
     if value < minimum:

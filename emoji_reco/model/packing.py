@@ -13,7 +13,8 @@ SIGNATURE = "packed"
 
 def pack(rows: list[list[int]], width: int) -> dict:
     """Place token-id rows (each at most `width` long) into as few rows as first-fit-decreasing finds.
-    `segments` numbers the texts within a row from 1 (0: padding); `starts` holds each text's (row, column)."""
+    `segments` numbers the texts within a row from 1 (0: padding); `starts` holds each text's (row,
+    column)."""
     bins: list[list] = []  # [free slots, text indices]
     for i in sorted(range(len(rows)), key=lambda i: -len(rows[i])):
         target = next((b for b in bins if b[0] >= len(rows[i])), None)
@@ -39,7 +40,8 @@ def pack(rows: list[list[int]], width: int) -> dict:
 
 
 def worth_packing(lengths: list[int]) -> bool:
-    """Pad instead when padding wastes little (sorted or equal lengths, or a single text): those run faster."""
+    """Pad instead when padding wastes little (sorted or equal lengths, or a single text): those run
+    faster."""
     return len(lengths) * max(lengths) > 1.25 * sum(lengths)
 
 
@@ -56,10 +58,13 @@ def encoder_logits(model):
         hidden = bert.embeddings(input_ids=input_ids, position_ids=position_ids,
                                  token_type_ids=tf.zeros_like(input_ids), training=False)
         own = tf.logical_and(tf.equal(segments[:, :, None], segments[:, None, :]), segments[:, None, :] > 0)
-        mask = (1.0 - tf.cast(own, hidden.dtype))[:, None, :, :] * -10000.0  # as BertMainLayer builds it, per text
-        hidden = bert.encoder(hidden_states=hidden, attention_mask=mask, head_mask=[None] * bert.config.num_hidden_layers,
+        # as BertMainLayer builds it, per text
+        mask = (1.0 - tf.cast(own, hidden.dtype))[:, None, :, :] * -10000.0
+        hidden = bert.encoder(hidden_states=hidden, attention_mask=mask, head_mask=[None]
+                              * bert.config.num_hidden_layers,
                               encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
-                              use_cache=False, output_attentions=False, output_hidden_states=False, return_dict=True,
+                              use_cache=False, output_attentions=False, output_hidden_states=False,
+                              return_dict=True,
                               training=False).last_hidden_state
         if pooling_of(model) == "mean":
             from emoji_reco.model.pooling import segment_mean
@@ -74,5 +79,6 @@ def input_signature():
     """The `packed` signature's inputs."""
     import tensorflow as tf
 
-    return [tf.TensorSpec([None, None], tf.int32, name=n) for n in ("input_ids", "position_ids", "segments")] + [
+    return [tf.TensorSpec([None, None], tf.int32, name=n) for n in ("input_ids", "position_ids",
+                                                                    "segments")] + [
         tf.TensorSpec([None, 2], tf.int32, name="starts")]

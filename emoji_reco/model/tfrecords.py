@@ -32,7 +32,8 @@ def serialize(ids: list[int], label: int) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def write_records(path: str, tok, texts: list[str], labels: list[int], max_length: int, batch_size: int) -> dict:
+def write_records(path: str, tok, texts: list[str], labels: list[int], max_length: int,
+                  batch_size: int) -> dict:
     """Tokenize in batches and write one TFRecord file; return its record/token/truncation counts."""
     records = tokens = truncated = 0
     with tf.io.TFRecordWriter(path) as writer:
@@ -56,8 +57,8 @@ def sha256(path: str) -> str:
 
 def convert_shard(splits: dict, shard: int, shards: int, tokenizer_dir, max_length: int, batch_size: int,
                   out_prefix: str, cpus: int = 1) -> list[dict]:
-    """Write this shard of every split to `out_prefix`; deterministic names, so a re-run rewrites the same files.
-    The tokenizer uses `cpus` threads: the task's share of the machine, not all of it."""
+    """Write this shard of every split to `out_prefix`; deterministic names, so a re-run rewrites the same
+    files. The tokenizer uses `cpus` threads: the task's share of the machine, not all of it."""
     os.environ.setdefault("RAYON_NUM_THREADS", str(cpus))
     tok = tokenization.load(tokenizer_dir, max_length)
     written = []
@@ -69,7 +70,8 @@ def convert_shard(splits: dict, shard: int, shards: int, tokenizer_dir, max_leng
             started = time.perf_counter()
             stats = write_records(local, tok, part.text.tolist(), part.label.tolist(), max_length, batch_size)
             uri = storage.join(out_prefix, name)
-            stats.update(split=split, shard=shard, uri=uri, sha256=sha256(local), bytes=os.path.getsize(local))
+            stats.update(split=split, shard=shard, uri=uri, sha256=sha256(local),
+                         bytes=os.path.getsize(local))
             storage.put_file(local, uri)
             stats["seconds"] = round(time.perf_counter() - started, 3)
             print(f"shard {shard}/{shards} {split}: {stats['records']} records, {stats['tokens']} tokens "
@@ -101,7 +103,8 @@ def dataset(files: list[str], batch_size: int, boundaries: list[int] | None, shu
         ds = ds.shard(*shard)
     ds = ds.map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
     if pad_to:
-        ds = ds.padded_batch(batch_size, padded_shapes=({"input_ids": [pad_to], "attention_mask": [pad_to]}, []))
+        ds = ds.padded_batch(batch_size, padded_shapes=({"input_ids": [pad_to], "attention_mask": [pad_to]},
+                                                        []))
     elif boundaries:
         ds = ds.bucket_by_sequence_length(
             lambda features, _label: tf.shape(features["input_ids"])[0],
@@ -114,7 +117,8 @@ def dataset(files: list[str], batch_size: int, boundaries: list[int] | None, shu
 
 
 def count(path: str) -> int:
-    """Records in a TFRecord file, read from its framing (length, CRC, data, CRC) without TensorFlow running."""
+    """Records in a TFRecord file, read from its framing (length, CRC, data, CRC) without TensorFlow
+    running."""
     records = 0
     with open(path, "rb") as handle:
         while header := handle.read(12):

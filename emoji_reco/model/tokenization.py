@@ -33,8 +33,8 @@ def load(folder: Path, max_length: int) -> Tokenizer:
 
 
 def encode(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
-    """Token ids per text (with special tokens), truncated, unpadded; a text is read only as far as `tokenizer_input`
-    says."""
+    """Token ids per text (with special tokens), truncated, unpadded; a text is read only as far as
+    `tokenizer_input` says."""
     cap = tok.truncation["max_length"] if tok.truncation else None
     texts = [tokenizer_input(t, cap) for t in texts] if cap else list(texts)
     return [e.ids for e in tok.encode_batch_fast(texts)]  # _fast: no offsets, same ids

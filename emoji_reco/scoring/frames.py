@@ -1,4 +1,5 @@
-"""Score a frame of texts in batches into the table `emoji-reco predict --input` writes, and write that table."""
+"""Score a frame of texts in batches into the table `emoji-reco predict --input` writes, and write that
+table."""
 import numpy as np
 import pandas as pd
 
@@ -6,10 +7,10 @@ EMPTY = "empty text after cleaning"
 
 
 def score_frame(predictor, frame: pd.DataFrame, top_k: int, batch_size: int, progress=None):
-    """(table, logits of the scorable rows, their row positions). The table has one row per input row, in order:
-    input_file (when there are several) and row (its number in the input) when the frame has them, text, label
-    (when the frame has one), error, emoji_1, probability_1, …; a row with nothing left to score after cleaning
-    keeps its place, with its reason in `error`."""
+    """(table, logits of the scorable rows, their row positions). The table has one row per input row, in
+    order: input_file (when there are several) and row (its number in the input) when the frame has them,
+    text, label (when the frame has one), error, emoji_1, probability_1, …; a row with nothing left to score
+    after cleaning keeps its place, with its reason in `error`."""
     from emoji_reco.data.cleaning import clean_text
     from emoji_reco.data.readers import ORIGIN
     from emoji_reco.serving.payloads import top_k as top

@@ -1,5 +1,6 @@
-"""ScoreFlow's work: the model pinned into the run, the input split into shards in the run's datastore, one shard
-scored into the output folder (or left as an earlier run with the same rows and model scored it), the manifest."""
+"""ScoreFlow's work: the model pinned into the run, the input split into shards in the run's datastore, one
+shard scored into the output folder (or left as an earlier run with the same rows and model scored it), the
+manifest."""
 import hashlib
 import io
 import json
@@ -11,13 +12,14 @@ import time
 
 from emoji_reco import storage
 from emoji_reco.errors import ModelError
+from emoji_reco.settings.sections import ScoreSettings
 
 RUN = re.compile(r"[A-Za-z_]\w*/[\w.-]+")  # a run pathspec: EmojiFlow/1234, MultiNodeEmojiFlow/argo-…
 
 
 def pin_model(model: str, target, run_root: str) -> str:
-    """Copy the model to score with into the run (see `local_model`): the copy is what every shard reads, wherever
-    it runs."""
+    """Copy the model to score with into the run (see `local_model`): the copy is what every shard reads,
+    wherever it runs."""
     with tempfile.TemporaryDirectory(prefix="emoji-reco-model-") as tmp:
         uri = storage.join(run_root, "model")
         storage.put_dir(local_model(model, target, tmp), uri)
@@ -25,8 +27,8 @@ def pin_model(model: str, target, run_root: str) -> str:
 
 
 def local_model(model: str, target, tmp: str) -> str:
-    """The model to score with, as a folder under `tmp`: `model` is a bundle folder or s3:// prefix, a training run
-    (EmojiFlow/1234), or '' for the champion `target` serves."""
+    """The model to score with, as a folder under `tmp`: `model` is a bundle folder or s3:// prefix, a
+    training run (EmojiFlow/1234), or '' for the champion `target` serves."""
     if model:
         return str(storage.get_dir(_bundle_of(model), os.path.join(tmp, "model")))
     local = target.champion(tmp)
@@ -72,19 +74,19 @@ def split(source: str, shard_root: str, rows: int) -> list[dict]:
     return shards
 
 
-def score_shard(shard: dict, model_uri: str, output: str, settings: dict) -> dict:
-    """Score one shard into `output`/part-NNNNN.csv (or .jsonl) and its record part-NNNNN.json, written last; a
-    record from an earlier run with the same rows, model and settings means the shard is done already."""
+def score_shard(shard: dict, model_uri: str, output: str, settings: ScoreSettings) -> dict:
+    """Score one shard into `output`/part-NNNNN.csv (or .jsonl) and its record part-NNNNN.json, written last;
+    a record from an earlier run with the same rows, model and settings means the shard is done already."""
     import pandas as pd
     from tqdm import tqdm
 
     from emoji_reco.model.bundle import Predictor
     from emoji_reco.scoring import frames
 
-    name, suffix = f"part-{shard['index']:05d}", ".jsonl" if settings["format"] == "jsonl" else ".csv"
+    name, suffix = f"part-{shard['index']:05d}", ".jsonl" if settings.format == "jsonl" else ".csv"
     model = storage.read_text(storage.join(model_uri, "metadata.json")) or ""
     fingerprint = hashlib.sha256(json.dumps([shard["digest"], hashlib.sha256(model.encode()).hexdigest(),
-                                             settings["top_k"], suffix]).encode()).hexdigest()
+                                             settings.top_k, suffix]).encode()).hexdigest()
     record_uri = storage.join(output, f"{name}.json")
     earlier = json.loads(storage.read_text(record_uri) or "{}")
     if earlier.get("fingerprint") == fingerprint:
@@ -95,15 +97,17 @@ def score_shard(shard: dict, model_uri: str, output: str, settings: dict) -> dic
     with tempfile.TemporaryDirectory(prefix="emoji-reco-model-") as tmp:
         predictor = Predictor(storage.get_dir(model_uri, os.path.join(tmp, "model")))
         with tqdm(total=len(table), unit="row", desc=name, file=sys.stderr) as bar:
-            result, _, scorable = frames.score_frame(predictor, table, settings["top_k"], settings["batch_size"],
+            result, _, scorable = frames.score_frame(predictor, table, settings.top_k, settings.batch_size,
                                                      bar.update)
     text = io.StringIO()
     frames.write_table(result, text, suffix == ".jsonl")
     storage.put_bytes(text.getvalue().encode("utf-8"), storage.join(output, name + suffix))
     record = {"shard": name, "output": storage.join(output, name + suffix), "source": shard["source"],
-              "fingerprint": fingerprint, "rows_in": shard["rows"] + shard["malformed_row"], "rows_out": len(result),
+              "fingerprint": fingerprint, "rows_in": shard["rows"] + shard["malformed_row"],
+              "rows_out": len(result),
               "scored": len(scorable), "not_scored": {frames.EMPTY: len(result) - len(scorable)},
-              "dropped": {"malformed_row": shard["malformed_row"]}, "seconds": round(time.monotonic() - started, 2)}
+              "dropped": {"malformed_row": shard["malformed_row"]},
+              "seconds": round(time.monotonic() - started, 2)}
     storage.put_bytes(json.dumps(record, indent=1).encode(), record_uri)
     return {**record, "reused": False}
 
@@ -123,7 +127,9 @@ def manifest(source: str, output: str, model_uri: str, records: list[dict]) -> d
     out = {"input": source, "model": model_uri, "shards": len(records),
            "reused_shards": sum(r["reused"] for r in records),
            "rows_in": sum(r["rows_in"] for r in records), "rows_out": sum(r["rows_out"] for r in records),
-           "scored": sum(r["scored"] for r in records), "not_scored": total("not_scored"), "dropped": total("dropped"),
+           "scored": sum(r["scored"] for r in records), "not_scored": total("not_scored"),
+           "dropped": total("dropped"),
            "outputs": [r["output"] for r in records]}
-    storage.put_bytes(json.dumps(out, indent=1, ensure_ascii=False).encode(), storage.join(output, "manifest.json"))
+    storage.put_bytes(json.dumps(out, indent=1, ensure_ascii=False).encode(),
+                      storage.join(output, "manifest.json"))
     return out

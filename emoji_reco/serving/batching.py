@@ -1,8 +1,8 @@
 """Micro-batching: concurrent requests share model calls; a lone request doesn't wait for company.
 
-Admission is bounded: the queue holds at most `max_queued` texts (a request that doesn't fit is refused at once
-with `Overloaded`), and each request has a deadline; a request whose deadline passed or whose caller left is
-dropped before the model sees it.
+Admission is bounded: the queue holds at most `max_queued` texts (a request that doesn't fit is refused at
+once with `Overloaded`), and each request has a deadline; a request whose deadline passed or whose caller left
+is dropped before the model sees it.
 """
 import asyncio
 from collections import deque

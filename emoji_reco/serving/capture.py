@@ -5,12 +5,13 @@ SageMaker's data capture writes, so that one reader (`read`) handles the traffic
     {"captureData": {"endpointInput": {"observedContentType": "application/json", "mode": "INPUT",
                                        "data": "[\"so hyped\"]", "encoding": "JSON"},
                      "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT",
-                                        "data": "{\"version\": ..., \"predictions\": ...}", "encoding": "JSON"}},
+                                        "data": "{\"version\": ..., \"predictions\": ...}", "encoding":
+                                        "JSON"}},
      "eventMetadata": {"eventId": "…", "inferenceTime": "2026-12-04T16:00:00Z"}, "eventVersion": "0"}
 
 Memory is bounded: at most `max_records` events wait (more are dropped and counted); a file is written every
-`flush_seconds`, or as soon as `file_records` events wait, off the event loop. A write that fails (a full disk,
-S3 unreachable) drops its events, counted in /metrics and logged, and never fails a request.
+`flush_seconds`, or as soon as `file_records` events wait, off the event loop. A write that fails (a full
+disk, S3 unreachable) drops its events, counted in /metrics and logged, and never fails a request.
 """
 import asyncio
 import base64
@@ -36,7 +37,8 @@ def _iso(seconds: float) -> str:
 
 
 def _part(body: bytes, content_type: str, mode: str) -> dict:
-    """One side of an exchange; its content type whole (`text/csv; header=present` says how to read it back)."""
+    """One side of an exchange; its content type whole (`text/csv; header=present` says how to read it
+    back)."""
     observed = (content_type or "application/json").strip()
     encoding = ENCODINGS.get(observed.split(";")[0].strip().lower(), "BASE64")
     data = base64.b64encode(body).decode() if encoding == "BASE64" else body.decode("utf-8")
@@ -52,7 +54,8 @@ def event(when: float, body: bytes, content_type: str, answer: dict) -> dict:
 
 
 class Capture:
-    """Samples `sample` (0–1) of the answered requests into `uri`/`endpoint`/AllTraffic/…; `run` writes them."""
+    """Samples `sample` (0–1) of the answered requests into `uri`/`endpoint`/AllTraffic/…; `run` writes
+    them."""
 
     def __init__(self, uri: str, sample: float, endpoint: str, metrics, flush_seconds: float = 60.0,
                  file_records: int = 1000, max_records: int = 10_000):
@@ -73,7 +76,8 @@ class Capture:
             self._full.set()
 
     async def run(self) -> None:
-        """Write what waits every `flush_seconds` (sooner when a file's worth waits) until cancelled; then the rest."""
+        """Write what waits every `flush_seconds` (sooner when a file's worth waits) until cancelled; then the
+        rest."""
         try:
             while True:
                 try:
@@ -92,7 +96,8 @@ class Capture:
             try:
                 await loop.run_in_executor(None, self._write, batch)
             except Exception as exc:  # a full disk, S3 away: count and log, never fail the requests
-                log.warning("dropped %d captured requests: writing them to %s failed: %s", len(batch), self.uri, exc)
+                log.warning("dropped %d captured requests: writing them to %s failed: %s", len(batch),
+                            self.uri, exc)
                 self.metrics.capture.labels("dropped").inc(len(batch))
             else:
                 self.metrics.capture.labels("written").inc(len(batch))
@@ -102,19 +107,21 @@ class Capture:
         # SageMaker's name: minute-second-millisecond of the first record, so names sort in the order written
         stamp = f"{time.strftime('%M-%S', time.gmtime(first))}-{int(first * 1000) % 1000:03d}"
         name = f"{stamp}-{uuid.uuid4().hex[:12]}.jsonl"
-        uri = storage.join(self.uri, self.endpoint, VARIANT, time.strftime("%Y/%m/%d/%H", time.gmtime(first)), name)
+        uri = storage.join(self.uri, self.endpoint, VARIANT, time.strftime("%Y/%m/%d/%H", time.gmtime(first)),
+                           name)
         lines = (json.dumps(event(*item), ensure_ascii=False) for item in batch)
         storage.put_bytes(("\n".join(lines) + "\n").encode("utf-8"), uri)
 
 
 def files(uri: str) -> list[str]:
-    """Every captured .jsonl file under `uri` (a folder or an s3:// prefix), in name order (time order within an
-    endpoint and variant)."""
+    """Every captured .jsonl file under `uri` (a folder or an s3:// prefix), in name order (time order within
+    an endpoint and variant)."""
     if storage.is_s3(uri):
         from metaflow import S3
 
         with S3() as s3:
-            return sorted(o.url for o in s3.list_recursive([uri.rstrip("/") + "/"]) if o.url.endswith(".jsonl"))
+            return sorted(o.url for o in s3.list_recursive([uri.rstrip("/") + "/"])
+                          if o.url.endswith(".jsonl"))
     return sorted(str(p) for p in Path(uri).rglob("*.jsonl")) if os.path.isdir(uri) else []
 
 
@@ -138,8 +145,8 @@ def _hour_of(path: str) -> datetime | None:
 
 
 def read(uri: str, since: datetime | None = None, until: datetime | None = None):
-    """(inference time, texts, the answer's predictions) of every captured request under `uri` (ours or SageMaker's)
-    from `since` up to `until`; a file whose hour folder lies outside that window is not read."""
+    """(inference time, texts, the answer's predictions) of every captured request under `uri` (ours or
+    SageMaker's) from `since` up to `until`; a file whose hour folder lies outside that window is not read."""
     for path in files(uri):
         hour = _hour_of(path)
         if hour and ((since and hour + timedelta(hours=1) <= since) or (until and hour >= until)):
@@ -148,7 +155,8 @@ def read(uri: str, since: datetime | None = None, until: datetime | None = None)
             if not line.strip():
                 continue
             captured = json.loads(line)
-            when = datetime.strptime(captured["eventMetadata"]["inferenceTime"], "%Y-%m-%dT%H:%M:%SZ").replace(
+            when = datetime.strptime(captured["eventMetadata"]["inferenceTime"],
+                                     "%Y-%m-%dT%H:%M:%SZ").replace(
                 tzinfo=UTC)
             if (since and when < since) or (until and when >= until):
                 continue

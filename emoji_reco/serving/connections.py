@@ -1,8 +1,8 @@
-"""The connection layer under the app: uvicorn's httptools protocol plus what a hardened HTTP server adds. A request's
-headers and its body each have a deadline (slow clients are cut off, 408); each client address may hold only so many
-connections (503 at once past it); past the server's connection cap every route but /ping gets 503, so the health
-check stays green while the server sheds; and the errors sent from this layer (malformed HTTP included) are JSON in
-the app's shape, with an X-Request-Id, like every other answer."""
+"""The connection layer under the app: uvicorn's httptools protocol plus what a hardened HTTP server adds. A
+request's headers and its body each have a deadline (slow clients are cut off, 408); each client address may
+hold only so many connections (503 at once past it); past the server's connection cap every route but /ping
+gets 503, so the health check stays green while the server sheds; and the errors sent from this layer
+(malformed HTTP included) are JSON in the app's shape, with an X-Request-Id, like every other answer."""
 import json
 import logging
 import time
@@ -14,7 +14,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("emoji_reco.serving.server")
 LINGER_SECONDS = 1.0
-REASONS = {400: b"Bad Request", 408: b"Request Timeout", 429: b"Too Many Requests", 503: b"Service Unavailable"}
+REASONS = {400: b"Bad Request", 408: b"Request Timeout", 429: b"Too Many Requests",
+           503: b"Service Unavailable"}
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,12 @@ def busy_app(message: str):
 
 
 class RefusalBudget:
-    """The requests one client address may have refused (4xx) per second, as a token bucket: past it the connection
-    layer holds its next request a second, then answers 429 before reading the body, so a client that keeps sending
-    what is refused (too costly, malformed) costs the server its headers, not its body. A refusal counts one, or the
-    CPU the server spent on it (reading and pricing the request) in `CPU_UNIT_S` units when that is more: what a
-    client may waste is bounded in CPU, not only in requests. `per_second` 0: no budget."""
+    """The requests one client address may have refused (4xx) per second, as a token bucket: past it the
+    connection layer holds its next request a second, then answers 429 before reading the body, so a client
+    that keeps sending what is refused (too costly, malformed) costs the server its headers, not its body. A
+    refusal counts one, or the CPU the server spent on it (reading and pricing the request) in `CPU_UNIT_S`
+    units when that is more: what a client may waste is bounded in CPU, not only in requests. `per_second` 0:
+    no budget."""
 
     CPU_UNIT_S = 0.005  # at 2 refusals a second, an address may take ~1% of a core refusing it
 
@@ -87,7 +89,8 @@ def _guard(app):
 
 
 class LimitedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol (`http=LimitedProtocol`) with the `ConnectionLimits` of the app it serves."""
+    """uvicorn's httptools protocol (`http=LimitedProtocol`) with the `ConnectionLimits` of the app it
+    serves."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -106,7 +109,8 @@ class LimitedProtocol(HttpToolsProtocol):
         self.address = self.client[0] if self.client else ""
         self.by_client[self.address] += 1
         if self.limits.per_client and self.by_client[self.address] > self.limits.per_client:
-            log.warning("refused a connection from %s: it holds %d already", self.address, self.limits.per_client)
+            log.warning("refused a connection from %s: it holds %d already", self.address,
+                        self.limits.per_client)
             self.refuse(503, f"Too many connections from your address (at most {self.limits.per_client}).",
                         {"retry-after": "1"})
             return
@@ -134,10 +138,10 @@ class LimitedProtocol(HttpToolsProtocol):
         self.refuse(408, f"The request's {part} did not arrive within {seconds:g} s.")
 
     def refuse(self, status: int, message: str, headers: dict | None = None) -> None:
-        """Answer `status` and close. The app's request in progress, if any, sees its client leave; if its answer
-        had begun, the connection just closes. The connection stays open a moment, unread (what the client still
-        sends waits in its own buffers, costing us nothing), so that the client reads this answer before the close
-        resets the connection."""
+        """Answer `status` and close. The app's request in progress, if any, sees its client leave; if its
+        answer had begun, the connection just closes. The connection stays open a moment, unread (what the
+        client still sends waits in its own buffers, costing us nothing), so that the client reads this answer
+        before the close resets the connection."""
         if self.transport.is_closing() or self.lingering:
             return
         cycle = self.cycle
@@ -181,7 +185,8 @@ class LimitedProtocol(HttpToolsProtocol):
             if self.refusals.spent(self.address):  # held unread for a second, then refused: a tarpit
                 self.held = True  # what the parser has of this request already goes nowhere
                 self.transport.pause_reading()
-                self.timer = self.loop.call_later(1.0, self.refuse, 429, "Too many refused requests from your "
+                self.timer = self.loop.call_later(1.0, self.refuse, 429, "Too many refused requests from "
+                                                                         "your "
                                                   "address; retry in a second.", {"retry-after": "1"})
                 return
             if 0 < limits.connections < len(self.connections) or 0 < limits.requests <= len(self.tasks):

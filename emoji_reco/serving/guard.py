@@ -12,7 +12,8 @@ log = logging.getLogger("emoji_reco.serving.server")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(:[0-9]{1,5})?")  # RFC 9110's uri-host [":" port], no userinfo
+# RFC 9110's uri-host [":" port], no userinfo
+HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(:[0-9]{1,5})?")
 DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
 
@@ -31,8 +32,8 @@ def _origin(value: str) -> str:
 
 class Guard:
     """ASGI middleware: gives each request an id (X-Request-Id), refuses a foreign Host (DNS rebinding) or a
-    cross-site Origin (a web page posting to a server on the user's machine) with a 403, and counts, times and logs
-    every answer (`metrics`, `logs.access`)."""
+    cross-site Origin (a web page posting to a server on the user's machine) with a 403, and counts, times and
+    logs every answer (`metrics`, `logs.access`)."""
 
     def __init__(self, app, settings, metrics):
         self.app, self.metrics = app, metrics
@@ -43,8 +44,8 @@ class Guard:
         self.origins = {_origin(o) for o in settings.allowed_origins}
 
     def refusal(self, headers: list[tuple[str, str]], scheme: str) -> tuple[int, str] | None:
-        """(status, reason) for a request to refuse: not exactly one well-formed Host, a foreign Host name, or a
-        cross-site Origin (same-origin means the same scheme, host and port as this request)."""
+        """(status, reason) for a request to refuse: not exactly one well-formed Host, a foreign Host name, or
+        a cross-site Origin (same-origin means the same scheme, host and port as this request)."""
         hosts = [v for k, v in headers if k == "host"]
         if len(hosts) != 1 or _hostname(hosts[0]) is None:
             return 400, "Send exactly one Host header, host[:port]."
@@ -73,7 +74,8 @@ class Guard:
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         try:
             if refused := self.refusal(headers, scope.get("scheme", "http")):
-                log.warning("request %s refused: %s", request_id, [v for k, v in headers if k in ("host", "origin")])
+                log.warning("request %s refused: %s", request_id,
+                            [v for k, v in headers if k in ("host", "origin")])
                 return await error(*refused, request_id)(scope, receive, send_with_id)
             await self.app(scope, receive, send_with_id)
         finally:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from emoji_reco.errors import ModelError
+from emoji_reco.settings.sections import DeploySettings
 
 POINTER, HISTORY, LOCK, STAGING = "current.json", "history.jsonl", ".lock", ".staging-"
 log = logging.getLogger("emoji_reco.serving.local_endpoint")
@@ -83,11 +84,13 @@ class LocalEndpoint:
         return out
 
     def _state(self) -> dict:
-        """The pointer's record, or, when it is unreadable, the last switch in the history (under the lock)."""
+        """The pointer's record, or, when it is unreadable, the last switch in the history (under the
+        lock)."""
         try:
             return self._pointer()
         except (ValueError, OSError):
-            log.warning("endpoint %s: %s is unreadable; using the last switch in %s", self.name, POINTER, HISTORY)
+            log.warning("endpoint %s: %s is unreadable; using the last switch in %s", self.name, POINTER,
+                        HISTORY)
             history = self.history()
             return history[-1] if history else {}
 
@@ -100,7 +103,8 @@ class LocalEndpoint:
     def versions(self) -> list[str]:
         if not self.versions_dir.is_dir():
             return []
-        return sorted(p.name for p in self.versions_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(p.name for p in self.versions_dir.iterdir() if p.is_dir()
+                      and not p.name.startswith("."))
 
     def publish(self, bundle_dir: Path, version: str, smoke_texts: list[str], keep: int = 5,
                 recheck=None) -> dict:
@@ -139,7 +143,8 @@ class LocalEndpoint:
                     os.replace(staging, target)
             self._switch(version, state)
             self.prune(keep)
-        return {"version": version, "changed": True, "smoke": smoke, **({"recheck": verdict} if verdict else {})}
+        return {"version": version, "changed": True, "smoke": smoke,
+                **({"recheck": verdict} if verdict else {})}
 
     def _dir(self, version: str | None) -> Path | None:
         return self.versions_dir / version if version else None
@@ -165,7 +170,8 @@ class LocalEndpoint:
             with open(self.root / HISTORY, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
         except OSError:  # the switch stands; the next change restores the record
-            log.warning("endpoint %s: could not record switch %s in %s", self.name, record, HISTORY, exc_info=True)
+            log.warning("endpoint %s: could not record switch %s in %s", self.name, record, HISTORY,
+                        exc_info=True)
 
     def _reconcile(self, state: dict) -> None:
         """Restore the pointer's record in the history if a crash (or a full disk) kept it out."""
@@ -181,7 +187,8 @@ class LocalEndpoint:
         for path in [*self.versions_dir.glob(f"{STAGING}*"), *self.root.glob(f".{POINTER}.*")]:
             pid = path.name.rsplit("-" if path.name.startswith(STAGING) else ".", 1)[-1]
             if pid.isdigit() and not _alive(int(pid)):
-                log.info("endpoint %s: removing %s, left by a publish that did not finish", self.name, path.name)
+                log.info("endpoint %s: removing %s, left by a publish that did not finish", self.name,
+                         path.name)
                 if path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)
                 else:
@@ -195,7 +202,8 @@ class LocalEndpoint:
             if not previous:
                 raise ModelError(f"Endpoint {self.name} has no previous version to roll back to.")
             if not (self.versions_dir / previous).is_dir():
-                raise ModelError(f"Endpoint {self.name}'s previous version {previous} is gone; nothing changed.")
+                raise ModelError(f"Endpoint {self.name}'s previous version {previous} is gone; nothing "
+                                 f"changed.")
             smoke_test(self.versions_dir / previous, list(smoke_texts))
             self._switch(previous, state)
         return previous
@@ -219,17 +227,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def deploy(bundle_uri: str, settings: dict, version: str, smoke_texts: list[str], recheck=None) -> dict:
+def deploy(bundle_uri: str, settings: DeploySettings, version: str, smoke_texts: list[str],
+           recheck=None) -> dict:
     """Publish a bundle to the configured endpoint, smoke-tested first, if `recheck` (see `publish`) lets it;
     return whether it was deployed and where it serves."""
     import tempfile
 
     from emoji_reco import storage
 
-    endpoint = LocalEndpoint(settings["endpoint"])
+    endpoint = LocalEndpoint(settings.endpoint)
     with tempfile.TemporaryDirectory(prefix="emoji-reco-deploy-") as tmp:
         result = endpoint.publish(Path(storage.get_dir(bundle_uri, f"{tmp}/bundle")), version, smoke_texts,
-                                  settings["keep_versions"], recheck)
+                                  settings.keep_versions, recheck)
     if "refused" in result:
         from emoji_reco.model.evaluation import refusal
 

@@ -1,5 +1,6 @@
-"""The server's logs: plain text, or one JSON object per line (`--log-format json`) for a log pipeline; and the
-access record of every request (id, route, status, texts, latency, model version; never the texts themselves)."""
+"""The server's logs: plain text, or one JSON object per line (`--log-format json`) for a log pipeline; and
+the access record of every request (id, route, status, texts, latency, model version; never the texts
+themselves)."""
 import json
 import logging
 from datetime import UTC, datetime
@@ -9,11 +10,13 @@ FORMATS = ("text", "json")
 
 
 class JsonFormatter(logging.Formatter):
-    """time, level, process id, logger, message, the record's `fields` (an access record's), and the exception."""
+    """time, level, process id, logger, message, the record's `fields` (an access record's), and the
+    exception."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-               "level": record.levelname, "pid": record.process, "logger": record.name, "message": record.getMessage(),
+               "level": record.levelname, "pid": record.process, "logger": record.name,
+               "message": record.getMessage(),
                **getattr(record, "fields", {})}
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
@@ -32,5 +35,6 @@ def configure(log_format: str) -> None:
 
 def access(fields: dict) -> None:
     extra = " ".join(f"{k}={fields[k]}" for k in ("texts", "version") if k in fields)
-    ACCESS.info("%s %s %s %.1f ms %s id=%s", fields["method"], fields["path"], fields["status"], fields["ms"], extra,
+    ACCESS.info("%s %s %s %.1f ms %s id=%s", fields["method"], fields["path"], fields["status"],
+                fields["ms"], extra,
                 fields["request_id"], extra={"fields": fields})

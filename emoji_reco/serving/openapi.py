@@ -1,6 +1,7 @@
 """The OpenAPI description of /invocations (served at /openapi.json), with a server's limits."""
 
-_PREDICTION = {"type": "object", "properties": {"emoji": {"type": "string"}, "probability": {"type": "number"}}}
+_PREDICTION = {"type": "object", "properties": {"emoji": {"type": "string"},
+                                                "probability": {"type": "number"}}}
 _ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {
     "error": {"type": "string"}, "request_id": {"type": "string"}}}}}}
 
@@ -11,7 +12,8 @@ def invocations_api(settings) -> dict:
     texts = {"oneOf": [
         strings,
         {"type": "object", "required": ["instances"], "properties": {"instances": strings}},
-        {"type": "object", "required": ["inputs"], "properties": {"inputs": {"oneOf": [{"type": "string"}, strings]}}},
+        {"type": "object", "required": ["inputs"],
+         "properties": {"inputs": {"oneOf": [{"type": "string"}, strings]}}},
     ]}
     return {
         "parameters": [
@@ -21,15 +23,19 @@ def invocations_api(settings) -> dict:
              "description": "raw scores instead"},
             {"name": "X-Top-K", "in": "header", "schema": {"type": "integer", "minimum": 1}},
         ],
-        "requestBody": {"required": True, "description": f"at most {settings.max_body_bytes} bytes", "content": {
+        "requestBody": {"required": True, "description": f"at most {settings.max_body_bytes} bytes",
+                        "content": {
             "application/json": {"schema": texts},
             "text/plain": {"schema": {"type": "string"}},
             "text/csv": {"schema": {"type": "string"}},
             "application/jsonlines": {"schema": {"type": "string"}}}},
         "responses": {
-            "200": {"description": "top emojis per text, or raw logits; with `Accept: application/jsonlines` one such "
-                                   "answer per text and line, with `Accept: text/csv` emoji_1,probability_1,… per "
-                                   "text and row (SageMaker Batch Transform; there a record with nothing to score "
+            "200": {"description": "top emojis per text, or raw logits; with `Accept: application/jsonlines` "
+                                   "one such "
+                                   "answer per text and line, with `Accept: text/csv` "
+                                   "emoji_1,probability_1,… per "
+                                   "text and row (SageMaker Batch Transform; there a record with nothing to "
+                                   "score "
                                    "gets a line of its own saying so)", "content": {
                 "application/json": {"schema": {"type": "object", "properties": {
                     "version": {"type": "string"},
@@ -45,10 +51,13 @@ def invocations_api(settings) -> dict:
             "413": {"description": f"payload over {settings.max_body_bytes} bytes, or texts over "
                                    f"{settings.max_request_tokens} tokens in all", **_ERROR},
             "415": {"description": "unsupported content type", **_ERROR},
-            "429": {"description": f"over {settings.max_refusals_per_client_s:g} refused requests a second from "
+            "429": {"description": f"over {settings.max_refusals_per_client_s:g} refused requests a second "
+                                   f"from "
                                    "this address; retry after Retry-After seconds", **_ERROR},
-            "500": {"description": "the model failed; the server log has the detail under the request id", **_ERROR},
-            "503": {"description": "busy (retry after Retry-After seconds), past the deadline, or no model yet",
+            "500": {"description": "the model failed; the server log has the detail under the request id",
+                    **_ERROR},
+            "503": {"description": "busy (retry after Retry-After seconds), past the deadline, or no model "
+                                   "yet",
                     **_ERROR},
         },
     }

@@ -19,17 +19,20 @@ class BadRequest(Exception):
         self.status = status
 
 
-def parse_texts(body: bytes, content_type: str | None, max_texts: int, is_empty, refuse_empty: bool = True) -> list[str]:
-    """The texts a request asks about. A text with nothing left after cleaning (`is_empty`: `cleaning.is_empty`,
-    the cleaning the model's input gets) is refused, by its index, with nothing of the request scored; with
-    `refuse_empty` False it is kept, for an answer of its own (Batch Transform: one answer per record).
+def parse_texts(body: bytes, content_type: str | None, max_texts: int, is_empty,
+                refuse_empty: bool = True) -> list[str]:
+    """The texts a request asks about. A text with nothing left after cleaning (`is_empty`:
+    `cleaning.is_empty`, the cleaning the model's input gets) is refused, by its index, with nothing of the
+    request scored; with `refuse_empty` False it is kept, for an answer of its own (Batch Transform: one
+    answer per record).
 
     application/json: a list of strings (or of {"text": ...}), {"instances": [...]} or {"inputs": ...};
-    text/plain: one text per line, lines ending in \n or \r\n only (a U+2028 or a lone \r stays inside its text);
-    text/csv: the first column, one text per record; the first record is a header only when the content type says
-    so (`text/csv; header=present`, RFC 4180);
-    application/jsonlines: one record per line, a string or {"text": ...} (SageMaker Batch Transform, SplitType=Line).
-    Blank lines of CSV and JSON Lines are skipped, or with `refuse_empty` False kept as blank records.
+    text/plain: one text per line, lines ending in \n or \r\n only (a U+2028 or a lone \r stays inside its
+    text); text/csv: the first column, one text per record; the first record is a header only when the content
+    type says so (`text/csv; header=present`, RFC 4180);
+    application/jsonlines: one record per line, a string or {"text": ...} (SageMaker Batch Transform,
+    SplitType=Line). Blank lines of CSV and JSON Lines are skipped, or with `refuse_empty` False kept as blank
+    records.
     """
     ctype = (content_type or "application/json").split(";")[0].strip().lower()
     if ctype not in CONTENT_TYPES:
@@ -55,8 +58,10 @@ def parse_texts(body: bytes, content_type: str | None, max_texts: int, is_empty,
     empty = [f"{name}[{i}]" for i, t in enumerate(texts) if refuse_empty and is_empty(t)]
     if empty:
         shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
-        raise BadRequest(f"{shown} {'is' if len(empty) == 1 else 'are'} empty: nothing is left to score after "
-                         "cleaning (spaces, control characters, mentions and links are removed). Nothing was scored.")
+        raise BadRequest(f"{shown} {'is' if len(empty) == 1 else 'are'} empty: nothing is left to score "
+                         f"after "
+                         "cleaning (spaces, control characters, mentions and links are removed). Nothing was "
+                         "scored.")
     return texts
 
 
@@ -145,8 +150,8 @@ UNSCORABLE = "nothing left to score after cleaning"
 
 
 def top_k(logits: list[list[float] | None], emojis: list[str], k: int) -> list[list[dict] | None]:
-    """For each row of scores, the `k` likeliest emojis with softmax probabilities, best first (None for a record
-    that could not be scored)."""
+    """For each row of scores, the `k` likeliest emojis with softmax probabilities, best first (None for a
+    record that could not be scored)."""
     out = []
     for row in logits:
         if row is None:
@@ -170,11 +175,11 @@ def response(logits: list[list[float]], emojis: list[str], k: int, raw: bool, ve
 
 def render_lines(logits: list[list[float]], emojis: list[str], k: int, raw: bool, version: str | None,
                  accept: str | None) -> tuple[str, str] | None:
-    """(body, media type) when `accept` asks for one line per text, else None (the JSON answer). JSON Lines: each
-    line is the answer a request of that one text gets. CSV: emoji_1,probability_1,… per row (with `raw`, the
-    logits in label order), no header, so that SageMaker Batch Transform's AssembleWith=Line output holds one row
-    per input record. A record that could not be scored (None) gets a line that says so: `{"error": ...}`, or
-    the row `ERROR,<why>`."""
+    """(body, media type) when `accept` asks for one line per text, else None (the JSON answer). JSON Lines:
+    each line is the answer a request of that one text gets. CSV: emoji_1,probability_1,… per row (with `raw`,
+    the logits in label order), no header, so that SageMaker Batch Transform's AssembleWith=Line output holds
+    one row per input record. A record that could not be scored (None) gets a line that says so: `{"error":
+    ...}`, or the row `ERROR,<why>`."""
     wanted = (accept or "").split(";")[0].strip().lower()
     if wanted in JSON_LINES:
         return "".join(json.dumps({"version": version, "error": UNSCORABLE} if row is None else
@@ -184,7 +189,8 @@ def render_lines(logits: list[list[float]], emojis: list[str], k: int, raw: bool
         out = io.StringIO()
         answers = logits if raw else top_k(logits, emojis, k)
         rows = [["ERROR", UNSCORABLE] if answer is None else
-                [round(float(v), 5) for v in answer] if raw else [v for a in answer for v in (a["emoji"], a["probability"])]
+                [round(float(v), 5) for v in answer] if raw
+                else [v for a in answer for v in (a["emoji"], a["probability"])]
                 for answer in answers]
         csv.writer(out, lineterminator="\n").writerows(rows)
         return out.getvalue(), "text/csv"
@@ -192,11 +198,13 @@ def render_lines(logits: list[list[float]], emojis: list[str], k: int, raw: bool
 
 
 def read_predictions(body: bytes) -> list[list[dict]]:
-    """The `predictions` of an endpoint's answer (ours or the TF Serving handlers'); ValueError when it has none."""
+    """The `predictions` of an endpoint's answer (ours or the TF Serving handlers'); ValueError when it has
+    none."""
     try:
         answer = json.loads(body)
         predictions = answer["predictions"]
-        if not all(isinstance(row, list) and all({"emoji", "probability"} <= set(p) for p in row) for row in predictions):
+        if not all(isinstance(row, list)
+                   and all({"emoji", "probability"} <= set(p) for p in row) for row in predictions):
             raise TypeError("rows are not lists of {emoji, probability}")
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"Not an emoji-reco answer ({exc}): {body[:200]!r}") from exc

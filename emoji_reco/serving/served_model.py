@@ -1,5 +1,5 @@
-"""The model a server serves: loaded and warmed on the side, swapped in whole, reloaded when its source has a new
-version, with failed versions retried after a backoff and never pinned."""
+"""The model a server serves: loaded and warmed on the side, swapped in whole, reloaded when its source has a
+new version, with failed versions retried after a backoff and never pinned."""
 import asyncio
 import logging
 import time

@@ -28,7 +28,8 @@ def make_tarball(folder: Path, tarball: Path) -> Path:
 
 
 def extract(tarball: Path, dest: Path) -> Path:
-    """Unpack a model archive safely (no absolute paths, no `..`, no links out, no devices) and find the bundle."""
+    """Unpack a model archive safely (no absolute paths, no `..`, no links out, no devices) and find the
+    bundle."""
     try:
         with tarfile.open(tarball) as archive:
             archive.extractall(dest, filter="data")
@@ -63,7 +64,8 @@ class FixedSource:
         self._tmp = tempfile.TemporaryDirectory(prefix="emoji-reco-serve-")
         tmp = Path(self._tmp.name)
         if uri.endswith((".tar.gz", ".tgz", ".tar")):
-            local = Path(storage.get_files([uri], str(tmp / "archive"))[0]) if storage.is_s3(uri) else Path(uri)
+            local = Path(storage.get_files([uri],
+                                           str(tmp / "archive"))[0]) if storage.is_s3(uri) else Path(uri)
             if not local.is_file():
                 raise ModelError(f"Model archive {uri} not found.")
             self._folder = extract(local, tmp / "bundle")
@@ -71,9 +73,11 @@ class FixedSource:
             try:
                 self._folder = find_bundle(Path(storage.get_dir(uri, str(tmp / "bundle"))))
             except FileNotFoundError as exc:
-                raise ModelError(f"Model {uri} not found: give a bundle folder, a model.tar.gz, or either on s3://.") from exc
+                raise ModelError(f"Model {uri} not found: give a bundle folder, a model.tar.gz, or either on "
+                                 f"s3://.") from exc
             except PermissionError as exc:
-                raise ModelError(f"Model {uri} can't be read by this user: {exc.strerror} ({exc.filename}).") from exc
+                raise ModelError(f"Model {uri} can't be read by this user: {exc.strerror} "
+                                 f"({exc.filename}).") from exc
         meta = read_metadata(self._folder) if (self._folder / "metadata.json").is_file() else {}
         # The training run names the version; a bundle made elsewhere is named after where it came from.
         self._version = str(meta.get("run") or uri.rstrip("/")).rsplit("/", 1)[-1]
@@ -86,8 +90,9 @@ class FixedSource:
 
 
 class AwaitedSource:
-    """A fixed bundle that may not be there yet (a container started without its model): the server starts, /ping
-    answers 503 saying what is missing, and the bundle is looked for again at every check until it is found."""
+    """A fixed bundle that may not be there yet (a container started without its model): the server starts,
+    /ping answers 503 saying what is missing, and the bundle is looked for again at every check until it is
+    found."""
 
     follows = True
 

@@ -1,4 +1,5 @@
-"""Fixtures of the SageMaker tests: the tiny bundle packed in a run's S3 prefix for the TF Serving image and for ours."""
+"""Fixtures of the SageMaker tests: the tiny bundle packed in a run's S3 prefix for the TF Serving image and
+for ours."""
 import pytest
 
 from emoji_reco import storage

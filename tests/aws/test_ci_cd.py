@@ -1,5 +1,6 @@
-"""Continuous delivery: the CodePipeline template, its buildspecs, the GitHub workflow, and the Make target the
-deploy stage runs, run here against moto in server mode on 127.0.0.1 (no pipeline or CodeBuild runs here)."""
+"""Continuous delivery: the CodePipeline template, its buildspecs, the GitHub workflow, and the Make target
+the deploy stage runs, run here against moto in server mode on 127.0.0.1 (no pipeline or CodeBuild runs
+here)."""
 import json
 import os
 import subprocess
@@ -31,15 +32,18 @@ def _commands(buildspec: str) -> list[str]:
 def test_the_pipeline_tests_then_waits_for_a_person_then_deploys():
     resources = _template()["Resources"]
     stages = resources["Pipeline"]["Properties"]["Stages"]
-    kinds = [(s["Name"], s["Actions"][0]["ActionTypeId"]["Category"], s["Actions"][0]["ActionTypeId"]["Provider"])
+    kinds = [(s["Name"], s["Actions"][0]["ActionTypeId"]["Category"],
+              s["Actions"][0]["ActionTypeId"]["Provider"])
              for s in stages]
     assert kinds == [("Source", "Source", "CodeStarSourceConnection"), ("Test", "Build", "CodeBuild"),
                      ("Approve", "Approval", "Manual"), ("Deploy", "Build", "CodeBuild")]
     projects = {s["Name"]: resources[s["Actions"][0]["Configuration"]["ProjectName"]["Ref"]]["Properties"]
                 for s in stages if s["Name"] in ("Test", "Deploy")}
     assert _commands(projects["Test"]["Source"]["BuildSpec"]) == ["bash .ci/run"]  # what CI runs: `make test`
-    assert _commands(projects["Deploy"]["Source"]["BuildSpec"]) == [  # the images as `make images` builds them
-        "make images", 'aws ecr get-login-password | docker login --username AWS --password-stdin "$REGISTRY"',
+    # the images as `make images` builds them
+    assert _commands(projects["Deploy"]["Source"]["BuildSpec"]) == [
+        "make images", 'aws ecr get-login-password | docker login --username AWS --password-stdin '
+                       '"$REGISTRY"',
         'make push-images REGISTRY="$REGISTRY"', "make install", "make deploy-production"]
     assert projects["Deploy"]["Environment"]["PrivilegedMode"] is True  # a Docker engine
     pushable = [s for s in resources["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
@@ -57,7 +61,8 @@ def test_the_pipeline_tests_then_waits_for_a_person_then_deploys():
 def test_the_github_workflow_is_valid_and_runs_what_ci_runs():
     workflow = ROOT / ".github" / "workflows" / "ci.yml"
     done = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema",
-                           "vendor.github-workflows", str(workflow)], capture_output=True, text=True, timeout=60)
+                           "vendor.github-workflows", str(workflow)], capture_output=True, text=True,
+                           timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     spec = yaml.safe_load(workflow.read_text())
     assert set(spec[True]) == {"push", "pull_request"}  # YAML 1.1 reads the key `on` as True
@@ -72,11 +77,13 @@ def test_the_deploy_stage_creates_both_production_flows_and_their_rules(own_aws)
     stack = metaflow_aws_stack(f"emoji-cd-{uuid.uuid4().hex[:8]}")
     declared = {v["Name"] for v in _template()["Resources"]["DeployProject"]["Properties"]["Environment"][
         "EnvironmentVariables"]}
-    env = {**os.environ, **stack, "DATA_BUCKET": data_bucket, "DATA_PREFIX": "incoming/", "MODEL_PACKAGE_GROUP": group,
+    env = {**os.environ, **stack, "DATA_BUCKET": data_bucket, "DATA_PREFIX": "incoming/",
+           "MODEL_PACKAGE_GROUP": group,
            "VENV": str(Path(sys.executable).parent.parent)}
     assert set(stack) | {"DATA_BUCKET", "DATA_PREFIX", "MODEL_PACKAGE_GROUP", "REGISTRY"} == declared
     events, machines = boto3.client("events"), boto3.client("stepfunctions")
-    done = subprocess.run(["make", "-C", str(ROOT), "deploy-production"], env=env, capture_output=True, text=True,
+    done = subprocess.run(["make", "-C", str(ROOT), "deploy-production"], env=env, capture_output=True,
+                          text=True,
                           timeout=360)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     arns = {m["name"]: m["stateMachineArn"] for m in machines.list_state_machines()["stateMachines"]}
@@ -87,5 +94,7 @@ def test_the_deploy_stage_creates_both_production_flows_and_their_rules(own_aws)
     for rule, machine in (("emoji-reco-retrain", "EmojiFlow"), ("emoji-reco-deploy", "DeployFlow")):
         (target,) = events.list_targets_by_rule(Rule=rule)["Targets"]
         assert target["Arn"] == arns[f"emoji_reco.prod.{machine}"]
-    assert json.loads(rules["emoji-reco-deploy"]["EventPattern"])["detail"]["ModelPackageGroupName"] == [group]
-    assert json.loads(rules["emoji-reco-retrain"]["EventPattern"])["detail"]["bucket"]["name"] == [data_bucket]
+    assert (json.loads(rules["emoji-reco-deploy"]["EventPattern"])["detail"]["ModelPackageGroupName"]
+            == [group])
+    assert (json.loads(rules["emoji-reco-retrain"]["EventPattern"])["detail"]["bucket"]["name"]
+            == [data_bucket])

@@ -1,5 +1,5 @@
-"""The entry points our images run (`serve`, `train`), as plain processes against an /opt/ml-shaped folder: quick
-checks of their contract on the host. The images themselves are built and run in tests/containers."""
+"""The entry points our images run (`serve`, `train`), as plain processes against an /opt/ml-shaped folder:
+quick checks of their contract on the host. The images themselves are built and run in tests/containers."""
 import contextlib
 import shutil
 import subprocess
@@ -17,8 +17,8 @@ from helpers.serving import metric, scrape, wait_serving
 pytestmark = pytest.mark.timeout(600)
 @contextlib.contextmanager
 def entry_point(bundle_folder, tmp_path, **environment):
-    """The inference image's `serve` as a plain process on the model SageMaker unpacked; yields its URL once /ping
-    answers 200."""
+    """The inference image's `serve` as a plain process on the model SageMaker unpacked; yields its URL once
+    /ping answers 200."""
     shutil.copytree(bundle_folder, tmp_path / "opt" / "ml" / "model")
     port = free_port()
     proc = subprocess.Popen([str(ROOT / "containers" / "inference" / "serve"), "serve"], env=env(
@@ -39,7 +39,8 @@ def test_the_inference_entry_point_serves_the_model_sagemaker_unpacked(tiny_bund
             answer = httpx.post(f"{url}/invocations", json=["hello from sagemaker"])
             assert answer.status_code == 200 and answer.json()["predictions"][0][0]["emoji"] in demo.EMOJIS
         for _ in range(3):  # whichever worker answers the scrape counts every worker's requests
-            assert metric(scrape(url), "emoji_reco_requests_total", route="/invocations", status="200") == 2 * workers
+            assert metric(scrape(url), "emoji_reco_requests_total", route="/invocations",
+                          status="200") == 2 * workers
 
 
 def _records(n: int) -> list[str]:
@@ -49,8 +50,9 @@ def _records(n: int) -> list[str]:
 
 
 def test_batch_transform_mini_batches_of_max_payload_get_one_line_per_record_in_order(tiny_bundle, tmp_path):
-    """What Batch Transform sends with SplitType=Line, BatchStrategy=MultiRecord, MaxPayloadInMB=1: as many lines
-    as fit in 1 MB, as CSV or JSON Lines; each answer line is what that record alone gets from the same model."""
+    """What Batch Transform sends with SplitType=Line, BatchStrategy=MultiRecord, MaxPayloadInMB=1: as many
+    lines as fit in 1 MB, as CSV or JSON Lines; each answer line is what that record alone gets from the same
+    model."""
     import csv
     import io
     import json
@@ -61,7 +63,8 @@ def test_batch_transform_mini_batches_of_max_payload_get_one_line_per_record_in_
     with entry_point(tiny_bundle[1], tmp_path, SAGEMAKER_BATCH="true", SAGEMAKER_MAX_PAYLOAD_IN_MB="1",
                      SAGEMAKER_BATCH_STRATEGY="MULTI_RECORD") as url:
         assert httpx.get(f"{url}/execution-parameters").json()["BatchStrategy"] == "MULTI_RECORD"
-        alone = [httpx.post(f"{url}/invocations", json=[records[i]]).json()["predictions"][0] for i in (0, 4321, 10499)]
+        alone = [httpx.post(f"{url}/invocations",
+                            json=[records[i]]).json()["predictions"][0] for i in (0, 4321, 10499)]
         answer = httpx.post(f"{url}/invocations", content=csv_body, timeout=300,
                             headers={"Content-Type": "text/csv", "Accept": "text/csv"})
         assert answer.status_code == 200, answer.text[:300]
@@ -71,7 +74,8 @@ def test_batch_transform_mini_batches_of_max_payload_get_one_line_per_record_in_
             assert rows[i] == [str(v) for p in expected for v in (p["emoji"], p["probability"])]
         lines = "\n".join(json.dumps({"text": r} if i % 2 else r) for i, r in enumerate(records[:3000]))
         answer = httpx.post(f"{url}/invocations", content=lines.encode(), timeout=300,
-                            headers={"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"})
+                            headers={"Content-Type": "application/jsonlines",
+                                     "Accept": "application/jsonlines"})
         assert answer.status_code == 200, answer.text[:300]
         out = [json.loads(line) for line in answer.text.splitlines()]
         assert len(out) == 3000 and out[0]["predictions"] == [alone[0]]
@@ -88,7 +92,8 @@ def test_the_training_entry_point_follows_the_sagemaker_training_contract(tiny_m
     assert (root / "model" / "saved_model" / "saved_model.pb").is_file()
     assert bundle.read_labels(root / "model") == demo.EMOJIS
     assert bundle.Predictor(root / "model").logits(["does it answer"]).shape == (1, len(demo.EMOJIS))
-    # Settings name only what differs from the defaults; the rest (the n-gram half among it) comes from base.json.
+    # Settings name only what differs from the defaults; the rest (the n-gram half among it) comes from
+    # base.json.
     assert bundle.Predictor(root / "model").parts(["and in parts"])["ngram"].shape == (1, len(demo.EMOJIS))
 
 

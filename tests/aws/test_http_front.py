@@ -26,7 +26,8 @@ def _http(body: str | bytes, content_type: str = "text/plain", b64: bool = False
 def test_the_http_front_answers_a_tweet_from_the_endpoint(aws, moto_server, tiny_bundle, monkeypatch):
     monkeypatch.setenv("ENDPOINT_NAME", "shop-front")
     runtime, sent = boto3.client("sagemaker-runtime"), []
-    runtime.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", lambda request, **_: sent.append(
+    runtime.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint",
+                                 lambda request, **_: sent.append(
         (request.method, request.url, {k: v for k, v in request.headers.items()}, request.body)))
     queue_answer(moto_server, real_answer(tiny_bundle, ["monday again"]))
     reply = http_front.handler(_http("monday again"), runtime=runtime)
@@ -34,9 +35,11 @@ def test_the_http_front_answers_a_tweet_from_the_endpoint(aws, moto_server, tiny
     (answer,) = json.loads(reply["body"])["predictions"]
     assert len(answer) == 3 and answer[0]["emoji"] in demo.EMOJIS
     queue_answer(moto_server, real_answer(tiny_bundle, ["a", "b"]))
-    reply = http_front.handler(_http(json.dumps(["a", "b"]).encode(), "application/json", b64=True), runtime=runtime)
+    reply = http_front.handler(_http(json.dumps(["a", "b"]).encode(), "application/json", b64=True),
+                               runtime=runtime)
     assert reply["statusCode"] == 200 and len(json.loads(reply["body"])["predictions"]) == 2
-    # What went over the wire to SageMaker: the endpoint named by $ENDPOINT_NAME, JSON both ways, the texts as a list.
+    # What went over the wire to SageMaker: the endpoint named by $ENDPOINT_NAME, JSON both ways, the texts as
+    # a list.
     assert [(method, url.split("/", 3)[-1]) for method, url, _, _ in sent] == [
         ("POST", "endpoints/shop-front/invocations")] * 2
     assert all(headers["Content-Type"] == b"application/json" and headers["Accept"] == b"application/json"
@@ -58,7 +61,8 @@ def test_the_http_front_refuses_bad_bodies_with_the_reason(aws, monkeypatch, eve
 
 
 def test_the_http_front_passes_explain_through_to_the_endpoint(monkeypatch):
-    """A double of sagemaker-runtime records what the front sends (the endpoint's side is tested in test_server)."""
+    """A double of sagemaker-runtime records what the front sends (the endpoint's side is tested in
+    test_server)."""
     monkeypatch.setenv("ENDPOINT_NAME", "emoji-reco")
     sent = []
 
@@ -67,7 +71,8 @@ def test_the_http_front_passes_explain_through_to_the_endpoint(monkeypatch):
 
         def invoke_endpoint(self, **request):
             sent.append(json.loads(request["Body"]))
-            return {"Body": io.BytesIO(json.dumps({"version": "1", "predictions": [[{"emoji": "🔥", "probability": 1.0}]],
+            return {"Body": io.BytesIO(json.dumps({"version": "1",
+                                                   "predictions": [[{"emoji": "🔥", "probability": 1.0}]],
                                                    "explanations": [{"emojis": []}]}).encode())}
 
     asked = http_front.handler(_http(json.dumps({"instances": ["lit"], "explain": True}), "application/json"),
@@ -83,7 +88,8 @@ def test_the_http_front_reports_an_endpoint_failure_as_502(aws, moto_server, mon
     reply = http_front.handler(_http("is anyone there"))
     body = json.loads(reply["body"])
     assert reply["statusCode"] == 502 and "model endpoint failed" in body["error"]
-    assert "oops" not in reply["body"] and body["request_id"] == reply["headers"]["X-Request-Id"]  # detail: log only
+    # detail: log only
+    assert "oops" not in reply["body"] and body["request_id"] == reply["headers"]["X-Request-Id"]
 
 
 def test_the_lambda_package_holds_the_handler_and_what_it_imports(tmp_path):
@@ -95,7 +101,8 @@ def test_the_lambda_package_holds_the_handler_and_what_it_imports(tmp_path):
     probe = ("import sys, emoji_reco.aws.http_front as h; "
              "print(h.handler({'body': '', 'headers': {}})['statusCode']); "
              "print(sorted(m for m in sys.modules if m.startswith('emoji_reco')))")
-    done = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0] = ['{tmp_path / 'front'}'] + "
+    done = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0] = ['{tmp_path / 'front'}'] "
+                                                       f"+ "
                            f"{[p for p in sys.path if 'site-packages' in p]!r}; " + probe],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -108,14 +115,17 @@ def test_the_http_front_template_throttles_names_its_origins_and_requires_auth_b
 
     template = cfn_yaml.load(str(ROOT / "deploy" / "http-front.yaml"))
     params, resources = template["Parameters"], template["Resources"]
-    assert "Default" not in params["AllowedOrigins"] and "*" in params["AllowedOrigins"]["AllowedPattern"]  # refused
+    # refused
+    assert "Default" not in params["AllowedOrigins"] and "*" in params["AllowedOrigins"]["AllowedPattern"]
     assert resources["Api"]["Properties"]["CorsConfiguration"]["AllowOrigins"] == {"Ref": "AllowedOrigins"}
     throttling = resources["Stage"]["Properties"]["DefaultRouteSettings"]
     assert throttling == {"ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
                           "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"}}
-    assert params["Auth"]["Default"] == "AWS_IAM" and set(params["Auth"]["AllowedValues"]) == {"AWS_IAM", "JWT", "NONE"}
+    assert params["Auth"]["Default"] == "AWS_IAM" and set(params["Auth"]["AllowedValues"]) == {"AWS_IAM",
+                                                                                               "JWT", "NONE"}
     assert resources["Route"]["Properties"]["AuthorizationType"] == {"Ref": "Auth"}
-    assert resources["Authorizer"]["Condition"] == "UseJwt" and resources["Authorizer"]["Properties"]["AuthorizerType"] == "JWT"
+    assert (resources["Authorizer"]["Condition"] == "UseJwt"
+            and resources["Authorizer"]["Properties"]["AuthorizerType"] == "JWT")
     import re
 
     pattern = re.compile(params["AllowedOrigins"]["AllowedPattern"])

@@ -18,16 +18,21 @@ def test_the_registry_keeps_versions_approvals_and_the_newest_approved(aws, pack
     auto = settings(**{"sagemaker.registry.group": group})
     manual = settings(**{"sagemaker.registry.group": group, "sagemaker.registry.approval": "manual"})
     first = model_registry.register({**model, "version": "1"}, auto, "EmojiFlow/1", metrics, passed, run_root)
-    second = model_registry.register({**model, "version": "2"}, auto, "EmojiFlow/2", metrics, failed, run_root)
-    third = model_registry.register({**model, "version": "3"}, manual, "EmojiFlow/3", metrics, passed, run_root)
-    assert [first["status"], second["status"], third["status"]] == ["Approved", "Rejected", "PendingManualApproval"]
+    second = model_registry.register({**model, "version": "2"}, auto, "EmojiFlow/2", metrics, failed,
+                                     run_root)
+    third = model_registry.register({**model, "version": "3"}, manual, "EmojiFlow/3", metrics, passed,
+                                    run_root)
+    assert [first["status"], second["status"], third["status"]] == ["Approved", "Rejected",
+                                                                    "PendingManualApproval"]
     assert [v["version"] for v in model_registry.versions(group)] == ["3", "2", "1"]
     newest = model_registry.newest_approved(group)
-    assert newest["version"] == "1" and newest["model_data"] == model["model_data"] and newest["top1"] == "0.4000"
+    assert (newest["version"] == "1" and newest["model_data"] == model["model_data"] and newest["top1"]
+            == "0.4000")
 
     assert cli.main(["models", "approve", third["arn"], "--registry", "sagemaker", "--group", group]) == 0
     assert model_registry.newest_approved(group)["version"] == "3"
-    assert cli.main(["models", "reject", "3", "--registry", "sagemaker", "--group", group, "--note", "bias"]) == 0
+    assert cli.main(["models", "reject", "3", "--registry", "sagemaker", "--group", group, "--note",
+                     "bias"]) == 0
     assert model_registry.newest_approved(group)["version"] == "1"
     capsys.readouterr()
     assert cli.main(["models", "list", "--registry", "sagemaker", "--group", group]) == 0

@@ -15,12 +15,14 @@ def test_labeled_csv_and_labels_json_from_s3(aws):
     rows = [(t, {"😂": 0, "😭": 1, "🔥": 2}[e]) for t, e in labeled_rows(10)]
     body = pd.DataFrame(rows, columns=["TWEET", "LABEL"]).to_csv(index=False)
     client.put_object(Bucket=bucket, Key="in/tweets.csv", Body=body.encode())
-    client.put_object(Bucket=bucket, Key="in/labels.json", Body=json.dumps({"0": "😂", "1": "😭", "2": "🔥"}).encode())
+    client.put_object(Bucket=bucket, Key="in/labels.json",
+                      Body=json.dumps({"0": "😂", "1": "😭", "2": "🔥"}).encode())
     prepared = prepare(f"s3://{bucket}/in/tweets.csv")
     assert prepared.emojis == ["😂", "😭", "🔥"] and prepared.report["rows_kept"] == 30
     assert prepared.report["source"] == f"s3://{bucket}/in/tweets.csv"
     # A prefix reads every data file under it (labels.json is not data).
-    client.put_object(Bucket=bucket, Key="in/more.csv", Body=body.replace("text number", "more text").encode())
+    client.put_object(Bucket=bucket, Key="in/more.csv",
+                      Body=body.replace("text number", "more text").encode())
     assert prepare(f"s3://{bucket}/in/").report["rows_kept"] == 60
 
 
@@ -38,7 +40,8 @@ def test_a_base_model_on_s3_is_fetched_once_and_loads(aws, tiny_model, tmp_path,
         client.upload_file(str(path), bucket, f"models/tiny/{path.name}")
     monkeypatch.setattr(base_model, "CACHE", tmp_path)
     local = base_model.resolve(f"s3://{bucket}/models/tiny")
-    assert sorted(p.name for p in local.iterdir()) == sorted([base_model.COMPLETE, *(p.name for p in tiny_model.iterdir())])
+    assert sorted(p.name for p in local.iterdir()) == sorted([base_model.COMPLETE,
+                                                              *(p.name for p in tiny_model.iterdir())])
     assert base_model.load_classifier(local, ["a", "b"]).config.num_labels == 2
     with pytest.raises(base_model.ModelError, match="No base model at"):
         base_model.resolve(f"s3://{bucket}/models/missing")
@@ -57,7 +60,8 @@ def test_object_names_that_would_leave_the_target_folder_are_refused(aws, tmp_pa
     assert list((tmp_path / "out").iterdir()) == []  # nothing half-downloaded is left either
 
 
-def test_an_interrupted_base_model_fetch_is_fetched_again_and_concurrent_fetches_are_safe(aws, tiny_model, tmp_path,
+def test_an_interrupted_base_model_fetch_is_fetched_again_and_concurrent_fetches_are_safe(aws, tiny_model,
+                                                                                          tmp_path,
                                                                                             monkeypatch):
     import shutil
     from concurrent.futures import ThreadPoolExecutor

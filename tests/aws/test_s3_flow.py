@@ -20,7 +20,8 @@ def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket_resumes_from_th
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
     (model / "tf_model.h5").rename(tmp_path / "weights.h5")  # train fails: no weights
-    config = tiny_flow_config(model, **QUICK_SAGEMAKER, **{"deploy.endpoint": f"ep-{bucket}", "deploy.target": "sagemaker",
+    config = tiny_flow_config(model, **QUICK_SAGEMAKER,
+                              **{"deploy.endpoint": f"ep-{bucket}", "deploy.target": "sagemaker",
                                                           "sagemaker.registry.group": f"flow-{bucket}",
                                                           "platform.datastore": "s3"})
     status, failed, output = run_flow(config)
@@ -30,14 +31,16 @@ def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket_resumes_from_th
     assert records and all(r["uri"].startswith(prefix + "tfrecords/") for r in records)
 
     def listing():
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"metaflow/EmojiFlow/{failed.id}/")
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket,
+                                                                 Prefix=f"metaflow/EmojiFlow/{failed.id}/")
         return {o["Key"]: o["LastModified"] for page in pages for o in page.get("Contents", [])}
 
     shards = listing()
     assert {r["uri"][len(f"s3://{bucket}/"):] for r in records} <= set(shards)
 
     (tmp_path / "weights.h5").rename(model / "tf_model.h5")
-    smoke = [[{"emoji": "😂", "probability": 0.5}]] * 3  # what the endpoint answers the deploy step's smoke test
+    # what the endpoint answers the deploy step's smoke test
+    smoke = [[{"emoji": "😂", "probability": 0.5}]] * 3
     queue_answer(moto_server, json.dumps({"version": "x", "predictions": smoke}).encode())
     status, run, output = run_flow(config, resume_from=failed.id)
     assert status == "successful", output[-4000:]
@@ -45,17 +48,20 @@ def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket_resumes_from_th
         assert convert.origin_pathspec.startswith(f"EmojiFlow/{failed.id}/convert/")
     assert task(run, "join_convert").data.tfrecords == records  # the resumed run reads the first run's shards
     assert {key: listing()[key] for key in shards} == shards  # ... and did not rewrite them
-    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=f"metaflow/EmojiFlow/{run.id}/")["Contents"]}
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket,
+                                                     Prefix=f"metaflow/EmojiFlow/{run.id}/")["Contents"]}
     assert f"metaflow/EmojiFlow/{run.id}/emoji_reco/model/saved_model/saved_model.pb" in keys
     package = task(run, "register").data.model_package
     assert package["status"] == "Approved" and package["version"] == run.id
     deployment = task(run, "deploy").data.deployment
-    assert deployment["deployed"] and deployment["changed"] and deployment["endpoint_config"] == f"ep-{bucket}-{run.id}"
+    assert (deployment["deployed"] and deployment["changed"] and deployment["endpoint_config"]
+            == f"ep-{bucket}-{run.id}")
     served = boto3.client("sagemaker").describe_endpoint(EndpointName=f"ep-{bucket}")
     assert served["EndpointConfigName"] == f"ep-{bucket}-{run.id}" and served["EndpointStatus"] == "InService"
     summary = card_json(run, "end", "summary")  # its run history holds only runs of this datastore
     assert run.id in summary
-    assert not [other.id for other in Flow("EmojiFlow").runs() if other.id not in (run.id, failed.id) and other.id in summary]
+    assert not [other.id for other in Flow("EmojiFlow").runs() if other.id not in (run.id, failed.id)
+                and other.id in summary]
 
 
 def test_with_sagemaker_training_the_train_step_runs_a_job_and_evaluates_its_model(
@@ -71,11 +77,14 @@ def test_with_sagemaker_training_the_train_step_runs_a_job_and_evaluates_its_mod
     client, bucket = aws
     monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_S3", f"s3://{bucket}/metaflow")
-    # Another demo seed: other smoke texts than the test above (moto answers a repeated request body from its cache).
+    # Another demo seed: other smoke texts than the test above (moto answers a repeated request body from its
+    # cache).
     config = tiny_flow_config(tiny_model, **QUICK_SAGEMAKER, **{
-        "demo.seed": 11, "train.backend": "sagemaker", "deploy.target": "sagemaker", "deploy.endpoint": f"ep-{bucket}",
+        "demo.seed": 11, "train.backend": "sagemaker", "deploy.target": "sagemaker",
+        "deploy.endpoint": f"ep-{bucket}",
         "sagemaker.registry.group": f"flow-{bucket}"})
-    # Moto completes training jobs without running them: play the job's part by putting a model (the tiny bundle,
+    # Moto completes training jobs without running them: play the job's part by putting a model (the tiny
+    # bundle,
     # over the demo emojis) where SageMaker writes it, as soon as the run's id names that place.
     tarball = sources.make_tarball(tiny_bundle[1], tmp_path / "model.tar.gz")
 

@@ -1,5 +1,5 @@
-"""The model archive for SageMaker's TensorFlow Serving image, and its code/inference.py handlers run in-process
-against the real SavedModel, fed what TF Serving would feed them."""
+"""The model archive for SageMaker's TensorFlow Serving image, and its code/inference.py handlers run
+in-process against the real SavedModel, fed what TF Serving would feed them."""
 import importlib.util
 import json
 import tarfile
@@ -15,7 +15,8 @@ from emoji_reco.data.cleaning import clean_text, is_empty
 from emoji_reco.model import bundle, tfrecords, tokenization
 from emoji_reco.serving import payloads
 
-TRICKY = ["@user check https://t.co/x &amp; more", "CAPS and   spaces\t\n", "emoji inside 😂 text ❤️", "ünïcödé façade",
+TRICKY = ["@user check https://t.co/x &amp; more", "CAPS and   spaces\t\n", "emoji inside 😂 text ❤️",
+          "ünïcödé façade",
           "word " * 100, "日本語のテキスト", "a", "!!!???", "line\u2028separator", "tab\tand\x00nul"]
 
 
@@ -41,7 +42,8 @@ def handlers(archive):
 
 def test_the_archive_has_the_layout_the_image_expects(archive):
     names, model = archive
-    for name in ("1/saved_model.pb", "1/variables/variables.index", "code/inference.py", "code/requirements.txt",
+    for name in ("1/saved_model.pb", "1/variables/variables.index", "code/inference.py",
+                 "code/requirements.txt",
                  "code/payloads.py", "code/cleaning.py", "code/tokenizer/tokenizer.json", "code/labels.json"):
         assert name in names
     assert not any(n.startswith(("/", "..")) for n in names)
@@ -50,12 +52,13 @@ def test_the_archive_has_the_layout_the_image_expects(archive):
 
 
 def tf_serving(model_dir, request_json: str):
-    """What TF Serving's REST predict does with the columnar request: run the signature, answer {"outputs": ...}."""
+    """What TF Serving's REST predict does with the columnar request: run the signature, answer {"outputs":
+    ...}."""
     request = json.loads(request_json)
     signature = tf.saved_model.load(str(model_dir / "1")).signatures[request["signature_name"]]
     outputs = signature(**{k: tf.constant(v, dtype=tf.int32) for k, v in request["inputs"].items()})
-    return SimpleNamespace(status_code=200, content=json.dumps({"outputs": {k: v.numpy().tolist()
-                                                                            for k, v in outputs.items()}}).encode())
+    answer = {"outputs": {k: v.numpy().tolist() for k, v in outputs.items()}}
+    return SimpleNamespace(status_code=200, content=json.dumps(answer).encode())
 
 
 @pytest.mark.parametrize("body, content_type, attributes, k, raw", [
@@ -63,12 +66,14 @@ def tf_serving(model_dir, request_json: str):
     (b"first line\nsecond line\n", "text/plain", "k=5", 5, False),
     (b"text\nfirst\nsecond\n", "text/csv; header=present", "raw=logits", 3, True),
 ])
-def test_handlers_answer_like_our_server(archive, handlers, tiny_bundle, body, content_type, attributes, k, raw):
+def test_handlers_answer_like_our_server(archive, handlers, tiny_bundle, body, content_type, attributes, k,
+                                         raw):
     _, model = archive
     _, folder = tiny_bundle
     context = SimpleNamespace(request_content_type=content_type, custom_attributes=attributes,
                               accept_header="application/json")
-    answer, answer_type = handlers.output_handler(tf_serving(model, handlers.input_handler(body, context)), context)
+    answer, answer_type = handlers.output_handler(tf_serving(model, handlers.input_handler(body, context)),
+                                                  context)
     assert answer_type == "application/json"
     answer = json.loads(answer)
     texts = payloads.parse_texts(body, content_type, 256, is_empty)
@@ -79,7 +84,8 @@ def test_handlers_answer_like_our_server(archive, handlers, tiny_bundle, body, c
     else:
         for theirs, mine in zip(answer["predictions"], ours["predictions"], strict=True):
             assert [p["emoji"] for p in theirs] == [p["emoji"] for p in mine]
-            np.testing.assert_allclose([p["probability"] for p in theirs], [p["probability"] for p in mine], atol=1e-3)
+            np.testing.assert_allclose([p["probability"] for p in theirs], [p["probability"] for p in mine],
+                                       atol=1e-3)
 
 
 def test_handlers_refuse_bad_requests_like_our_server(handlers):
@@ -97,7 +103,8 @@ def test_handlers_refuse_bad_requests_like_our_server(handlers):
 
 def test_csv_texts_of_any_length_and_line_ending_are_read_whole():
     body = b"text\r" + b"y" * 200_000 + b'\r\n"two\rlines"\rlast'
-    assert payloads.parse_texts(body, "text/csv; header=present", 8, is_empty) == ["y" * 200_000, "two\rlines", "last"]
+    assert payloads.parse_texts(body, "text/csv; header=present", 8,
+                                is_empty) == ["y" * 200_000, "two\rlines", "last"]
 
 
 def test_tokenization_in_the_image_matches_training_exactly(handlers, tmp_path, tiny_model):
@@ -109,5 +116,6 @@ def test_tokenization_in_the_image_matches_training_exactly(handlers, tmp_path, 
     written = tfrecords.convert_shard({"train": frame}, 0, 1, tok_dir, 32, 64, str(tmp_path / "rec"))
     trained, _ = tfrecords.read_all([written[0]["uri"]])
     served = handlers.encode([texts[i] for i in keep])["inputs"]
-    unpadded = [row[: sum(mask)] for row, mask in zip(served["input_ids"], served["attention_mask"], strict=True)]
+    unpadded = [row[: sum(mask)] for row, mask in zip(served["input_ids"], served["attention_mask"],
+                                                      strict=True)]
     assert len(unpadded) >= 300 and unpadded == trained

@@ -18,7 +18,8 @@ CARDED_STEPS = {"prepare", "join_convert", "train", "evaluate", "deploy", "end"}
 
 
 def cli(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "emoji_reco.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "emoji_reco.cli", *args], capture_output=True, text=True,
+                          env=env,
                           cwd=cwd, timeout=120)
 
 
@@ -42,7 +43,8 @@ def test_predict_on_a_file_keeps_every_row_in_order_and_reports_accuracy(tmp_pat
 def test_predict_jsonl_output_and_text_arguments(tmp_path, tiny_bundle):
     _, folder = tiny_bundle
     (tmp_path / "in.jsonl").write_text('{"text": "hello there"}\n{"text": "bye"}\n')
-    result = cli("predict", "--model", str(folder), "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "o.jsonl"))
+    result = cli("predict", "--model", str(folder), "--input", str(tmp_path / "in.jsonl"), "--output",
+                 str(tmp_path / "o.jsonl"))
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert [r["text"] for r in lines] == ["hello there", "bye"] and "accuracy" not in result.stdout
@@ -69,7 +71,8 @@ def test_predict_refuses_an_empty_text_in_one_line(tiny_bundle):
 def test_predict_without_a_deployed_model_says_what_to_do():
     result = cli("predict", "--endpoint", "never-deployed", "hi")
     assert result.returncode == 2
-    assert "No model is deployed to endpoint 'never-deployed'" in result.stderr and "Traceback" not in result.stderr
+    assert ("No model is deployed to endpoint 'never-deployed'" in result.stderr
+            and "Traceback" not in result.stderr)
 
 
 def test_endpoint_status_and_rollback(tmp_path, tiny_bundle):
@@ -117,7 +120,8 @@ def test_models_list_with_no_runs_says_so(tmp_path):
     # Metaflow would look for a .metaflow folder in every folder above, where another run may have left one.
     empty = {**os.environ, "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(tmp_path / ".metaflow")}
     result = cli("models", "list", cwd=tmp_path, env=empty)
-    assert result.returncode == 0 and "No EmojiFlow runs here yet" in result.stdout and not result.stderr.strip()
+    assert (result.returncode == 0 and "No EmojiFlow runs here yet" in result.stdout
+            and not result.stderr.strip())
 
 
 NOTICES = ("cuInit", "CUDA error", "oneDNN", "absl::InitializeLog", "cpu_feature_guard")
@@ -127,16 +131,20 @@ def test_cli_output_carries_no_tensorflow_start_up_notices(tiny_bundle):
     _, folder = tiny_bundle
     quiet = cli("predict", "--model", str(folder), "monday again")
     assert quiet.returncode == 0 and not [n for n in NOTICES if n in quiet.stderr], quiet.stderr
-    noisy = cli("predict", "--model", str(folder), "monday again", env={**os.environ, "EMOJI_RECO_TF_NOTICES": "1"})
+    noisy = cli("predict", "--model", str(folder), "monday again",
+                env={**os.environ, "EMOJI_RECO_TF_NOTICES": "1"})
     assert any(n in noisy.stderr for n in NOTICES)  # what TensorFlow prints here without the filter
     assert noisy.stdout == quiet.stdout
 
 
-def test_predict_json_without_an_output_prints_json_lines_and_a_csv_extra_field_is_not_an_index(tmp_path, tiny_bundle):
-    """The file of issue 26: pandas once took the extra field of `hello, world` as an index column, scoring " world"
-    and an empty row and losing two texts; a quote left open once swallowed every row after it without a word."""
+def test_predict_json_without_an_output_prints_json_lines_and_a_csv_extra_field_is_not_an_index(tmp_path,
+                                                                                                tiny_bundle):
+    """The file of issue 26: pandas once took the extra field of `hello, world` as an index column, scoring "
+    world" and an empty row and losing two texts; a quote left open once swallowed every row after it without
+    a word."""
     _, folder = tiny_bundle
-    (tmp_path / "in.csv").write_text('text\nfirst tweet here\nhello, world\n"never closed\nthird\n"two\nlines"\n')
+    (tmp_path / "in.csv").write_text('text\nfirst tweet here\nhello, world\n"never '
+                                     'closed\nthird\n"two\nlines"\n')
     result = cli("predict", "--model", str(folder), "--input", str(tmp_path / "in.csv"), "--json")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
@@ -154,13 +162,14 @@ def test_a_rollback_moves_the_champion_so_the_endpoint_and_the_registry_agree(tm
     older, newer = gated_run(tmp_path, str(folder)), gated_run(tmp_path, str(folder))
     for run in (older, newer):  # as the deploy step does: publish under the run id, then crown the run
         endpoint.publish(folder, run.split("/")[1], ["x"])
-        registry.crown(run, endpoint.name)
+        registry.make_champion(run, endpoint.name)
     result = cli("endpoint", "rollback", "--endpoint", endpoint.name, "--flow", "GatedFlow")
     assert result.returncode == 0, result.stderr
     assert endpoint.current_version() == older.split("/")[1]
     tag = registry.champion_tag(endpoint.name)
     assert tag in Run(older).user_tags and tag not in Run(newer).user_tags
-    listed = {line.split()[0]: line for line in cli("models", "list", "--flow", "GatedFlow").stdout.splitlines()
+    listed = {line.split()[0]: line for line in cli("models", "list", "--flow",
+                                                    "GatedFlow").stdout.splitlines()
               if line.startswith("GatedFlow/")}
     assert f"champion:{endpoint.name}" in listed[older] and endpoint.name not in listed.get(newer, "")
 
@@ -171,7 +180,8 @@ def test_the_card_viewer_listens_on_loopback_only_and_caches_outside_the_work_tr
     import httpx
 
     port = free_port()
-    viewer = subprocess.Popen([sys.executable, "-m", "emoji_reco.cli", "cards", "serve", champion.pathspec, "--flow",
+    viewer = subprocess.Popen([sys.executable, "-m", "emoji_reco.cli", "cards", "serve", champion.pathspec,
+                               "--flow",
                                FLOW, "--port", str(port)], env={**os.environ, "HOME": str(tmp_path)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -184,7 +194,8 @@ def test_the_card_viewer_listens_on_loopback_only_and_caches_outside_the_work_tr
                 time.sleep(0.5)
         listed = {c["task"].split("/")[-2]: c["card"] for c in runinfo["cards"]}
         assert runinfo["run_id"] == champion.id and set(listed) == CARDED_STEPS  # the champion's, every one
-        evaluation = card_components(httpx.get(f"http://127.0.0.1:{port}/card/{listed['evaluate']}", timeout=30).text)
+        evaluation = card_components(httpx.get(f"http://127.0.0.1:{port}/card/{listed['evaluate']}",
+                                               timeout=30).text)
         metrics = champion.data.metrics
         assert all(f"{metrics[name]:.4f}" in evaluation for name in ("top1", "top3", "macro_f1"))
         listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
@@ -198,13 +209,17 @@ def test_the_card_viewer_listens_on_loopback_only_and_caches_outside_the_work_tr
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_card_view_without_a_browser_says_where_the_card_is_and_leaves_the_work_tree_clean(champion, tmp_path):
+def test_card_view_without_a_browser_says_where_the_card_is_and_leaves_the_work_tree_clean(champion,
+                                                                                           tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")}
-    viewed = subprocess.run([sys.executable, FLOW, "card", "view", f"{champion.id}/evaluate"], capture_output=True,
+    viewed = subprocess.run([sys.executable, FLOW, "card", "view", f"{champion.id}/evaluate"],
+                            capture_output=True,
                             text=True, timeout=240, env={**env, "HOME": str(tmp_path)})
     assert viewed.returncode == 0, viewed.stderr[-3000:]
-    url = next(line.split(" ", 1)[1] for line in viewed.stderr.splitlines() if line.startswith("card: file://"))
+    url = next(line.split(" ", 1)[1] for line in viewed.stderr.splitlines()
+               if line.startswith("card: file://"))
     card = Path(url.removeprefix("file://"))
     assert card.is_relative_to(tmp_path / ".cache" / "emoji-reco") and "<html" in card.read_text().lower()
     assert "emoji-reco cards serve" in viewed.stderr
-    assert not Path("metaflow_card_cache").exists()  # the work tree (the session's working directory) stays clean
+    # the work tree (the session's working directory) stays clean
+    assert not Path("metaflow_card_cache").exists()

@@ -1,7 +1,7 @@
-"""The GPU training image: it builds, TensorFlow imports with its CUDA libraries, and with no GPU visible (this
-machine has none) a training job runs on the CPU and says so in one line, with none of CUDA's start-up noise.
-Its 6.7 GB build is made and checked once per recipe (Dockerfile, setup.py, containers/ scripts): a stamp
-outside the work tree records the recipe checked, so CI builds it only when the recipe changed."""
+"""The GPU training image: it builds, TensorFlow imports with its CUDA libraries, and with no GPU visible
+(this machine has none) a training job runs on the CPU and says so in one line, with none of CUDA's start-up
+noise. Its 6.7 GB build is made and checked once per recipe (Dockerfile, setup.py, containers/ scripts): a
+stamp outside the work tree records the recipe checked, so CI builds it only when the recipe changed."""
 import hashlib
 import os
 from pathlib import Path
@@ -30,13 +30,16 @@ def test_the_gpu_image_imports_cuda_tensorflow_and_trains_on_the_cpu_without_a_g
     image = containers.build("train-gpu", tmp_path / "build.log")
     built = containers.run("--entrypoint", "python", image, "-c",
                            "import tensorflow as tf, nvidia.cudnn, nvidia.cublas; "
-                           "print('cuda', tf.test.is_built_with_cuda(), tf.sysconfig.get_build_info()['cuda_version'])",
+                           "print('cuda', tf.test.is_built_with_cuda(), "
+                           "tf.sysconfig.get_build_info()['cuda_version'])",
                            check=True)
     assert "cuda True 12" in built.stdout
     root = opt_ml(tmp_path / "ml", tiny_model)
     (root / "output").mkdir()
-    done = containers.run("--network", "none", "-v", f"{root}/input:/opt/ml/input:ro", "-v", f"{root}/model:/opt/ml/model",
-                          "-v", f"{root}/output:/opt/ml/output", "-v", f"{tiny_model}:{tiny_model}:ro", image, "train",
+    done = containers.run("--network", "none", "-v", f"{root}/input:/opt/ml/input:ro", "-v",
+                          f"{root}/model:/opt/ml/model",
+                          "-v", f"{root}/output:/opt/ml/output", "-v", f"{tiny_model}:{tiny_model}:ro", image,
+                          "train",
                           check=True)
     log = done.stdout + done.stderr
     assert log.count("no GPU visible to this CUDA build of TensorFlow; training on the CPU") == 1

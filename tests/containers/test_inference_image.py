@@ -1,5 +1,6 @@
-"""The inference image run as SageMaker runs it: `IMAGE serve`, the model read-only in /opt/ml/model, port 8080
-published on 127.0.0.1, a read-only root filesystem; its answers against the host's server on the same bundle."""
+"""The inference image run as SageMaker runs it: `IMAGE serve`, the model read-only in /opt/ml/model, port
+8080 published on 127.0.0.1, a read-only root filesystem; its answers against the host's server on the same
+bundle."""
 import csv
 import io
 import json
@@ -34,26 +35,30 @@ def records(n: int) -> list[str]:
     return [f'tweet {i}: "so" happy, so tired, a day at the beach {i % 97}' for i in range(n)]
 
 
-def test_the_image_serves_as_the_host_does_as_a_non_root_user_on_a_read_only_root(inference_image, tiny_bundle):
+def test_the_image_serves_as_the_host_does_as_a_non_root_user_on_a_read_only_root(inference_image,
+                                                                                  tiny_bundle):
     expected = host_answers(tiny_bundle[1], SAMPLE_TEXTS)
     with containers.serving(inference_image, tiny_bundle[1]) as (url, name):
         assert httpx.get(f"{url}/ping").json()["status"] == "ready"
         assert httpx.post(f"{url}/invocations{ALL}", json=SAMPLE_TEXTS).json()["predictions"] == expected
         user = subprocess.run([containers.engine(), "exec", name, "id", "-u"], capture_output=True, text=True)
         assert user.stdout.strip() == "1000"
-        write = subprocess.run([containers.engine(), "exec", name, "touch", "/opt/venv/x"], capture_output=True,
+        write = subprocess.run([containers.engine(), "exec", name, "touch", "/opt/venv/x"],
+                               capture_output=True,
                                text=True)
         assert write.returncode != 0 and "Read-only file system" in write.stderr
 
 
 def test_two_workers_each_answer(inference_image, tiny_bundle):
-    """SAGEMAKER_MODEL_SERVER_WORKERS=2: concurrent requests on their own connections reach both processes (the
-    access log names the process that answered each); rounds of 32 until both have answered, 10 at most."""
+    """SAGEMAKER_MODEL_SERVER_WORKERS=2: concurrent requests on their own connections reach both processes
+    (the access log names the process that answered each); rounds of 32 until both have answered, 10 at
+    most."""
     with containers.serving(inference_image, tiny_bundle[1], SAGEMAKER_MODEL_SERVER_WORKERS=2) as (url, name):
         answered, sent = set(), 0
         with ThreadPoolExecutor(8) as pool:
             while len(answered) < 2 and sent < 320:
-                statuses = list(pool.map(lambda i: httpx.post(f"{url}/invocations", json=[f"text {i}"]).status_code,
+                statuses = list(pool.map(lambda i: httpx.post(f"{url}/invocations",
+                                                              json=[f"text {i}"]).status_code,
                                          range(sent, sent + 32)))
                 assert statuses == [200] * 32
                 sent += 32
@@ -68,7 +73,8 @@ def test_batch_transform_mini_batches_get_one_line_per_record_in_order(inference
     texts[999] = ""  # unscorable: answered as such, in its place
     body = "".join(f'"{t.replace(chr(34), 2 * chr(34))}"\n' for t in texts).encode()
     alone = host_answers(tiny_bundle[1], [texts[0], texts[1234], texts[-1]])
-    with containers.serving(inference_image, tiny_bundle[1], SAGEMAKER_BATCH="true", SAGEMAKER_MAX_PAYLOAD_IN_MB="1",
+    with containers.serving(inference_image, tiny_bundle[1], SAGEMAKER_BATCH="true",
+                            SAGEMAKER_MAX_PAYLOAD_IN_MB="1",
                             SAGEMAKER_BATCH_STRATEGY="MULTI_RECORD") as (url, _):
         answer = httpx.post(f"{url}/invocations{ALL}", content=body, timeout=300,
                             headers={"Content-Type": "text/csv", "Accept": "text/csv"})
@@ -79,15 +85,18 @@ def test_batch_transform_mini_batches_get_one_line_per_record_in_order(inference
             assert rows[i] == [str(v) for p in expected for v in (p["emoji"], p["probability"])]
         lines = "\n".join(json.dumps({"text": t}) for t in texts).encode()
         answer = httpx.post(f"{url}/invocations{ALL}", content=lines, timeout=300,
-                            headers={"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"})
+                            headers={"Content-Type": "application/jsonlines",
+                                     "Accept": "application/jsonlines"})
         out = [json.loads(line) for line in answer.text.splitlines()]
         assert len(out) == len(texts) and out[999]["error"] == payloads.UNSCORABLE
         assert [out[i]["predictions"][0] for i in (0, 1234, len(texts) - 1)] == alone
 
 
 def test_sigterm_finishes_the_request_in_flight_and_exits_zero(inference_image, tiny_bundle):
-    """As SageMaker stops a container (a scale-in, a finished transform job): SIGTERM, then SIGKILL after a grace."""
-    with containers.serving(inference_image, tiny_bundle[1], SAGEMAKER_BATCH="true", SAGEMAKER_MAX_PAYLOAD_IN_MB="4",
+    """As SageMaker stops a container (a scale-in, a finished transform job): SIGTERM, then SIGKILL after a
+    grace."""
+    with containers.serving(inference_image, tiny_bundle[1], SAGEMAKER_BATCH="true",
+                            SAGEMAKER_MAX_PAYLOAD_IN_MB="4",
                             SAGEMAKER_BATCH_STRATEGY="MULTI_RECORD") as (url, name):
         answers = []
         client = threading.Thread(target=lambda: answers.append((httpx.post(
@@ -115,16 +124,22 @@ def test_without_a_model_ping_says_what_is_missing_and_the_server_stays_up(infer
         ping = httpx.get(f"{url}/ping")
         assert ping.status_code == 503 and "No model bundle in /opt/ml/model" in ping.json()["error"]
         assert containers.state(name)["Running"]
-        missing = [line for line in containers.logs(name).splitlines() if "No model bundle in /opt/ml/model" in line]
+        missing = [line for line in containers.logs(name).splitlines() if "No model bundle in "
+                                                                          "/opt/ml/model" in line]
         assert len(missing) == 1 and "Traceback" not in containers.logs(name)  # said once, in one line
 
 
-def test_bundles_trained_in_every_precision_answer_in_the_image_as_on_the_host(inference_image, precision_bundles):
-    """train → bundle → predict, on the host and in the image, for float32, mixed_bfloat16 and mixed_float16."""
-    mounts = [arg for p, (folder, _) in precision_bundles.items() for arg in ("-v", f"{folder}:/bundles/{p}:ro")]
-    subprocess.run(["chmod", "-R", "a+rX", *(str(folder) for folder, _ in precision_bundles.values())], check=True)
+def test_bundles_trained_in_every_precision_answer_in_the_image_as_on_the_host(inference_image,
+                                                                               precision_bundles):
+    """train → bundle → predict, on the host and in the image, for float32, mixed_bfloat16 and
+    mixed_float16."""
+    mounts = [arg for p, (folder, _) in precision_bundles.items() for arg in ("-v",
+                                                                              f"{folder}:/bundles/{p}:ro")]
+    subprocess.run(["chmod", "-R", "a+rX", *(str(folder) for folder, _ in precision_bundles.values())],
+                   check=True)
     script = ("import json, sys; from emoji_reco.model.bundle import Predictor; "
-              "print(json.dumps({p: Predictor('/bundles/' + p).probabilities(json.loads(sys.argv[1])).tolist() "
+              "print(json.dumps({p: Predictor('/bundles/' + p).probabilities(json.loads(sys.argv[1]))"
+              ".tolist() "
               f"for p in {sorted(precision_bundles)!r}}}))")
     done = containers.run("--read-only", "--entrypoint", "python", *mounts, inference_image, "-c", script,
                           json.dumps(SAMPLE_TEXTS), check=True)

@@ -33,7 +33,8 @@ def test_cleaning_drops_exactly_the_control_surrogate_and_private_use_characters
 
 
 @settings(max_examples=examples(300), deadline=None)
-@given(st.text(st.sampled_from(list(" \t\n\x00\x7f@&#;amp:/.wWx9_😂\u0301\u200b\ufffd")), max_size=30) | st.text(max_size=30))
+@given(st.text(st.sampled_from(list(" \t\n\x00\x7f@&#;amp:/.wWx9_😂\u0301\u200b\ufffd")),
+               max_size=30) | st.text(max_size=30))
 def test_the_quick_emptiness_check_agrees_with_cleaning(text):
     assert is_empty(text) == (clean_text(text) == "")
 
@@ -50,7 +51,8 @@ def test_labeled_csv_with_emoji_labels_splits_stratified(tmp_path):
     assert prepared.emojis == ["🔥", "😂", "😭"]  # equal counts: ordered by character
     sizes = {k: len(v) for k, v in prepared.splits.items()}
     assert sizes == {"train": 48, "validation": 6, "test": 6}
-    assert all(v.label.value_counts().tolist() == [v.label.value_counts().iloc[0]] * 3 for v in prepared.splits.values())
+    assert all(v.label.value_counts().tolist() == [v.label.value_counts().iloc[0]]
+               * 3 for v in prepared.splits.values())
     assert prepared.report["rows_kept"] == 60 and prepared.report["dropped"] == {}
     again = prepare(path)
     assert all(again.splits[k].equals(prepared.splits[k]) for k in dataset.SPLITS)  # seeded
@@ -71,7 +73,8 @@ def test_raw_tweets_get_their_label_from_the_emoji(tmp_path):
     path.write_text("\n".join(json.dumps({"text": t}) for t in texts), encoding="utf-8")
     prepared = prepare(path, top_emojis=2)
     assert prepared.report["shape"] == "raw"
-    assert prepared.report["dropped"] == {"no_top_emoji": 2, "several_top_emojis": 1, "empty_after_cleaning": 1}
+    assert prepared.report["dropped"] == {"no_top_emoji": 2, "several_top_emojis": 1,
+                                          "empty_after_cleaning": 1}
     train = pd.concat(prepared.splits.values())
     assert not any(find_emojis(t) for t in train.text)
     assert set(prepared.emojis) == {"😂", "😭"}
@@ -79,7 +82,8 @@ def test_raw_tweets_get_their_label_from_the_emoji(tmp_path):
 
 def test_every_drop_reason_is_counted(tmp_path):
     good = labeled_rows(10)
-    bad = [("", "😂"), ("@only_a_mention", "😂"), ("no label", ""), ("weird label", "🦄"), (good[0][0], good[0][1])]
+    bad = [("", "😂"), ("@only_a_mention", "😂"), ("no label", ""), ("weird label", "🦄"),
+           (good[0][0], good[0][1])]
     path = tmp_path / "t.csv"
     pd.DataFrame(good + bad, columns=["text", "label"]).to_csv(path, index=False)
     with open(path, "a", encoding="utf-8") as handle:
@@ -113,10 +117,12 @@ def test_a_folder_reads_every_data_file_in_it(tmp_path):
 
 
 @settings(max_examples=examples(80), deadline=None)
-@given(texts=st.lists(st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=40), max_size=30),
+@given(texts=st.lists(st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=40),
+                      max_size=30),
        chunk=st.integers(1, 7))
 def test_a_well_formed_csv_reads_back_exactly_with_each_rows_number(tmp_path_factory, texts, chunk):
-    """Quotes, commas, line breaks (\r too) and any other character inside a field: every row read whole, numbered."""
+    """Quotes, commas, line breaks (\r too) and any other character inside a field: every row read whole,
+    numbered."""
     path = tmp_path_factory.mktemp("csv") / "t.csv"
     with open(path, "w", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerows([["text", "n"]] + [[t, str(i)] for i, t in enumerate(texts, 1)])
@@ -127,7 +133,8 @@ def test_a_well_formed_csv_reads_back_exactly_with_each_rows_number(tmp_path_fac
 
 
 def test_a_broken_csv_row_is_counted_and_no_row_after_it_is_lost(tmp_path):
-    """A quote left open once swallowed the rest of the file silently; a row with extra fields is malformed."""
+    """A quote left open once swallowed the rest of the file silently; a row with extra fields is
+    malformed."""
     lines = ["text,label", "one,😂", '"never closed,😂', "two,😭", "three,too,many", '"four, quoted",😂',
              '"stray"quote,😂', "five,😭", "", "short"]
     (tmp_path / "t.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -195,7 +202,8 @@ def test_arbitrary_bytes_in_a_file_never_crash_prepare(tmp_path_factory, blob):
 
 def test_a_separate_test_file_is_the_test_split_without_training_texts(tmp_path):
     pd.DataFrame(labeled_rows(20), columns=["TWEET", "LABEL"]).to_csv(tmp_path / "train.csv", index=False)
-    test_rows = [("unseen text one", "😂"), ("text number 3 for 😂", "😂"), ("unseen two", "🦄"), ("unseen three", "🔥")]
+    test_rows = [("unseen text one", "😂"), ("text number 3 for 😂", "😂"), ("unseen two", "🦄"),
+                 ("unseen three", "🔥")]
     pd.DataFrame(test_rows, columns=["TWEET", "LABEL"]).to_csv(tmp_path / "test.csv", index=False)
     prepared = prepare(tmp_path / "train.csv", test_path=str(tmp_path / "test.csv"))
     assert prepared.splits["test"].text.tolist() == ["unseen text one", "unseen three"]
@@ -234,12 +242,14 @@ def test_an_empty_file_and_single_class_data_stop_with_one_clear_message(tmp_pat
     (tmp_path / "empty.csv").write_bytes(b"")
     with pytest.raises(DataError, match="holds no rows"):
         prepare(tmp_path / "empty.csv")
-    pd.DataFrame(labeled_rows(10, emojis=("😂",)), columns=["TWEET", "LABEL"]).to_csv(tmp_path / "one.csv", index=False)
+    pd.DataFrame(labeled_rows(10, emojis=("😂",)),
+                 columns=["TWEET", "LABEL"]).to_csv(tmp_path / "one.csv", index=False)
     with pytest.raises(DataError, match="1 usable class"):
         prepare(tmp_path / "one.csv")
 
 
-CELLS = st.one_of(st.none(), st.sampled_from(["😂", "😭", "🔥", "0", "1", "2", "hello", "", " ", "nan", "None"]),
+CELLS = st.one_of(st.none(),
+                  st.sampled_from(["😂", "😭", "🔥", "0", "1", "2", "hello", "", " ", "nan", "None"]),
                   st.text(max_size=30), st.integers(-3, 5), st.floats(allow_nan=True))
 
 
@@ -251,7 +261,8 @@ CELLS = st.one_of(st.none(), st.sampled_from(["😂", "😭", "🔥", "0", "1", 
        .flatmap(lambda good: st.lists(st.tuples(CELLS, CELLS), max_size=10).map(lambda noise: good + noise)),
        raw=st.binary(max_size=300),
        columns=st.sampled_from([("text", "label"), ("TWEET", "LABEL")] * 3 + [("body", "x"), ("a", "b")]))
-def test_random_files_give_a_clean_result_or_a_clear_data_error(tmp_path_factory, fmt, encoding, rows, raw, columns):
+def test_random_files_give_a_clean_result_or_a_clear_data_error(tmp_path_factory, fmt, encoding, rows, raw,
+                                                                columns):
     folder = tmp_path_factory.mktemp("fuzz")
     frame = pd.DataFrame(rows, columns=list(columns)).astype(object)
     path = folder / f"data.{'csv' if fmt == 'bytes' else fmt}"
@@ -260,7 +271,8 @@ def test_random_files_give_a_clean_result_or_a_clear_data_error(tmp_path_factory
     elif fmt == "csv":
         path.write_bytes(frame.to_csv(index=False).encode(encoding, "replace"))
     elif fmt == "jsonl":
-        path.write_bytes(frame.to_json(orient="records", lines=True, force_ascii=False).encode(encoding, "replace"))
+        path.write_bytes(frame.to_json(orient="records", lines=True,
+                                       force_ascii=False).encode(encoding, "replace"))
     else:
         frame.astype(str).where(frame.notna(), None).to_parquet(path)
     (folder / "labels.json").write_text(json.dumps({"0": "😂", "1": "😭", "2": "🔥"}))
@@ -273,9 +285,11 @@ def test_random_files_give_a_clean_result_or_a_clear_data_error(tmp_path_factory
     event("prepared")
     emojis = prepared.emojis
     assert len(emojis) >= 2 and all(emoji_lib.purely_emoji(e) for e in emojis)
-    written = {cell.strip() for row in rows for cell in row if isinstance(cell, str)}  # a tweet may say "None"
+    # a tweet may say "None"
+    written = {cell.strip() for row in rows for cell in row if isinstance(cell, str)}
     for split in prepared.splits.values():
         assert split.label.between(0, len(emojis) - 1).all()
-        assert all(isinstance(t, str) and t.strip() and (t not in ("None", "nan") or t in written) for t in split.text)
+        assert all(isinstance(t, str) and t.strip()
+                   and (t not in ("None", "nan") or t in written) for t in split.text)
         assert not any("\ufffd" in t for t in split.text)
     assert prepared.report["rows_kept"] == sum(len(s) for s in prepared.splits.values())

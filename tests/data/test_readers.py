@@ -1,5 +1,5 @@
-"""The readers, file by file and function by function, with exact expectations: formats, row numbers, strings out of
-any cell, empty files, column finding, label maps and the table scoring reads."""
+"""The readers, file by file and function by function, with exact expectations: formats, row numbers, strings
+out of any cell, empty files, column finding, label maps and the table scoring reads."""
 import gzip
 
 import pandas as pd
@@ -21,7 +21,8 @@ def chunks(path, rows=None, fmt="auto"):
 def test_one_file_reads_as_one_table_and_a_folder_adds_where_each_row_came_from(tmp_path):
     (tmp_path / "a.csv").write_text("text\none\n\"two, quoted\"\n")
     table, dropped = readers.read_table(str(tmp_path / "a.csv"))
-    assert table.text.tolist() == ["one", "two, quoted"] and "input_file" not in table and dropped == {"malformed_row": 0}
+    assert table.text.tolist() == ["one", "two, quoted"]
+    assert "input_file" not in table and dropped == {"malformed_row": 0}
     assert table.index.tolist() == [1, 2] and table.index.name == "row"
     (tmp_path / "b.jsonl").write_text('{"text": "three"}\nnot json\n')
     table, dropped = readers.read_table(str(tmp_path))
@@ -29,7 +30,8 @@ def test_one_file_reads_as_one_table_and_a_folder_adds_where_each_row_came_from(
     assert table.input_file.tolist() == [str(tmp_path / "a.csv")] * 2 + [str(tmp_path / "b.jsonl")]
     with pytest.raises(DataError) as caught:
         readers.read_table(str(tmp_path / "none.csv"))
-    assert str(caught.value).startswith(f"Data file not found: {tmp_path / 'none.csv'}. Pass --data with a CSV")
+    assert str(caught.value).startswith(f"Data file not found: {tmp_path / 'none.csv'}. Pass --data with a "
+                                        f"CSV")
 
 
 def test_an_empty_folder_has_no_data(tmp_path):
@@ -44,7 +46,8 @@ def test_rows_come_in_chunks_numbered_from_one_in_their_file(tmp_path):
     (tmp_path / "t.csv").write_text("text\n" + "".join(f"t{i}\n" for i in range(1, 8)))
     read = chunks(tmp_path / "t.csv", rows=3)
     assert [f.index.tolist() for _, f, _ in read] == [[1, 2, 3], [4, 5, 6], [7]]
-    assert [f.text.tolist() for _, f, _ in read][2] == ["t7"] and {o for o, _, _ in read} == {str(tmp_path / "t.csv")}
+    assert [f.text.tolist() for _, f, _ in read][2] == ["t7"] and {o for o, _, _ in read} == {str(tmp_path
+                                                                                                  / "t.csv")}
     whole = chunks(tmp_path / "t.csv")
     assert len(whole) == 1 and len(whole[0][1]) == 7
 
@@ -54,7 +57,8 @@ def test_every_cell_becomes_a_string_and_a_null_an_empty_one(tmp_path):
                           "raw": [b"x", b"\xff", None]})
     frame.to_parquet(tmp_path / "t.parquet")
     (_, read, _), = chunks(tmp_path / "t.parquet")
-    assert read.to_dict("list") == {"text": ["a", "", "c"], "label": ["1", "", "3"], "score": ["0.5", "1.5", ""],
+    assert read.to_dict("list") == {"text": ["a", "", "c"], "label": ["1", "", "3"],
+                                    "score": ["0.5", "1.5", ""],
                                     "raw": ["x", "\ufffd", ""]}
     assert read.index.tolist() == [1, 2, 3]
 
@@ -80,7 +84,8 @@ def test_a_name_that_says_no_format_is_refused_with_what_to_do():
 def test_gzip_and_a_byte_order_mark_read_as_plain_text(tmp_path):
     (tmp_path / "t.csv.gz").write_bytes(gzip.compress("\ufefftext,label\nhello,😂\n".encode()))
     (_, frame, _), = chunks(tmp_path / "t.csv.gz")
-    assert list(frame.columns) == ["text", "label"] and frame.to_dict("list") == {"text": ["hello"], "label": ["😂"]}
+    assert list(frame.columns) == ["text",
+                                   "label"] and frame.to_dict("list") == {"text": ["hello"], "label": ["😂"]}
 
 
 def test_empty_files_give_no_rows_but_keep_their_columns(tmp_path):
@@ -89,7 +94,8 @@ def test_empty_files_give_no_rows_but_keep_their_columns(tmp_path):
     (tmp_path / "blank.jsonl").write_text("\n\n")
     pd.DataFrame({"text": pd.Series([], dtype=str)}).to_parquet(tmp_path / "none.parquet")
     assert [(len(f), list(f.columns), bad) for _, f, bad in chunks(tmp_path / "empty.csv")] == [(0, [], 0)]
-    assert [(len(f), list(f.columns)) for _, f, _ in chunks(tmp_path / "header.csv")] == [(0, ["text", "label"])]
+    assert [(len(f), list(f.columns)) for _, f, _ in chunks(tmp_path
+                                                            / "header.csv")] == [(0, ["text", "label"])]
     assert [(len(f), list(f.columns)) for _, f, _ in chunks(tmp_path / "blank.jsonl")] == [(0, [])]
     assert [(len(f), list(f.columns)) for _, f, _ in chunks(tmp_path / "none.parquet")] == [(0, ["text"])]
 
@@ -97,7 +103,8 @@ def test_empty_files_give_no_rows_but_keep_their_columns(tmp_path):
 def test_a_csv_header_that_repeats_a_name_is_numbered_and_short_rows_are_padded(tmp_path):
     (tmp_path / "t.csv").write_text("text,x,x\na\nb,1,2\n")
     (_, frame, bad), = chunks(tmp_path / "t.csv")
-    assert list(frame.columns) == ["text", "x", "x.1"] and frame.values.tolist() == [["a", "", ""], ["b", "1", "2"]]
+    assert list(frame.columns) == ["text", "x",
+                                   "x.1"] and frame.values.tolist() == [["a", "", ""], ["b", "1", "2"]]
     assert bad == 0 and readers._csv_header(str(tmp_path / "t.csv"), 0) == ["text", "x", "x"]
 
 
@@ -121,19 +128,20 @@ def test_an_unreadable_file_is_named_with_its_format(tmp_path):
 
 def test_columns_are_found_by_name_in_any_case_or_as_configured():
     frame = pd.DataFrame(columns=[" Tweet ", "EMOJI", "other"])
-    assert readers.columns(frame, {}, "f.csv") == (" Tweet ", "EMOJI")
-    assert readers.columns(pd.DataFrame(columns=["body"]), {}, "f.csv") == ("body", None)
-    assert readers.columns(frame, {"text_column": "other", "label_column": "EMOJI"}, "f.csv") == ("other", "EMOJI")
+    assert readers.columns(frame, None, None, "f.csv") == (" Tweet ", "EMOJI")
+    assert readers.columns(pd.DataFrame(columns=["body"]), None, None, "f.csv") == ("body", None)
+    assert readers.columns(frame, "other", "EMOJI", "f.csv") == ("other", "EMOJI")
     with pytest.raises(DataError) as caught:
-        readers.columns(frame, {"text_column": "missing"}, "f.csv")
+        readers.columns(frame, "missing", None, "f.csv")
     assert str(caught.value) == ("f.csv has no column 'missing' (data.text_column); its columns are "
                                  "[' Tweet ', 'EMOJI', 'other'].")
     with pytest.raises(DataError) as caught:
-        readers.columns(frame, {"label_column": "lbl"}, "f.csv")
+        readers.columns(frame, None, "lbl", "f.csv")
     assert "(data.label_column)" in str(caught.value)
     with pytest.raises(DataError) as caught:
-        readers.columns(pd.DataFrame(columns=["a", "b"]), {}, "f.csv")
-    assert str(caught.value) == ("f.csv has no text column (looked for text, tweet, content, body; found ['a', 'b']). "
+        readers.columns(pd.DataFrame(columns=["a", "b"]), None, None, "f.csv")
+    assert str(caught.value) == ("f.csv has no text column (looked for text, tweet, content, body; found "
+                                 "['a', 'b']). "
                                  "Rename it, or set data.text_column in the config.")
 
 
@@ -146,9 +154,11 @@ def test_a_label_map_is_read_beside_the_data_or_as_configured(tmp_path):
     assert readers.load_label_map(str(tmp_path / "mine.json"), str(tmp_path / "t.csv")) == {"7": "🔥"}
     with pytest.raises(DataError) as caught:
         readers.load_label_map(str(tmp_path / "gone.json"), str(tmp_path / "t.csv"))
-    assert str(caught.value) == f"Label map {tmp_path / 'gone.json'} not found. Fix data.labels in the config."
+    assert (str(caught.value) == f"Label map {tmp_path / 'gone.json'} not found. Fix data.labels in the "
+                                 f"config.")
     (tmp_path / "labels.json").write_text("[1, 2]")
-    with pytest.raises(DataError, match=f"^Label map {tmp_path / 'labels.json'} is not a JSON object of label id"):
+    with pytest.raises(DataError, match=f"^Label map {tmp_path / 'labels.json'} is not a JSON object of "
+                                        f"label id"):
         readers.load_label_map(None, str(tmp_path / "t.csv"))
 
 
@@ -158,7 +168,8 @@ def test_the_table_scoring_reads_keeps_each_rows_origin_and_labels_through_the_m
     table, dropped = readers.load_labeled_texts(str(tmp_path / "t.csv"))
     assert dropped == {"malformed_row": 1} and list(table.columns) == ["row", "text", "emoji"]
     assert {**table.to_dict("list"), "emoji": nulls_as_none(table.emoji)} == {
-        "row": [1, 3, 4, 5], "text": ["first", "second", "third", "fourth"], "emoji": ["😂", "😭", None, "🔥"]}
+        "row": [1, 3, 4, 5], "text": ["first", "second", "third", "fourth"],
+        "emoji": ["😂", "😭", None, "🔥"]}
     unlabeled = readers.labeled_texts(pd.DataFrame({"text": ["x", None]}), "f", None)
     assert unlabeled.to_dict("list") == {"row": [1, 2], "text": ["x", ""]}
     several = pd.DataFrame({"input_file": ["a", "b"], "text": ["x", "y"], "emoji": ["❤", ""]},

@@ -1,5 +1,5 @@
-"""Input files on S3 (moto in server mode) are read as they stream, in ranged GETs, never copied whole: the rows,
-their numbers and the malformed count are those of the same file read locally, in every format."""
+"""Input files on S3 (moto in server mode) are read as they stream, in ranged GETs, never copied whole: the
+rows, their numbers and the malformed count are those of the same file read locally, in every format."""
 import gzip
 import hashlib
 
@@ -12,7 +12,8 @@ from emoji_reco.data import readers
 
 
 def _files(tmp_path) -> dict:
-    """A CSV (with a malformed row and a quoted line break), its gzip, JSON Lines and Parquet: name → bytes."""
+    """A CSV (with a malformed row and a quoted line break), its gzip, JSON Lines and Parquet: name →
+    bytes."""
     rows = [f"tweet {i}, with a comma and {hashlib.sha256(str(i).encode()).hexdigest()}" for i in range(3000)]
     rows[7] = "a line\nbreak inside"
     lines = ["text,label"] + [f'"{t}",{i % 10}' for i, t in enumerate(rows)]
@@ -21,7 +22,8 @@ def _files(tmp_path) -> dict:
     parquet = tmp_path / "t.parquet"
     pd.DataFrame({"text": rows, "label": [str(i % 10) for i in range(len(rows))]}).to_parquet(parquet)
     jsonl = pd.DataFrame({"text": rows}).to_json(orient="records", lines=True, force_ascii=False).encode()
-    return {"t.csv": csv_bytes, "t.csv.gz": gzip.compress(csv_bytes), "t.jsonl": jsonl, "t.parquet": parquet.read_bytes()}
+    return {"t.csv": csv_bytes, "t.csv.gz": gzip.compress(csv_bytes), "t.jsonl": jsonl,
+            "t.parquet": parquet.read_bytes()}
 
 
 def _text(value) -> str | None:
@@ -38,8 +40,8 @@ def test_an_s3_file_reads_as_the_local_one_in_ranged_gets_never_whole(aws, tmp_p
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a session of this test's own, for its hook
     boto3.setup_default_session()
     ranges = []
-    boto3.DEFAULT_SESSION.events.register("before-send.s3.GetObject",
-                                          lambda request, **_: ranges.append(_text(request.headers.get("Range"))))
+    boto3.DEFAULT_SESSION.events.register(
+        "before-send.s3.GetObject", lambda request, **_: ranges.append(_text(request.headers.get("Range"))))
     local = list(readers.read_chunks(str(tmp_path / name), rows=700))
     remote = list(readers.read_chunks(f"s3://{bucket}/in/{name}", rows=700))
     assert [bad for *_, bad in remote] == [bad for *_, bad in local] and len(remote) == len(local) > 1
@@ -47,8 +49,10 @@ def test_an_s3_file_reads_as_the_local_one_in_ranged_gets_never_whole(aws, tmp_p
         pd.testing.assert_frame_equal(ours, theirs)
     sizes = [int(b) - int(a) + 1 for a, b in (r.removeprefix("bytes=").split("-") for r in ranges if r)]
     assert len(ranges) == len(sizes) > 1  # every GET a range, several of them
-    assert max(sizes) <= 16 << 10 < len(data) and sum(sizes) < 2 * len(data)  # never whole, never read over and over
-    assert len(ranges) <= len(data) // (16 << 10) + 6  # whole blocks (Parquet reads its footer first), not 8 KiB reads
+    # never whole, never read over and over
+    assert max(sizes) <= 16 << 10 < len(data) and sum(sizes) < 2 * len(data)
+    # whole blocks (Parquet reads its footer first), not 8 KiB reads
+    assert len(ranges) <= len(data) // (16 << 10) + 6
 
 
 def test_a_prefix_reads_its_data_files_in_name_order_and_skips_the_label_map(aws, tmp_path):
@@ -66,5 +70,6 @@ def test_an_s3_path_with_no_data_says_so_in_one_line(aws):
     s3, bucket = aws
     s3.put_object(Bucket=bucket, Key="in/notes.txt", Body=b"not data")
     for missing in (f"s3://{bucket}/nothing.csv", f"s3://{bucket}/nothing/", f"s3://{bucket}/in/"):
-        with pytest.raises(DataError, match=f"^Data not found at {missing}: no such object or prefix with data files"):
+        with pytest.raises(DataError, match=f"^Data not found at {missing}: no such object or prefix with "
+                                            f"data files"):
             list(readers.read_chunks(missing))

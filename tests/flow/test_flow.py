@@ -39,7 +39,8 @@ def test_evaluate_scores_the_test_split_in_full(champion):
     metrics = task(champion, "evaluate").data.metrics
     assert len(training["history"]) == 1 and {"loss", "val_accuracy"} <= set(training["history"][0])
     assert {"top1", "top3", "macro_f1", "per_emoji", "confusion"} <= set(metrics)
-    assert metrics["top3"] >= metrics["top1"] and sum(map(sum, metrics["confusion"])) == len(prepare.splits["test"])
+    assert metrics["top3"] >= metrics["top1"]
+    assert sum(map(sum, metrics["confusion"])) == len(prepare.splits["test"])
 
 
 def test_a_run_that_passes_the_gate_is_approved_crowned_and_serves_its_bundle(champion):
@@ -51,14 +52,16 @@ def test_a_run_that_passes_the_gate_is_approved_crowned_and_serves_its_bundle(ch
     assert served.name == champion.id
     assert bundle.read_labels(served) == prepare.emojis
     assert bundle.read_metadata(served)["run"] == champion.pathspec
-    assert (served / "saved_model" / "saved_model.pb").is_file() and (served / "tokenizer" / "tokenizer.json").is_file()
+    assert (served / "saved_model" / "saved_model.pb").is_file() and (served / "tokenizer"
+                                                                      / "tokenizer.json").is_file()
 
 
 def test_one_bundle_holds_the_combined_model_with_the_weight_chosen_on_validation(champion):
     training, metrics = task(champion, "train").data.training, task(champion, "evaluate").data.metrics
     metadata = bundle.read_metadata(LocalEndpoint("emoji-reco").current_dir())
     assert metadata["format"] == bundle.FORMAT and metadata["ensemble"] == training["ensemble"]
-    assert metadata["ensemble"]["chosen"] == "validation log-loss" and 0 <= metadata["ensemble"]["weight"] <= 1
+    assert (metadata["ensemble"]["chosen"] == "validation log-loss" and 0 <= metadata["ensemble"]["weight"]
+            <= 1)
     assert metrics["parts"]["weight"] == metadata["ensemble"]["weight"]
     assert metrics["parts"]["combined"]["top1"] == metrics["top1"]
 
@@ -72,7 +75,8 @@ def test_the_evaluation_card_shows_the_words_that_decide_each_emoji(champion):
 
 
 def test_predict_answers_from_the_deployed_model(champion):
-    out = subprocess.run([sys.executable, "-m", "emoji_reco.cli", "predict", "--json", "monday again, really?"],
+    out = subprocess.run([sys.executable, "-m", "emoji_reco.cli", "predict", "--json",
+                          "monday again, really?"],
                          capture_output=True, text=True, check=True)
     answer = json.loads(out.stdout)
     assert answer[0]["text"] == "monday again, really?"
@@ -82,7 +86,8 @@ def test_predict_answers_from_the_deployed_model(champion):
 def test_step_logs_carry_no_tensorflow_start_up_notices(champion):
     for step in ("convert", "train", "evaluate", "deploy"):  # the steps that load TensorFlow
         logs = "".join(t.stderr + t.stdout for t in champion[step])
-        assert not [n for n in ("cuInit", "CUDA error", "oneDNN", "absl::InitializeLog") if n in logs], (step, logs[-2000:])
+        assert not [n for n in ("cuInit", "CUDA error", "oneDNN", "absl::InitializeLog")
+                    if n in logs], (step, logs[-2000:])
 
 
 def test_cards_show_the_data_and_the_confusion_matrix(champion):
@@ -100,7 +105,8 @@ def test_cards_show_the_data_and_the_confusion_matrix(champion):
 
 
 def test_a_candidate_that_fails_the_gate_deploys_nothing(champion, tiny_model, tmp_path):
-    subprocess.run([sys.executable, "-m", "emoji_reco.cli", "demo-data", "--output", str(tmp_path), "--rows", "500"],
+    subprocess.run([sys.executable, "-m", "emoji_reco.cli", "demo-data", "--output", str(tmp_path), "--rows",
+                    "500"],
                    check=True, capture_output=True)
     config = tiny_flow_config(tiny_model, **{"gate.min_score": 1.01})
     status, run, output = run_flow(config, data=str(tmp_path / "tweets.csv"), sample=300)
@@ -136,7 +142,8 @@ def test_resume_after_a_failed_train_reuses_the_converted_shards(tiny_model, tmp
     assert task(resumed, "deploy").data.deployment["deployed"]
     # Another endpoint's champion: the emoji-reco endpoint's champion keeps its tag.
     assert registry.champion_tag("resume-test") in resumed.user_tags
-    assert [m["run"] for m in registry.models("EmojiFlow") if "champion:resume-test" in m["state"]] == [resumed.pathspec]
+    assert [m["run"] for m in registry.models("EmojiFlow")
+            if "champion:resume-test" in m["state"]] == [resumed.pathspec]
 
 
 def test_a_missing_data_file_stops_the_run_with_one_clear_message(tiny_model, tmp_path):
@@ -162,11 +169,14 @@ def test_a_person_can_approve_a_rejected_run_and_deploy_it(tiny_model):
     config = tiny_flow_config(tiny_model, **{"gate.min_score": 1.01, "deploy.endpoint": endpoint})
     status, run, output = run_flow(config)
     assert status == "successful" and not task(run, "deploy").data.deployment["deployed"], output[-3000:]
-    status, _, output = run_flow(config, flow=DEPLOY_FLOW, model=run.pathspec)  # DeployFlow serves approved runs only
+    # DeployFlow serves approved runs only
+    status, _, output = run_flow(config, flow=DEPLOY_FLOW, model=run.pathspec)
     assert status == "failed" and f"{run.pathspec} is not approved" in output and "Traceback" not in output
-    approved = subprocess.run([sys.executable, "-m", "emoji_reco.cli", "models", "approve", run.pathspec, "--deploy"],
+    approved = subprocess.run([sys.executable, "-m", "emoji_reco.cli", "models", "approve", run.pathspec,
+                               "--deploy"],
                               capture_output=True, text=True, timeout=300)
-    assert approved.returncode == 0 and f"endpoint {endpoint} now serves {run.id}" in approved.stdout, approved.stderr
+    assert (approved.returncode == 0 and f"endpoint {endpoint} now serves "
+                                         f"{run.id}" in approved.stdout), approved.stderr
     assert LocalEndpoint(endpoint).current_version() == run.id
     tags = Run(run.pathspec, _namespace_check=False).user_tags
     assert {registry.APPROVED, registry.champion_tag(endpoint)} <= set(tags) and registry.REJECTED not in tags
@@ -176,5 +186,6 @@ def test_a_person_can_approve_a_rejected_run_and_deploy_it(tiny_model):
     status, deploy_run, output = run_flow({**config, "deploy": {"endpoint": second}}, flow=DEPLOY_FLOW,
                                           model=run.pathspec)
     assert status == "successful", output[-3000:]
-    assert LocalEndpoint(second).current_version() == run.id and deploy_run["deploy"].task.data.deployment["deployed"]
+    assert (LocalEndpoint(second).current_version() == run.id
+            and deploy_run["deploy"].task.data.deployment["deployed"])
     assert registry.champion_tag(second) in Run(run.pathspec, _namespace_check=False).user_tags

@@ -1,6 +1,6 @@
-"""EmojiFlow on Kubernetes with Argo Workflows (config/kubernetes.json), compiled without a cluster: `argo-workflows
-create --only-json` against moto's S3 (for the code package) on 127.0.0.1. What Argo and Argo Events would do with
-the WorkflowTemplate and the Sensor is not exercised here."""
+"""EmojiFlow on Kubernetes with Argo Workflows (config/kubernetes.json), compiled without a cluster:
+`argo-workflows create --only-json` against moto's S3 (for the code package) on 127.0.0.1. What Argo and Argo
+Events would do with the WorkflowTemplate and the Sensor is not exercised here."""
 import json
 import os
 import subprocess
@@ -13,7 +13,8 @@ from helpers.flows import DEPLOY_FLOW, FLOW, MONITOR_FLOW, ROOT
 
 pytestmark = pytest.mark.timeout(300)
 CONFIG = parse(json.dumps({"extends": "kubernetes.json"}))
-# `--only-json` prints the WorkflowTemplate only; this also prints the Sensor and the schedule Metaflow compiled.
+# `--only-json` prints the WorkflowTemplate only; this also prints the Sensor and the schedule Metaflow
+# compiled.
 COMPILE = """import json, os, runpy, sys
 from metaflow.plugins.argo.argo_workflows import ArgoWorkflows
 ArgoWorkflows.__str__ = lambda self: json.dumps({"template": self._workflow_template.to_json(),
@@ -33,15 +34,20 @@ def _compile(flow: str, moto_server: str) -> dict:
     import boto3
 
     bucket = f"emoji-argo-{uuid.uuid4().hex[:8]}"
-    aws = {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    aws = {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1"}
-    boto3.client("s3", **{"endpoint_url": moto_server, "region_name": "us-east-1", "aws_access_key_id": "testing",
+    boto3.client("s3", **{"endpoint_url": moto_server, "region_name": "us-east-1",
+                          "aws_access_key_id": "testing",
                           "aws_secret_access_key": "testing"}).create_bucket(Bucket=bucket)
-    env = {**os.environ, **aws, "METAFLOW_DEFAULT_DATASTORE": "s3", "METAFLOW_DATASTORE_SYSROOT_S3": f"s3://{bucket}/mf",
+    env = {**os.environ, **aws, "METAFLOW_DEFAULT_DATASTORE": "s3",
+           "METAFLOW_DATASTORE_SYSROOT_S3": f"s3://{bucket}/mf",
            "METAFLOW_KUBERNETES_NAMESPACE": "emoji-reco", "METAFLOW_ARGO_EVENTS_EVENT": "metaflow-event",
-           "METAFLOW_ARGO_EVENTS_EVENT_BUS": "default", "METAFLOW_ARGO_EVENTS_EVENT_SOURCE": "metaflow-webhook",
+           "METAFLOW_ARGO_EVENTS_EVENT_BUS": "default",
+           "METAFLOW_ARGO_EVENTS_EVENT_SOURCE": "metaflow-webhook",
            "METAFLOW_ARGO_EVENTS_SERVICE_ACCOUNT": "operate-workflow-sa"}
-    done = subprocess.run([sys.executable, "-c", COMPILE, flow, "--config", "config", str(ROOT / "config" / "kubernetes.json"),
+    done = subprocess.run([sys.executable, "-c", COMPILE, flow, "--config", "config",
+                           str(ROOT / "config" / "kubernetes.json"),
                            "--production", "argo-workflows", "create", "--only-json"],
                           env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -59,13 +65,16 @@ def _templates(compiled) -> dict:
 
 def test_the_workflow_template_fans_convert_out_over_the_shards(compiled):
     template = compiled["template"]
-    assert template["kind"] == "WorkflowTemplate" and template["metadata"]["name"] == "emojireco.prod.emojiflow"
+    assert (template["kind"] == "WorkflowTemplate" and template["metadata"]["name"]
+            == "emojireco.prod.emojiflow")
     dag = {t["name"]: t for t in _templates(compiled)["EmojiFlow"]["dag"]["tasks"]}
     assert set(dag) >= {"start", "prepare", "join-convert", "train", "evaluate", "register", "deploy", "end"}
     fan_out = dag["prepare-foreach-shards"]
     assert fan_out["withParam"] == "{{tasks.prepare.outputs.parameters.num-splits}}"  # one convert per shard
-    assert [t["template"] for t in _templates(compiled)["prepare-foreach-shards"]["dag"]["tasks"]] == ["convert"]
-    assert dag["train"]["depends"] == "join-convert.Succeeded" and dag["deploy"]["depends"] == "register.Succeeded"
+    assert ([t["template"] for t in _templates(compiled)["prepare-foreach-shards"]["dag"]["tasks"]]
+            == ["convert"])
+    assert (dag["train"]["depends"] == "join-convert.Succeeded" and dag["deploy"]["depends"]
+            == "register.Succeeded")
 
 
 def test_each_step_gets_the_configs_resources_retries_and_timeout(compiled):
@@ -76,7 +85,8 @@ def test_each_step_gets_the_configs_resources_retries_and_timeout(compiled):
         assert float(requests["memory"].rstrip("M")) == CONFIG[section]["memory_mb"]
     for step in ("prepare", "convert", "join-convert", "train", "evaluate", "register", "deploy", "end"):
         assert templates[step]["retryStrategy"]["limit"] == platform["retries"], step
-        assert templates[step]["activeDeadlineSeconds"] == 60 * platform["timeout_minutes"][step.replace("-", "_")], step
+        assert (templates[step]["activeDeadlineSeconds"] == 60
+                * platform["timeout_minutes"][step.replace("-", "_")]), step
 
 
 def test_it_runs_weekly_and_when_new_data_is_announced_with_the_events_data_as_the_data_parameter(compiled):
@@ -106,13 +116,14 @@ def test_deploy_flow_compiles_without_a_schedule_or_a_trigger(moto_server):
 
 def test_monitor_flow_runs_daily_and_asks_for_retraining_through_emoji_flows_trigger(moto_server):
     compiled = _compile(MONITOR_FLOW, moto_server)
-    assert compiled["schedule"] == "0 0 * * ?" and not compiled["sensor"]  # @schedule(daily=True): monitor.schedule
+    # @schedule(daily=True): monitor.schedule
+    assert compiled["schedule"] == "0 0 * * ?" and not compiled["sensor"]
     assert CONFIG["monitor"]["retrain_event"] == "argo" and CONFIG["platform"]["trigger"]["event"]["name"]
 
 
 def test_the_multinode_flow_trains_on_a_jobset_of_as_many_pods_as_the_run_asks(moto_server):
-    """MultiNodeEmojiFlow's `@parallel` train step with `@kubernetes` becomes a JobSet (one control pod, the rest
-    workers) whose size the run's `start_workers` step outputs; every other step is EmojiFlow's."""
+    """MultiNodeEmojiFlow's `@parallel` train step with `@kubernetes` becomes a JobSet (one control pod, the
+    rest workers) whose size the run's `start_workers` step outputs; every other step is EmojiFlow's."""
     compiled = _compile(str(ROOT / "flows" / "multinode_flow.py"), moto_server)
     templates = _templates(compiled)
     dag = {t["name"]: t for t in templates["MultiNodeEmojiFlow"]["dag"]["tasks"]}
@@ -124,7 +135,8 @@ def test_the_multinode_flow_trains_on_a_jobset_of_as_many_pods_as_the_run_asks(m
 
 
 def test_score_flow_scores_its_shards_on_kubernetes_as_training_runs_there(moto_server):
-    """The same `platform` config places ScoreFlow's `score` step: one pod per shard, with `score`'s resources."""
+    """The same `platform` config places ScoreFlow's `score` step: one pod per shard, with `score`'s
+    resources."""
     templates = _templates(_compile(str(ROOT / "flows" / "score_flow.py"), moto_server))
     dag = {t["name"]: t for t in templates["ScoreFlow"]["dag"]["tasks"]}
     assert dag["start-foreach-shards"]["withParam"] == "{{tasks.start.outputs.parameters.num-splits}}"
@@ -135,8 +147,8 @@ def test_score_flow_scores_its_shards_on_kubernetes_as_training_runs_there(moto_
 
 
 def test_monitor_flows_retrain_request_reaches_the_argo_events_webhook_as_emoji_flows_trigger_event():
-    """The "argo" retrain event, published as MonitorFlow publishes it, to a webhook on 127.0.0.1 standing in for
-    Argo Events' (what the Sensor then does is not exercised here)."""
+    """The "argo" retrain event, published as MonitorFlow publishes it, to a webhook on 127.0.0.1 standing in
+    for Argo Events' (what the Sensor then does is not exercised here)."""
     import http.server
     import threading
 
@@ -153,11 +165,13 @@ def test_monitor_flows_retrain_request_reaches_the_argo_events_webhook_as_emoji_
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Webhook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    publish = ("import json; from emoji_reco.settings import parse; from emoji_reco.monitoring import retrain; "
-               "print(json.dumps(retrain.request(parse(json.dumps({'extends': 'kubernetes.json'})), "
+    publish = ("import json; from emoji_reco.settings import parse, typed; from emoji_reco.monitoring import "
+               "retrain; "
+               "print(json.dumps(retrain.request(typed(parse(json.dumps({'extends': 'kubernetes.json'}))), "
                "'s3://bucket/tweets.csv', 'drift in emoji')))")
     try:
-        done = subprocess.run([sys.executable, "-c", publish], capture_output=True, text=True, timeout=120, env={
+        done = subprocess.run([sys.executable, "-c", publish], capture_output=True, text=True, timeout=120,
+                              env={
             **os.environ, "METAFLOW_ARGO_EVENTS_WEBHOOK_URL": f"http://127.0.0.1:{server.server_port}/"})
     finally:
         server.shutdown()

@@ -1,8 +1,10 @@
 """Helpers the tests share (fixtures live in conftest.py)."""
 import os
 
-# `make mutation` runs each test once per mutant (HYPOTHESIS_PROFILE=mutation, conftest.py): there a property test
-# tries at most this many examples, always the same ones (derandomized), and reports a failure without shrinking it.
+# `make mutation` runs each test once per mutant (HYPOTHESIS_PROFILE=mutation, conftest.py): there a property
+# test
+# tries at most this many examples, always the same ones (derandomized), and reports a failure without
+# shrinking it.
 MUTATION_EXAMPLES = 20
 
 

@@ -1,5 +1,6 @@
-"""Helpers for tests that build our images and run them as AWS does: the engine, the images (built by `make images`'s
-script, so a test always runs the code of this checkout), and containers started, waited for and removed."""
+"""Helpers for tests that build our images and run them as AWS does: the engine, the images (built by `make
+images`'s script, so a test always runs the code of this checkout), and containers started, waited for and
+removed."""
 import os
 import shlex
 import subprocess
@@ -18,7 +19,8 @@ BUILD_TIMEOUT = 1500
 
 
 def engine() -> str:
-    """The engine `make images` uses; skips the test where none is installed, and fails it in CI, which installs one."""
+    """The engine `make images` uses; skips the test where none is installed, and fails it in CI, which
+    installs one."""
     found = subprocess.run([str(ROOT / "containers" / "engine")], capture_output=True, text=True)
     if found.returncode != 0:
         reason = f"no container engine: {found.stderr.strip()}"
@@ -35,9 +37,11 @@ def version() -> str:
 
 
 def build(name: str, log: Path) -> str:
-    """emoji-reco-NAME:VERSION built from this checkout (the engine's layer cache makes an unchanged one quick)."""
+    """emoji-reco-NAME:VERSION built from this checkout (the engine's layer cache makes an unchanged one
+    quick)."""
     with log.open("w") as out:
-        done = subprocess.run([str(ROOT / "containers" / "build"), name], stdout=out, stderr=subprocess.STDOUT,
+        done = subprocess.run([str(ROOT / "containers" / "build"), name], stdout=out,
+                              stderr=subprocess.STDOUT,
                               timeout=BUILD_TIMEOUT, env={**os.environ, "CONTAINER_ENGINE": engine()})
     assert done.returncode == 0, log.read_text()[-4000:]
     return f"emoji-reco-{name}:{version()}"
@@ -50,7 +54,8 @@ def remove(image: str) -> None:
 def run(*args: str, timeout: float = 600, check: bool = False) -> subprocess.CompletedProcess:
     """`ENGINE run --rm ARGS...` to completion."""
     done = subprocess.run([engine(), "run", "--rm", *args], capture_output=True, text=True, timeout=timeout)
-    assert not check or done.returncode == 0, f"{shlex.join(args)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert not check or done.returncode == 0, (
+        f"{shlex.join(args)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done
 
 
@@ -63,17 +68,20 @@ def state(name: str) -> dict:
     """The container's `State` (Running, ExitCode, ...)."""
     import json
 
-    done = subprocess.run([engine(), "inspect", "--format", "{{json .State}}", name], capture_output=True, text=True,
+    done = subprocess.run([engine(), "inspect", "--format", "{{json .State}}", name], capture_output=True,
+                          text=True,
                           timeout=60, check=True)
     return json.loads(done.stdout)
 
 
 @contextmanager
 def started(image: str, *args: str, ready=None, timeout: float = 180):
-    """A detached container (its name yielded with `ready`'s value) removed afterwards; `ready(name)` is polled until
-    it returns something other than None, and the test fails with the container's logs if it exits first."""
+    """A detached container (its name yielded with `ready`'s value) removed afterwards; `ready(name)` is
+    polled until it returns something other than None, and the test fails with the container's logs if it
+    exits first."""
     name = f"emoji-test-{uuid.uuid4().hex[:8]}"
-    begun = subprocess.run([engine(), "run", "-d", "--name", name, *args, image], capture_output=True, text=True,
+    begun = subprocess.run([engine(), "run", "-d", "--name", name, *args, image], capture_output=True,
+                           text=True,
                            timeout=120)
     assert begun.returncode == 0, f"{shlex.join(args)}: {begun.stderr}"
     try:
@@ -99,23 +107,25 @@ def answering(url: str, status: int = 200):
 
 @contextmanager
 def serving(image: str, model: Path | None, *args: str, ping: int = 200, **environment):
-    """The inference image as SageMaker starts it (`IMAGE serve`, port 8080, the model read-only in /opt/ml/model),
-    on a read-only root filesystem, published on 127.0.0.1; yields (url, container name) once /ping answers `ping`."""
+    """The inference image as SageMaker starts it (`IMAGE serve`, port 8080, the model read-only in
+    /opt/ml/model), on a read-only root filesystem, published on 127.0.0.1; yields (url, container name) once
+    /ping answers `ping`."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     if model:  # readable by the image's user, as SageMaker's unpacked model is
         subprocess.run(["chmod", "-R", "a+rX", str(model)], check=True)
     mounts = ["-v", f"{model}:/opt/ml/model:ro"] if model else []
     env = [f"--env={k}={v}" for k, v in environment.items()]
-    with started(image, "--read-only", "-p", f"127.0.0.1:{port}:8080", *mounts, *env, *args, ready=answering(url, ping),
+    with started(image, "--read-only", "-p", f"127.0.0.1:{port}:8080", *mounts, *env, *args,
+                 ready=answering(url, ping),
                  timeout=180) as (name, _):
         yield url, name
 
 
 @contextmanager
 def docker_api(folder: Path):
-    """The engine's Docker-compatible API (what moto's Batch backend runs jobs through): podman's served on a socket
-    in `folder` while the block runs, or Docker's own; yields its DOCKER_HOST."""
+    """The engine's Docker-compatible API (what moto's Batch backend runs jobs through): podman's served on a
+    socket in `folder` while the block runs, or Docker's own; yields its DOCKER_HOST."""
     if engine() != "podman":
         yield os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         return

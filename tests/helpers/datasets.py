@@ -1,13 +1,16 @@
 """Helpers for data tests: `prepare` with test settings, and labeled rows."""
 from emoji_reco.data import dataset
+from helpers.config import typed_settings
 
-SETTINGS = {"path": "", "format": "auto", "shape": "auto", "text_column": None, "label_column": None,
-            "labels": None, "top_emojis": 10, "min_examples_per_class": 3, "sample": None,
-            "validation_fraction": 0.1, "test_fraction": 0.1, "seed": 42}
+DATA = {"data.min_examples_per_class": 3, "data.validation_fraction": 0.1, "data.test_fraction": 0.1,
+        "demo.rows": 0, "demo.seed": 0}
 
 
-def prepare(path, **overrides):
-    return dataset.prepare({**SETTINGS, "path": str(path), **overrides}, {"rows": 0, "seed": 0})
+def prepare(path, **changes):
+    """`dataset.prepare` on `path` with the test settings and `data.*` changes (keyword per key)."""
+    settings = typed_settings(**{**DATA, "data.path": str(path),
+                                 **{f"data.{k}": v for k, v in changes.items()}})
+    return dataset.prepare(settings.data, settings.demo)
 
 
 def labeled_rows(n_per_class=10, emojis=("😂", "😭", "🔥")):
@@ -15,4 +18,5 @@ def labeled_rows(n_per_class=10, emojis=("😂", "😭", "🔥")):
 
 
 # A few texts to compare answers on (host and image, trained and exported models).
-SAMPLE_TEXTS = ["monday again, really?", "best day ever at the beach", "i miss you so much", "that was hilarious"]
+SAMPLE_TEXTS = ["monday again, really?", "best day ever at the beach", "i miss you so much",
+                "that was hilarious"]

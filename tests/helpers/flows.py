@@ -1,4 +1,5 @@
-"""Running EmojiFlow in tests: configs passed as values through Metaflow's Runner, and reading what a run left."""
+"""Running EmojiFlow in tests: configs passed as values through Metaflow's Runner, and reading what a run
+left."""
 import json
 from pathlib import Path
 
@@ -9,7 +10,8 @@ MONITOR_FLOW = str(ROOT / "flows" / "monitor_flow.py")
 
 
 def flow_config(extends: str = "local.json", **changes) -> dict:
-    """A config value that extends a config file with `{"section.key": value}` changes (as a user's config would)."""
+    """A config value that extends a config file with `{"section.key": value}` changes (as a user's config
+    would)."""
     from emoji_reco.settings import merge
 
     config = {"extends": extends}
@@ -24,14 +26,17 @@ def flow_config(extends: str = "local.json", **changes) -> dict:
 
 def tiny_flow_config(model_dir: Path, **changes) -> dict:
     """A flow config that trains the tiny model on a small demo set in seconds."""
-    return flow_config(**{"model.base": str(model_dir), "model.max_length": 32, "demo.rows": 600, "train.epochs": 1,
-                          "train.batch_size": 16, "train.learning_rate": 1e-3, "train.bucket_boundaries": [8, 16],
+    return flow_config(**{"model.base": str(model_dir), "model.max_length": 32, "demo.rows": 600,
+                          "train.epochs": 1,
+                          "train.batch_size": 16, "train.learning_rate": 1e-3,
+                          "train.bucket_boundaries": [8, 16],
                           "gate.min_score": 0.0, **changes})
 
 
-def run_flow(config: dict, resume_from: str | None = None, flow: str = FLOW, env: dict | None = None, **params):
-    """Run (or resume) a flow (EmojiFlow unless `flow` says) through Metaflow's Runner with `config` as its config
-    value (and `env` added to the environment); return (status, run, stdout+stderr)."""
+def run_flow(config: dict, resume_from: str | None = None, flow: str = FLOW, env: dict | None = None,
+             **params):
+    """Run (or resume) a flow (EmojiFlow unless `flow` says) through Metaflow's Runner with `config` as its
+    config value (and `env` added to the environment); return (status, run, stdout+stderr)."""
     import os
 
     from metaflow import Runner
@@ -39,7 +44,8 @@ def run_flow(config: dict, resume_from: str | None = None, flow: str = FLOW, env
     if resume_from:
         with Runner(flow, show_output=False).resume(origin_run_id=resume_from) as result:
             return result.status, result.run, result.stdout + result.stderr
-    runner = Runner(flow, show_output=False, config_value=[("config", config)], env={**os.environ, **(env or {})})
+    runner = Runner(flow, show_output=False, config_value=[("config", config)],
+                    env={**os.environ, **(env or {})})
     with runner.run(**params) as result:
         return result.status, result.run, result.stdout + result.stderr
 
@@ -73,8 +79,9 @@ if __name__ == "__main__":
 
 
 def gated_run(tmp_path: Path, bundle_uri: str = "") -> str:
-    """A run of a flow of its own (GatedFlow, so the shared champion stays as it is) that has what the local registry
-    reads of an EmojiFlow run: a `train` step's `bundle_uri` and a finished `evaluate` step; its pathspec."""
+    """A run of a flow of its own (GatedFlow, so the shared champion stays as it is) that has what the local
+    registry reads of an EmojiFlow run: a `train` step's `bundle_uri` and a finished `evaluate` step; its
+    pathspec."""
     from metaflow import Runner
 
     flow = tmp_path / "gated_flow.py"

@@ -28,7 +28,8 @@ def consecutive_free_ports() -> int:
 
 @contextlib.contextmanager
 def moto(env: dict | None = None):
-    """moto in server mode on 127.0.0.1 (with `env` added to its environment); yields its URL, stops it on exit."""
+    """moto in server mode on 127.0.0.1 (with `env` added to its environment); yields its URL, stops it on
+    exit."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -1,5 +1,5 @@
-"""Helpers for tests of SageMaker's side: an /opt/ml as a training job sees it, our training entry point run on it,
-and a SageMaker-mode config."""
+"""Helpers for tests of SageMaker's side: an /opt/ml as a training job sees it, our training entry point run
+on it, and a SageMaker-mode config."""
 import json
 import os
 import shutil
@@ -14,19 +14,22 @@ from helpers.containers import version
 from helpers.flows import ROOT
 
 ROLE = "arn:aws:iam::123456789012:role/emoji-sagemaker"
-QUICK_SAGEMAKER = {"sagemaker.role": ROLE, "sagemaker.training.poll_seconds": 0.1, "sagemaker.endpoint.poll_seconds": 0.1}
+QUICK_SAGEMAKER = {"sagemaker.role": ROLE, "sagemaker.training.poll_seconds": 0.1,
+                   "sagemaker.endpoint.poll_seconds": 0.1}
 
 
-def settings(**changes) -> dict:
-    """config/sagemaker.json as the flow parses it, with a role and quick polling, plus `{"section.key": value}`."""
-    from emoji_reco.settings import parse, with_overrides
+def settings(**changes):
+    """config/sagemaker.json as the flow parses it, with a role and quick polling, plus `{"section.key":
+    value}`, typed (`Settings`)."""
+    from emoji_reco.settings import parse, typed, with_overrides
 
-    return with_overrides(parse(json.dumps({"extends": "sagemaker.json"})), {**QUICK_SAGEMAKER, **changes})
+    return typed(with_overrides(parse(json.dumps({"extends": "sagemaker.json"})),
+                                {**QUICK_SAGEMAKER, **changes}))
 
 
 def queue_answer(moto_server: str, body: bytes) -> None:
-    """What the next invoke_endpoint returns (moto's endpoint-results queue). Moto then answers that request body
-    with that result whatever the endpoint, so every test sends texts no other test sends."""
+    """What the next invoke_endpoint returns (moto's endpoint-results queue). Moto then answers that request
+    body with that result whatever the endpoint, so every test sends texts no other test sends."""
     import httpx
 
     httpx.post(f"{moto_server}/moto-api/static/sagemaker/endpoint-results", json={
@@ -52,20 +55,22 @@ def opt_ml(root: Path, model_dir: Path, channels=("train", "validation")) -> Pat
                           "weight_decay": 0.01, "bucket_boundaries": [8, 16], "seed": 1}}
     (root / "input" / "config").mkdir(parents=True)
     # As the SDK's script mode writes them: every value JSON-encoded (our own image gets the JSON text as is).
-    hyperparameters = {"settings": json.dumps(json.dumps(settings)), "emojis": json.dumps(json.dumps(demo.EMOJIS))}
+    hyperparameters = {"settings": json.dumps(json.dumps(settings)),
+                       "emojis": json.dumps(json.dumps(demo.EMOJIS))}
     (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     (root / "model").mkdir()
     return root
 
 
 def run_train(root: Path):
-    return subprocess.run([str(ROOT / "containers" / "train" / "train"), "train"], capture_output=True, text=True,
+    return subprocess.run([str(ROOT / "containers" / "train" / "train"), "train"], capture_output=True,
+                          text=True,
                           env=env(EMOJI_RECO_OPT_ML=str(root)), timeout=500)
 
 
 def cluster_roots(tmp_path: Path, model_dir: Path, hosts: list[str], port: int) -> list[Path]:
-    """Each host's /opt/ml for one training job of len(hosts) instances (`resourceconfig.json`; every host gets every
-    record, as S3 channels are fully replicated), training across them from `port` on."""
+    """Each host's /opt/ml for one training job of len(hosts) instances (`resourceconfig.json`; every host
+    gets every record, as S3 channels are fully replicated), training across them from `port` on."""
     roots = []
     for host in hosts:
         root = opt_ml(tmp_path / host, model_dir)
@@ -88,4 +93,5 @@ def real_answer(tiny_bundle, texts) -> bytes:
     """What our server answers for `texts` with the tiny bundle."""
     model_dir = tiny_bundle[1]
     predictor = bundle.Predictor(model_dir)
-    return json.dumps(payloads.response(predictor.logits(texts).tolist(), predictor.emojis, 3, False, "v1")).encode()
+    return json.dumps(payloads.response(predictor.logits(texts).tolist(), predictor.emojis, 3, False,
+                                        "v1")).encode()

@@ -9,22 +9,24 @@ import httpx
 import uvicorn
 
 from emoji_reco.serving.serve_settings import ServeSettings
-from emoji_reco.serving.server import create_app, uvicorn_options
+from emoji_reco.serving.server import Parts, create_app, uvicorn_options
 from helpers.network import free_port
 
 
 @contextmanager
 def running(**settings):
-    """A real server in this process (so the test can look at its batcher); yields (url, app)."""
+    """A real server in this process, made of parts the test can watch (its batcher, its model); yields (url,
+    parts)."""
     settings = ServeSettings(**{"reload_seconds": 0.2, "port": free_port(), **settings})
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), **uvicorn_options(settings, "warning")))
-    app = server.config.app
+    parts = Parts.build(settings)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, parts),
+                                           **uvicorn_options(settings, "warning")))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{server.config.port}", app
+        yield f"http://127.0.0.1:{server.config.port}", parts
     finally:
         server.should_exit = True
         thread.join(10)
@@ -41,8 +43,10 @@ def wait_ready(url, version=None, timeout=60):
 
 
 def post(url, body, content_type="application/json", headers=(), **kwargs):
-    data = json.dumps(body).encode() if content_type == "application/json" and not isinstance(body, bytes) else body
-    return httpx.post(f"{url}/invocations", content=data, headers={"Content-Type": content_type, **dict(headers)},
+    data = json.dumps(body).encode() if content_type == "application/json" and not isinstance(body,
+                                                                                              bytes) else body
+    return httpx.post(f"{url}/invocations", content=data,
+                      headers={"Content-Type": content_type, **dict(headers)},
                       **kwargs)
 
 
@@ -51,7 +55,8 @@ def port_of(url: str) -> int:
 
 
 def connect(url: str, source: str = "127.0.0.1", timeout: float = 30) -> socket.socket:
-    """A raw connection to the server from `source` (any 127.x.y.z is this machine, seen as another client)."""
+    """A raw connection to the server from `source` (any 127.x.y.z is this machine, seen as another
+    client)."""
     return socket.create_connection(("127.0.0.1", port_of(url)), timeout=timeout, source_address=(source, 0))
 
 

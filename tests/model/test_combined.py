@@ -26,14 +26,18 @@ def test_the_graph_scores_padded_and_packed_rows_as_scikit_learn_does(tiny_ngram
     expected = sklearn_logits(params, held_out)
     head = ngrams.head(params)
     input_ids, mask = tokenization.pad(held_out)
-    np.testing.assert_allclose(head(tf.constant(input_ids), tf.constant(mask))[:, 1].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(head(tf.constant(input_ids), tf.constant(mask))[:, 1].numpy(), expected,
+                               atol=1e-5)
     packed = packing.pack(held_out, 32)
     segments, starts = tf.constant(packed["segments"]), tf.constant(packed["starts"])
     text = tf.stack([starts[:, 0], tf.gather_nd(segments, starts)], axis=1)
-    assert packed["input_ids"].shape[0] < len(held_out) / 3  # texts really share rows, and pairs stop at their edge
-    np.testing.assert_allclose(tf.gather_nd(head(tf.constant(packed["input_ids"]), segments), text).numpy(), expected,
+    # texts really share rows, and pairs stop at their edge
+    assert packed["input_ids"].shape[0] < len(held_out) / 3
+    np.testing.assert_allclose(tf.gather_nd(head(tf.constant(packed["input_ids"]), segments), text).numpy(),
+                               expected,
                                atol=1e-5)
-    # A pair's hash and a feature seen once in training (idf 0) behave as in scikit-learn's own vectorizer terms.
+    # A pair's hash and a feature seen once in training (idf 0) behave as in scikit-learn's own vectorizer
+    # terms.
     assert ngrams.feature_ids([101, 7592, 102], 30522, 4096).tolist() == [
         101, 7592, 102, 30522 + (101 * 30522 + 7592) % 4096, 30522 + (7592 * 30522 + 102) % 4096]
     assert (params["idf"] == 0).sum() > 0 and params["coef"].shape == (30522 + 4096, len(demo.EMOJIS))
@@ -45,8 +49,9 @@ def test_the_fit_equals_scikit_learn_on_every_feature_and_unseen_classes_never_s
 
     _, ids, labels = tiny_ngram
     train, labels = ids[:300], labels[:300] % classes  # of 4 emojis, some never seen in training
-    params = ngrams.fit(train, labels, 4, 30522, {"buckets": 4096, "regularization": 2.0})
-    everything, _ = ngrams.matrix(train, 30522, 4096)  # scikit-learn on all 34,618 columns, idf-0 ones included
+    params = ngrams.fit(train, labels, 4, 30522, 4096, 2.0)
+    # scikit-learn on all 34,618 columns, idf-0 ones included
+    everything, _ = ngrams.matrix(train, 30522, 4096)
     reference = LogisticRegression(C=2.0, max_iter=2000).fit(everything, labels)
     probs = ensemble.softmax(sklearn_logits(params, ids[300:]))
     np.testing.assert_allclose(probs[:, :classes], reference.predict_proba(ngrams.matrix(
@@ -79,13 +84,15 @@ def test_the_weight_is_the_validation_log_loss_minimum():
     labels = rng.integers(0, 4, 2000)
     truth = np.eye(4)[labels] * 3
     sharp, noise = truth + rng.normal(0, 1.5, truth.shape), rng.normal(0, 1, truth.shape)
-    assert ensemble.choose_weight(sharp, noise, labels)["weight"] <= 0.1  # a useless partner gets (almost) nothing
+    # a useless partner gets (almost) nothing
+    assert ensemble.choose_weight(sharp, noise, labels)["weight"] <= 0.1
     assert ensemble.choose_weight(noise, sharp, labels)["weight"] >= 0.9
     # Two views with independent errors: the mixture beats both, with a weight inside the range.
     other = truth + rng.normal(0, 1.5, truth.shape)
     choice = ensemble.choose_weight(sharp, other, labels)
     assert 0.2 <= choice["weight"] <= 0.8
-    assert choice["log_loss"][str(choice["weight"])] < min(choice["log_loss"]["0.0"], choice["log_loss"]["1.0"])
+    assert choice["log_loss"][str(choice["weight"])] < min(choice["log_loss"]["0.0"],
+                                                           choice["log_loss"]["1.0"])
 
 
 def test_a_newer_bundle_format_is_refused_with_what_to_do(tmp_path, tiny_bundle):
@@ -93,10 +100,12 @@ def test_a_newer_bundle_format_is_refused_with_what_to_do(tmp_path, tiny_bundle)
     shutil.copytree(tiny_bundle[1], folder)
     metadata = bundle.read_metadata(folder)
     (folder / bundle.METADATA).write_text(json.dumps({**metadata, "format": 3}))
-    with pytest.raises(ModelError, match="format-3 model bundle; this emoji-reco reads formats up to 2. Upgrade"):
+    with pytest.raises(ModelError, match="format-3 model bundle; this emoji-reco reads formats up to 2. "
+                                         "Upgrade"):
         bundle.Predictor(folder)
     (folder / bundle.METADATA).write_text(json.dumps({k: v for k, v in metadata.items() if k != "format"}))
-    assert bundle.Predictor(folder).logits(["hello"]).shape[0] == 1  # format 1 predates the field, and is read as before
+    # format 1 predates the field, and is read as before
+    assert bundle.Predictor(folder).logits(["hello"]).shape[0] == 1
 
 
 @pytest.mark.slow
@@ -107,19 +116,22 @@ def test_training_with_a_seed_gives_the_same_combined_model(tmp_path, tiny_model
     from emoji_reco.data import dataset
     from emoji_reco.model import tfrecords, training
 
-    config = settings.with_overrides(settings.defaults(), {
+    config = settings.typed(settings.with_overrides(settings.defaults(), {
         "model.base": str(tiny_model), "model.max_length": 32, "model.ngram.buckets": 4096, "demo.rows": 400,
-        "train.epochs": 1, "train.batch_size": 16, "train.learning_rate": 1e-3, "train.bucket_boundaries": [8, 16]})
-    prepared = dataset.prepare(config["data"], config["demo"])
+        "train.epochs": 1, "train.batch_size": 16, "train.learning_rate": 1e-3,
+        "train.bucket_boundaries": [8, 16]}))
+    prepared = dataset.prepare(config.data, config.demo)
     records = tfrecords.convert_shard(prepared.splits, 0, 1, tiny_model, 32, 256, str(tmp_path / "records"))
     texts = prepared.splits["test"].text.tolist()
     answers = []
     for attempt in ("a", "b"):
-        result = training.train_bundle(records, prepared.emojis, config, str(tmp_path / attempt), {"run": attempt})
+        result = training.train_bundle(records, prepared.emojis, config, str(tmp_path / attempt),
+                                       {"run": attempt})
         predictor = bundle.Predictor(tmp_path / attempt)
         answers.append((predictor.logits(texts), result["ensemble"]))
     np.testing.assert_array_equal(answers[0][0], answers[1][0])
     assert answers[0][1] == {**answers[1][1], "seconds": answers[0][1]["seconds"]}
     saved = tf.train.list_variables(str(tmp_path / "a" / bundle.SAVED_MODEL / "variables" / "variables"))
-    assert saved and not [name for name, _ in saved if "optimizer" in name]  # the bundle is weights, not a checkpoint
+    # the bundle is weights, not a checkpoint
+    assert saved and not [name for name, _ in saved if "optimizer" in name]
     assert set(answers[0][1]["validation"]) == {"encoder", "ngram", "combined"}

@@ -1,10 +1,12 @@
-"""Why this emoji: the words' shares of the n-gram half's score add up to the score the SavedModel computes."""
+"""Why this emoji: the words' shares of the n-gram half's score add up to the score the SavedModel
+computes."""
 import numpy as np
 import pytest
 
 from emoji_reco.model.bundle import Predictor
 
-TEXTS = ["so hyped for tonight", "monday monday again again", "fire 🔥 emoji inside", "@someone http://x.co hi",
+TEXTS = ["so hyped for tonight", "monday monday again again", "fire 🔥 emoji inside",
+         "@someone http://x.co hi",
          "word " * 200, "日本語 mixed with english"]
 
 

@@ -12,16 +12,16 @@ from emoji_reco.errors import ModelError
 from emoji_reco.model import base_model, bundle, packing, tfrecords, tokenization
 from emoji_reco.serving import local_endpoint, payloads
 from helpers import examples
+from helpers.config import typed_settings
 
 EMOJIS = demo.EMOJIS
 
 
 @pytest.fixture(scope="module")
 def demo_splits():
-    settings = {"path": "", "format": "auto", "shape": "auto", "text_column": None, "label_column": None,
-                "labels": None, "top_emojis": 10, "min_examples_per_class": 3, "sample": None,
-                "validation_fraction": 0.1, "test_fraction": 0.1, "seed": 1}
-    return dataset.prepare(settings, {"rows": 400, "seed": 1})
+    settings = typed_settings(**{"data.min_examples_per_class": 3, "data.validation_fraction": 0.1,
+                                 "data.test_fraction": 0.1, "data.seed": 1, "demo.rows": 400, "demo.seed": 1})
+    return dataset.prepare(settings.data, settings.demo)
 
 
 @pytest.mark.slow
@@ -75,7 +75,8 @@ def test_tfrecords_round_trip_equals_the_tokenizer(tmp_path, demo_splits, bundle
 @given(st.lists(st.text("abcdefghijklmnopqrstuvwxyz0123456789.,!?'", min_size=1, max_size=14), min_size=1,
                 max_size=400).map(" ".join))
 def test_reading_a_text_only_as_far_as_its_tokens_go_changes_no_ordinary_texts_ids(bundled_model_dir, text):
-    """The tokenizer is given 8 characters a token at most (512 for 64 tokens): words of any sort, any length."""
+    """The tokenizer is given 8 characters a token at most (512 for 64 tokens): words of any sort, any
+    length."""
     tok = tokenization.load(bundled_model_dir, 64)
     whole = tok.encode(text).ids  # the tokenizer reading all of it
     assert tokenization.encode(tok, [text]) == [whole]
@@ -104,7 +105,8 @@ def test_exported_bundle_predicts_like_the_model(tiny_bundle):
     encoder = predictor.parts(texts)["encoder"]  # the combined answer is test_combined's
     ids = tokenization.encode(predictor.tokenizer, [emoji_reco.data.cleaning.clean_text(t) for t in texts])
     for i, row in enumerate(ids):
-        direct = model(input_ids=np.array([row]), attention_mask=np.ones((1, len(row)), dtype=np.int32)).logits
+        direct = model(input_ids=np.array([row]),
+                       attention_mask=np.ones((1, len(row)), dtype=np.int32)).logits
         np.testing.assert_allclose(encoder[i], tf.nn.softmax(direct).numpy()[0], atol=1e-5)
     assert len(ids[3]) == 32  # over-long texts are truncated to the model's length
     top = payloads.top_k(predictor.logits(texts).tolist(), predictor.emojis, 3)
@@ -123,7 +125,8 @@ def test_packed_rows_score_each_text_as_if_it_were_alone(tiny_bundle):
     inputs = packing.pack(ids, 32)
     rows, width = inputs["input_ids"].shape
     assert width <= 32 and rows < len(texts) / 3  # short texts share rows
-    for i, (row, column) in enumerate(inputs["starts"]):  # every text sits whole in its row, numbered in order
+    # every text sits whole in its row, numbered in order
+    for i, (row, column) in enumerate(inputs["starts"]):
         assert inputs["input_ids"][row, column : column + len(ids[i])].tolist() == ids[i]
         assert inputs["position_ids"][row, column : column + len(ids[i])].tolist() == list(range(len(ids[i])))
         assert len(set(inputs["segments"][row, column : column + len(ids[i])].tolist())) == 1
@@ -168,5 +171,6 @@ def test_endpoint_publishes_atomically_and_rolls_back(tmp_path, tiny_bundle):
         ep.publish(folder, v, ["hi"])
     ep.prune(keep=2)
     assert ep.versions() == ["v4", "v5"]
-    history = [json.loads(line)["version"] for line in (ep.root / local_endpoint.HISTORY).read_text().splitlines()]
+    history = [json.loads(line)["version"] for line in (ep.root
+                                                        / local_endpoint.HISTORY).read_text().splitlines()]
     assert history == ["v1", "v2", "v1", "v3", "v4", "v5"]

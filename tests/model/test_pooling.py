@@ -1,6 +1,7 @@
-"""Mean pooling (`model.pooling: "mean"`) on a real tiny BERT: the classifier reads the masked mean of the last
-hidden states, padding changes nothing, the packed signature scores each text as if alone, it trains (the pooler
-untouched), and a wrong choice or a non-BERT model is refused by name. Label smoothing's loss, by its formula."""
+"""Mean pooling (`model.pooling: "mean"`) on a real tiny BERT: the classifier reads the masked mean of the
+last hidden states, padding changes nothing, the packed signature scores each text as if alone, it trains (the
+pooler untouched), and a wrong choice or a non-BERT model is refused by name. Label smoothing's loss, by its
+formula."""
 import numpy as np
 import pytest
 
@@ -28,13 +29,16 @@ def test_the_classifier_reads_the_masked_mean_and_padding_changes_nothing(mean_m
     alone = mean_model(input_ids=ids[:, :4], attention_mask=mask[:, :4], training=False).logits.numpy()
     np.testing.assert_allclose(padded, expected, atol=1e-5)
     np.testing.assert_allclose(padded, alone, atol=1e-5)
-    assert base_model.load_classifier(mean_model.config.name_or_path, EMOJIS).pooling == "mean"  # auto: a BERT
+    # auto: a BERT
+    assert base_model.load_classifier(mean_model.config.name_or_path, EMOJIS).pooling == "mean"
     cls = base_model.load_classifier(mean_model.config.name_or_path, EMOJIS, "cls")
     cls.set_weights(mean_model.get_weights())  # the same weights under the [CLS] pooler score otherwise
-    assert not np.allclose(cls(input_ids=ids, attention_mask=mask, training=False).logits.numpy(), padded, atol=1e-3)
+    assert not np.allclose(cls(input_ids=ids, attention_mask=mask, training=False).logits.numpy(), padded,
+                           atol=1e-3)
 
 
-def test_the_exported_bundle_scores_packed_texts_as_if_each_were_alone(mean_model, tiny_model, tiny_ngram, tmp_path):
+def test_the_exported_bundle_scores_packed_texts_as_if_each_were_alone(mean_model, tiny_model, tiny_ngram,
+                                                                       tmp_path):
     tok = tokenization.save_fast_tokenizer(tiny_model, tmp_path / "tok")
     bundle.export(mean_model, tok, EMOJIS, {"max_length": 32, "pooling": "mean", "ensemble": {"weight": 0.3}},
                   tmp_path / "bundle", ngrams.head(tiny_ngram[0]), 0.3)
@@ -45,7 +49,8 @@ def test_the_exported_bundle_scores_packed_texts_as_if_each_were_alone(mean_mode
     np.testing.assert_allclose(packed, alone, atol=1e-5)
     ids = tokenization.encode(predictor.tokenizer, [clean_text(t) for t in texts[:3]])
     direct = [mean_model(input_ids=np.array([r]), training=False).logits.numpy()[0] for r in ids]
-    np.testing.assert_allclose(predictor.parts(texts[:3])["encoder"], [np.exp(d) / np.exp(d).sum() for d in direct],
+    np.testing.assert_allclose(predictor.parts(texts[:3])["encoder"],
+                               [np.exp(d) / np.exp(d).sum() for d in direct],
                                atol=1e-5)
 
 
@@ -72,7 +77,8 @@ def test_label_smoothing_is_cross_entropy_against_smoothed_targets():
     logits = np.array([[2.0, 0.5, -1.0]], np.float32)
     p = np.exp(logits[0]) / np.exp(logits[0]).sum()
     targets = np.array([0.1 / 3, 0.9 + 0.1 / 3, 0.1 / 3])
-    assert float(np.mean(_loss(3, 0.1)(np.array([1]), logits))) == pytest.approx(-(targets * np.log(p)).sum(), rel=1e-5)
+    assert float(np.mean(_loss(3, 0.1)(np.array([1]),
+                                       logits))) == pytest.approx(-(targets * np.log(p)).sum(), rel=1e-5)
     assert float(np.mean(_loss(3, 0.0)(np.array([1]), logits))) == pytest.approx(-np.log(p[1]), rel=1e-5)
 
 

@@ -1,5 +1,5 @@
-"""Every precision `train.precision` accepts trains, exports and serves: the bundle is float32 whatever trained it,
-and answers as the trained model did, within the precision's rounding."""
+"""Every precision `train.precision` accepts trains, exports and serves: the bundle is float32 whatever
+trained it, and answers as the trained model did, within the precision's rounding."""
 import numpy as np
 import pytest
 
@@ -13,7 +13,8 @@ TOLERANCE = {"float32": 1e-5, "mixed_float16": 5e-3, "mixed_bfloat16": 3e-2}
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", sorted(TOLERANCE))
-def test_a_model_trained_in_any_precision_exports_a_float32_bundle_that_answers_as_it_did(precision_bundles, precision):
+def test_a_model_trained_in_any_precision_exports_a_float32_bundle_that_answers_as_it_did(precision_bundles,
+                                                                                          precision):
     import tensorflow as tf
 
     folder, trained = precision_bundles[precision]
@@ -21,4 +22,5 @@ def test_a_model_trained_in_any_precision_exports_a_float32_bundle_that_answers_
     assert {spec.dtype for spec in served.structured_outputs.values()} == {tf.float32}
     encoder = bundle.Predictor(folder).parts(SAMPLE_TEXTS)["encoder"]
     np.testing.assert_allclose(encoder, trained, atol=TOLERANCE[precision])
-    assert not np.allclose(trained, trained[0])  # the texts get different answers: the comparison means something
+    # the texts get different answers: the comparison means something
+    assert not np.allclose(trained, trained[0])

@@ -1,5 +1,5 @@
-"""Drift measures in-process, against independent computations: PSI by its formula, Jensen–Shannon distance by scipy,
-the bins, their labels and the verdict at the thresholds."""
+"""Drift measures in-process, against independent computations: PSI by its formula, Jensen–Shannon distance by
+scipy, the bins, their labels and the verdict at the thresholds."""
 import math
 
 import numpy as np
@@ -17,7 +17,8 @@ def test_psi_and_js_match_their_definitions():
     assert drift.psi(p, q) == pytest.approx(sum((b - a) * math.log(b / a) for a, b in zip(p, q)))
     assert drift.psi(p, p) == 0.0 and drift.js_distance(p, p) == 0.0
     assert drift.js_distance(p, q) == pytest.approx(jensenshannon(p, q, base=2))
-    assert drift.js_distance(np.array([2.0, 0.0 + 1e-12]), np.array([1e-12, 3.0])) == pytest.approx(1.0, abs=1e-6)
+    assert drift.js_distance(np.array([2.0, 0.0 + 1e-12]),
+                             np.array([1e-12, 3.0])) == pytest.approx(1.0, abs=1e-6)
     assert drift.js_distance(p * 4, q * 2) == pytest.approx(jensenshannon(p, q, base=2))  # normalised first
 
 
@@ -30,7 +31,8 @@ def test_categories_are_the_union_and_numbers_bin_at_the_reference_deciles():
 
 
 def test_shares_count_each_bin_open_at_both_ends_and_never_zero():
-    np.testing.assert_allclose(drift._shares(["a", "b", "b", "z"], ["a", "b", "c"]), [0.25, 0.5, drift.EPSILON])
+    np.testing.assert_allclose(drift._shares(["a", "b", "b", "z"], ["a", "b", "c"]),
+                               [0.25, 0.5, drift.EPSILON])
     edges = np.array([1.0, 2.0])
     np.testing.assert_allclose(drift._shares([0, 1, 1.5, 2, 5], edges), [0.2, 0.4, 0.4])  # 1 and 2 go right
     np.testing.assert_allclose(drift._shares([], ["a"]), [drift.EPSILON])
@@ -58,7 +60,8 @@ def test_compare_reports_each_feature_and_flags_only_what_crosses_a_threshold():
     assert moved["emoji"]["js"] == round(jensenshannon([0.5, 0.5], live_shares, base=2), 4)
     assert [f for f, v in moved.items() if v["drifted"]] == ["emoji"]
     just_js = drift.compare(reference, live, {"psi": 100.0, "js": 0.1})  # either threshold is enough
-    assert just_js["emoji"]["drifted"] and not drift.compare(reference, live, {"psi": 100.0, "js": 1.0})["emoji"][
+    assert just_js["emoji"]["drifted"] and not drift.compare(reference, live,
+                                                             {"psi": 100.0, "js": 1.0})["emoji"][
         "drifted"]
 
 
@@ -70,7 +73,8 @@ def test_features_of_texts_are_the_top_emoji_its_probability_the_words_and_the_u
                    [{"emoji": "😂", "probability": 0.5}]]
     got = drift.features(["good day", "good zebra xylophone day"], predictions, tokenizer)
     assert got["emoji"] == ["🔥", "😂"] and got["confidence"] == [0.75, 0.5] and got["length"] == [2, 4]
-    assert got["unknown"] == [0.0, 0.5]  # zebra and xylophone of 4 tokens (no special tokens in this tokenizer)
+    # zebra and xylophone of 4 tokens (no special tokens in this tokenizer)
+    assert got["unknown"] == [0.0, 0.5]
 
 
 def test_the_unknown_share_uses_the_tokenizers_own_unknown_token_and_counts_a_lone_token_whole():
@@ -83,11 +87,13 @@ def test_the_unknown_share_uses_the_tokenizers_own_unknown_token_and_counts_a_lo
 
 def test_shares_of_a_single_value_and_of_values_below_every_edge():
     np.testing.assert_allclose(drift._shares(["a"], ["a", "b"]), [1.0, drift.EPSILON])
-    np.testing.assert_allclose(drift._shares([0, 0], np.array([1.0, 2.0])), [1.0, drift.EPSILON, drift.EPSILON])
+    np.testing.assert_allclose(drift._shares([0, 0], np.array([1.0, 2.0])),
+                               [1.0, drift.EPSILON, drift.EPSILON])
 
 
 def test_a_feature_exactly_at_a_threshold_has_not_drifted_and_shares_are_rounded_to_four_places():
-    reference = {"emoji": ["🔥", "😂", "😭"] * 10, "confidence": [0.5] * 30, "length": [3] * 30, "unknown": [0.0] * 30}
+    reference = {"emoji": ["🔥", "😂", "😭"] * 10, "confidence": [0.5] * 30, "length": [3] * 30,
+                 "unknown": [0.0] * 30}
     live = {**reference, "emoji": ["🔥"] * 20 + ["😂"] * 10}
     bins = drift.bins_of("emoji", reference["emoji"], live["emoji"])
     expected, actual = drift._shares(reference["emoji"], bins), drift._shares(live["emoji"], bins)

@@ -1,6 +1,6 @@
-"""MonitorFlow through the Runner on traffic a real server captured: the demo generator's texts are no drift and start
-nothing; a skewed mix is drift, and the retrain request reaches moto's EventBridge once, matched by the same rule
-that starts EmojiFlow when data lands in S3 (a probe queue on that rule receives it)."""
+"""MonitorFlow through the Runner on traffic a real server captured: the demo generator's texts are no drift
+and start nothing; a skewed mix is drift, and the retrain request reaches moto's EventBridge once, matched by
+the same rule that starts EmojiFlow when data lands in S3 (a probe queue on that rule receives it)."""
 import json
 import time
 from pathlib import Path
@@ -19,16 +19,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 @pytest.fixture(scope="module")
 def served(tiny_model):
-    """A run's model, serving on an endpoint of this module's own; the run holds out 600 demo texts, the reference."""
+    """A run's model, serving on an endpoint of this module's own; the run holds out 600 demo texts, the
+    reference."""
     status, run, output = run_flow(tiny_flow_config(tiny_model, **{
-        "demo.rows": 1500, "data.validation_fraction": 0.2, "data.test_fraction": 0.2, "deploy.endpoint": "monitor-test"}))
+        "demo.rows": 1500, "data.validation_fraction": 0.2, "data.test_fraction": 0.2,
+        "deploy.endpoint": "monitor-test"}))
     assert status == "successful", output[-4000:]
     return Path(Run(run.pathspec).data.bundle_uri)
 
 
 def capture_traffic(bundle: Path, folder: Path, texts: list[str]) -> None:
     """Send `texts` (ten a request) to a real server that captures every request into `folder`."""
-    with running(model=str(bundle), capture_sample=1.0, capture_uri=str(folder), capture_flush_seconds=0.2) as (url, _):
+    with running(model=str(bundle), capture_sample=1.0, capture_uri=str(folder),
+                 capture_flush_seconds=0.2) as (url, _):
         wait_ready(url)
         for start in range(0, len(texts), 10):
             assert post(url, texts[start:start + 10]).status_code == 200
@@ -54,13 +57,15 @@ def test_traffic_like_the_training_data_is_no_drift_and_starts_nothing(served, t
     assert "no drift" in card_json(run, "compare", "drift")
 
 
-def test_a_skewed_mix_is_drift_and_asks_once_for_retraining_through_the_retrain_rule(served, tmp_path, own_aws):
+def test_a_skewed_mix_is_drift_and_asks_once_for_retraining_through_the_retrain_rule(served, tmp_path,
+                                                                                     own_aws):
     _, bucket = own_aws
     events, sqs = boto3.client("events"), boto3.client("sqs")
     rule = event_rules.retrain(bucket, "incoming/")
     events.put_rule(Name="retrain-probe", EventPattern=json.dumps(rule.pattern))
     queue = sqs.create_queue(QueueName=f"probe-{bucket}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue,
+                                         AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_targets(Rule="retrain-probe", Targets=[{"Id": "probe", "Arn": queue_arn}])
 
     tweets = demo.demo_tweets(rows=300, seed=99)

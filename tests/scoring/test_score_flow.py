@@ -1,5 +1,6 @@
-"""ScoreFlow through Metaflow's Runner: a file in shards, scored in a foreach, the same rows `emoji-reco predict
---input` writes, a manifest that counts every row, and a second run that keeps the shards already scored."""
+"""ScoreFlow through Metaflow's Runner: a file in shards, scored in a foreach, the same rows `emoji-reco
+predict --input` writes, a manifest that counts every row, and a second run that keeps the shards already
+scored."""
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from emoji_reco.backends.local import LocalTarget
 from emoji_reco.errors import ModelError
 from emoji_reco.scoring import shards
 from emoji_reco.serving.local_endpoint import LocalEndpoint
-from emoji_reco.settings import defaults, with_overrides
+from helpers.config import typed_settings
 from helpers.flows import ROOT, flow_config, run_flow
 
 SCORE_FLOW = str(ROOT / "flows" / "score_flow.py")
@@ -35,39 +36,47 @@ def test_shards_score_the_rows_predict_scores_count_every_row_and_a_rerun_keeps_
     source, out = _input(tmp_path), tmp_path / "scores"
     LocalEndpoint("score-test").publish(folder, "v1", ["smoke"])
     config = flow_config(**{"score.shard_rows": 7, "deploy.endpoint": "score-test"})
-    status, run, output = run_flow(config, flow=SCORE_FLOW, input=str(source), output=str(out))  # the champion
+    # the champion
+    status, run, output = run_flow(config, flow=SCORE_FLOW, input=str(source), output=str(out))
     assert status == "successful", output[-4000:]
     parts = sorted(out.glob("part-*.csv"))
     assert [p.name for p in parts] == ["part-00000.csv", "part-00001.csv", "part-00002.csv"]
-    predicted = subprocess.run([sys.executable, "-m", "emoji_reco.cli", "predict", "--model", str(folder), "--input",
-                                str(source), "--output", str(tmp_path / "predict.csv")], capture_output=True, text=True)
+    predicted = subprocess.run([sys.executable, "-m", "emoji_reco.cli", "predict", "--model", str(folder),
+                                "--input",
+                                str(source), "--output", str(tmp_path / "predict.csv")], capture_output=True,
+                                text=True)
     assert predicted.returncode == 0, predicted.stderr
     expected = pd.read_csv(tmp_path / "predict.csv", keep_default_na=False, dtype=str)
     scored = pd.concat([pd.read_csv(p, keep_default_na=False, dtype=str) for p in parts], ignore_index=True)
     pd.testing.assert_frame_equal(scored, expected)
-    assert scored.row.astype(int).tolist() == [*range(1, 8), *range(9, 22)]  # the input's numbers; 8 is malformed
+    # the input's numbers; 8 is malformed
+    assert scored.row.astype(int).tolist() == [*range(1, 8), *range(9, 22)]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest == run["join"].task["manifest"].data
     assert (manifest["rows_in"], manifest["rows_out"], manifest["scored"]) == (21, 20, 18)
-    assert manifest["not_scored"] == {"empty text after cleaning": 2} and manifest["dropped"] == {"malformed_row": 1}
+    assert manifest["not_scored"] == {"empty text after "
+                                      "cleaning": 2} and manifest["dropped"] == {"malformed_row": 1}
     assert manifest["reused_shards"] == 0 and "shard 2: 6 rows" in run["start"].task.stderr  # progress
 
     kept = parts[0].stat().st_mtime_ns
     (out / "part-00001.csv").unlink()
     (out / "part-00001.json").unlink()  # as if that shard's task had failed
-    status, run, output = run_flow(config, flow=SCORE_FLOW, input=str(source), output=str(out), model=str(folder))
+    status, run, output = run_flow(config, flow=SCORE_FLOW, input=str(source), output=str(out),
+                                   model=str(folder))
     assert status == "successful", output[-4000:]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["reused_shards"] == 2  # the same model (a folder now, the champion before), by its content
+    # the same model (a folder now, the champion before), by its content
+    assert manifest["reused_shards"] == 2
     assert sum("scored by an earlier run" in t.stderr for t in run["score"]) == 2
     assert parts[0].stat().st_mtime_ns == kept
-    rescored = pd.concat([pd.read_csv(p, keep_default_na=False, dtype=str) for p in sorted(out.glob("part-*.csv"))],
+    rescored = pd.concat([pd.read_csv(p, keep_default_na=False,
+                                      dtype=str) for p in sorted(out.glob("part-*.csv"))],
                          ignore_index=True)
     pd.testing.assert_frame_equal(rescored, expected)
 
 
 def test_without_a_model_or_a_champion_it_says_what_to_pass(tmp_path):
-    settings = with_overrides(defaults(), {"deploy.endpoint": "never-deployed-for-scoring"})
+    settings = typed_settings(**{"deploy.endpoint": "never-deployed-for-scoring"})
     with pytest.raises(ModelError, match="pass --model"):
         shards.pin_model("", LocalTarget(settings), str(tmp_path / "run"))
     with pytest.raises(ModelError, match="EmojiFlow/999999 not found"):

@@ -1,5 +1,5 @@
-"""Batch Transform joins output to input by line: every record gets exactly one answer line, in order, whatever it
-holds (a blank line, a record that reads `text`), for mini-batches cut at any line."""
+"""Batch Transform joins output to input by line: every record gets exactly one answer line, in order,
+whatever it holds (a blank line, a record that reads `text`), for mini-batches cut at any line."""
 import csv
 import io
 import json
@@ -16,7 +16,8 @@ RECORDS = [f"record {i}: off to the beach, so happy" for i in range(40)]
 RECORDS[0] = RECORDS[20] = "text"
 RECORDS[10], RECORDS[30] = "", "   "
 UNSCORABLE = {10, 30}
-CUTS = [0, 7, 11, 23, 31, 40]  # mini-batches as SageMaker may cut them: a blank record alone, one at a batch's end
+# mini-batches as SageMaker may cut them: a blank record alone, one at a batch's end
+CUTS = [0, 7, 11, 23, 31, 40]
 
 
 def _csv(records: list[str]) -> bytes:

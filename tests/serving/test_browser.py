@@ -1,4 +1,5 @@
-"""What a person sees, in headless Chromium (Debian's chromium driven by Playwright): cards, and the web page."""
+"""What a person sees, in headless Chromium (Debian's chromium driven by Playwright): cards, and the web
+page."""
 import os
 import shutil
 
@@ -7,14 +8,15 @@ from metaflow.cards import get_cards
 
 from emoji_reco.data import demo
 from emoji_reco.data.text import display_emoji
-from emoji_reco.pipeline.card_images import CHROMIUM_ARGS, chromium, render
+from emoji_reco.flowkit.card_images import CHROMIUM_ARGS, chromium, render
 from helpers.flows import task
 from helpers.serving import running, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(600)]
 
 if not shutil.which("chromium") and not os.environ.get("CI"):
-    pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it", allow_module_level=True)
+    pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it",
+                allow_module_level=True)
 
 
 def test_the_evaluation_card_draws_its_confusion_matrix_without_errors(champion, tmp_path):
@@ -50,7 +52,8 @@ def test_the_web_page_recommends_emojis_and_shows_errors(tiny_bundle, tmp_path):
         page.fill("#text", "so hyped for tonight")
         page.click("#go")
         page.wait_for_selector(".prediction")
-        shown = page.eval_on_selector_all(".prediction .emoji", "els => els.map(e => [e.dataset.label, e.textContent])")
+        shown = page.eval_on_selector_all(".prediction .emoji", "els => els.map(e => [e.dataset.label, "
+                                                                "e.textContent])")
         assert len(shown) == 5 and {label for label, _ in shown} <= set(demo.EMOJIS)
         assert all(text == display_emoji(label) for label, text in shown)
         assert page.text_content("#error") == "" and "model version" in page.text_content("#version")
@@ -106,7 +109,8 @@ def test_the_web_page_shows_emojis_in_colour(tiny_bundle):
     from playwright.sync_api import sync_playwright
 
     _, folder = tiny_bundle
-    answer = {"version": "v", "predictions": [[{"emoji": "❤", "probability": 0.5}, {"emoji": "😂", "probability": 0.3}]]}
+    answer = {"version": "v", "predictions": [[{"emoji": "❤", "probability": 0.5},
+                                               {"emoji": "😂", "probability": 0.3}]]}
     with running(model=str(folder)) as (url, _), sync_playwright() as pw:
         wait_ready(url)
         browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)

@@ -1,5 +1,5 @@
-"""Captured traffic from a real server: SageMaker's data-capture layout on disk, read back by the same reader that
-reads SageMaker's; sampling; and a capture that can't write never failing a request."""
+"""Captured traffic from a real server: SageMaker's data-capture layout on disk, read back by the same reader
+that reads SageMaker's; sampling; and a capture that can't write never failing a request."""
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -27,7 +27,8 @@ def test_captured_requests_and_answers_are_written_in_sagemakers_layout_and_read
     out = tmp_path / "captured"
     sent = [(["so hyped for tonight", "ugh monday"], "application/json"),
             ({"instances": ["first day at the beach"]}, "application/json"),
-            (b"one per line\nsecond line\n", "text/plain"), (b"text\nfrom a csv\n", "text/csv; header=present")]
+            (b"one per line\nsecond line\n", "text/plain"),
+            (b"text\nfrom a csv\n", "text/csv; header=present")]
     with running(model=str(folder), endpoint="shop", capture_sample=1.0, capture_uri=str(out),
                  capture_flush_seconds=0.2) as (url, _):
         wait_ready(url)
@@ -35,19 +36,24 @@ def test_captured_requests_and_answers_are_written_in_sagemakers_layout_and_read
         wait_for(lambda: metric(scrape(url), "emoji_reco_capture_records_total", outcome="written") == 4)
     files = capture.files(str(out))
     now = datetime.now(UTC)
-    assert files and all(f.startswith(str(out / "shop" / "AllTraffic" / now.strftime("%Y/%m/%d"))) for f in files)
+    assert files and all(f.startswith(str(out / "shop" / "AllTraffic"
+                                          / now.strftime("%Y/%m/%d"))) for f in files)
     events = [json.loads(line) for f in files for line in open(f, encoding="utf-8")]
-    assert [e["captureData"]["endpointInput"]["encoding"] for e in events] == ["JSON", "JSON", "BASE64", "CSV"]
-    assert all(e["captureData"]["endpointOutput"]["mode"] == "OUTPUT" and e["eventVersion"] == "0" for e in events)
+    assert [e["captureData"]["endpointInput"]["encoding"] for e in events] == ["JSON", "JSON", "BASE64",
+                                                                               "CSV"]
+    assert all(e["captureData"]["endpointOutput"]["mode"] == "OUTPUT" and e["eventVersion"]
+               == "0" for e in events)
     read = list(capture.read(str(out), since=now - timedelta(hours=1)))
-    assert [texts for _, texts, _ in read] == [["so hyped for tonight", "ugh monday"], ["first day at the beach"],
+    assert [texts for _, texts, _ in read] == [["so hyped for tonight", "ugh monday"],
+                                               ["first day at the beach"],
                                                ["one per line", "second line"], ["from a csv"]]
     assert [predictions for _, _, predictions in read] == [a["predictions"] for a in answers]
     assert list(capture.read(str(out), since=now + timedelta(hours=2))) == []  # outside the window: not read
 
 
 def test_a_sample_of_the_requests_is_captured(folder, tmp_path):
-    with running(model=str(folder), capture_sample=0.3, capture_uri=str(tmp_path), capture_flush_seconds=0.2) as (url, _):
+    with running(model=str(folder), capture_sample=0.3, capture_uri=str(tmp_path),
+                 capture_flush_seconds=0.2) as (url, _):
         wait_ready(url)
         assert all(post(url, [f"tweet {i}"]).status_code == 200 for i in range(200))
         time.sleep(1)

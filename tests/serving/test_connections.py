@@ -1,6 +1,7 @@
-"""The connection layer in-process: its error answers byte for byte, the busy app, the refusal budget on a clock the
-test moves, finding the app's limits under uvicorn's middleware, and the layer itself over sockets under a plain app
-(no model: fast enough to run for every mutant); test_slow_clients.py tests it under the real app."""
+"""The connection layer in-process: its error answers byte for byte, the busy app, the refusal budget on a
+clock the test moves, finding the app's limits under uvicorn's middleware, and the layer itself over sockets
+under a plain app (no model: fast enough to run for every mutant); test_slow_clients.py tests it under the
+real app."""
 import asyncio
 import json
 import socket
@@ -114,8 +115,8 @@ def test_the_limits_are_found_under_any_middleware_and_default_otherwise():
 
 
 class Plain:
-    """An ASGI app with the connection layer's settings on it (what `create_app`'s guard carries), answering 200 with
-    the body it read; a request to /hold waits until `release` is set."""
+    """An ASGI app with the connection layer's settings on it (what `create_app`'s guard carries), answering
+    200 with the body it read; a request to /hold waits until `release` is set."""
 
     def __init__(self, limits: ConnectionLimits, refusals: RefusalBudget | None = None):
         self.connection_limits, self.refusals, self.metrics = limits, refusals or RefusalBudget(0), Metrics()
@@ -138,7 +139,8 @@ class Plain:
 
 @contextmanager
 def layer(**limits):
-    """A real uvicorn server on the connection layer (`http=LimitedProtocol`) serving `Plain`; yields (port, app)."""
+    """A real uvicorn server on the connection layer (`http=LimitedProtocol`) serving `Plain`; yields (port,
+    app)."""
     import uvicorn
 
     refusals = limits.pop("refusals", None)
@@ -185,7 +187,8 @@ GET = b"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     (b"", "headers", "header_seconds"),  # a connection that never sends a byte
     (b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc", "body", "body_seconds"),
     (b"GET /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc", "body", "body_seconds"),
-    (b"GET /x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc", "body", "body_seconds")])
+    (b"GET /x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc", "body",
+     "body_seconds")])
 def test_a_request_part_that_does_not_arrive_in_time_gets_408_at_its_deadline(sent, part, limit, caplog):
     with layer(**{limit: 0.4}) as (port, app):
         started = time.monotonic()  # before the connection opens, where the first deadline may start
@@ -194,7 +197,8 @@ def test_a_request_part_that_does_not_arrive_in_time_gets_408_at_its_deadline(se
             refused_with(sock, 408, f"The request's {part} did not arrive within 0.4 s.")
         assert 0.39 < time.monotonic() - started < 3
         assert app.metrics.refused_below.labels("408")._value.get() == 1
-        deadline = time.monotonic() + connections.LINGER_SECONDS * 0.8  # told at once, not when the socket closes
+        # told at once, not when the socket closes
+        deadline = time.monotonic() + connections.LINGER_SECONDS * 0.8
         while part == "body" and not app.disconnected and time.monotonic() < deadline:
             time.sleep(0.02)
         assert app.disconnected == (part == "body")  # a request the app was reading sees its client leave
@@ -217,7 +221,8 @@ def test_each_request_on_a_kept_alive_connection_gets_its_own_header_deadline():
 
 def test_a_body_that_arrives_in_time_is_read_whole():
     with layer(body_seconds=1) as (port, _), opened(port) as sock:
-        sock.sendall(b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 6\r\nConnection: close\r\n\r\nab")
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 6\r\nConnection: "
+                     b"close\r\n\r\nab")
         time.sleep(0.3)
         sock.sendall(b"cdef")
         assert answer(sock)[0::2] == (200, b"ok abcdef")
@@ -239,7 +244,8 @@ def test_one_address_holds_at_most_its_connections_and_a_closed_one_frees_a_plac
             assert answer(again)[0] == 200
         second.close()
         assert app.metrics.refused_below.labels("503")._value.get() == 2
-    assert "refused a connection from 127.0.0.1: it holds 2 already" in [r.getMessage() for r in caplog.records]
+    assert ("refused a connection from 127.0.0.1: it holds 2 "
+            "already" in [r.getMessage() for r in caplog.records])
     assert app.peers == ["127.0.0.1"]  # the app charges refusals to the address the layer saw
 
 
@@ -279,7 +285,8 @@ def test_an_address_out_of_refusals_is_held_a_second_then_gets_429_and_ping_stil
         with opened(port) as held:
             started = time.monotonic()
             held.sendall(b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc")
-            headers = refused_with(held, 429, "Too many refused requests from your address; retry in a second.")
+            headers = refused_with(held, 429, "Too many refused requests from your address; retry in a "
+                                              "second.")
             assert headers["retry-after"] == "1" and 0.9 < time.monotonic() - started < 1.9
         budget.charge("127.0.0.1")
         with opened(port) as ping:
@@ -292,7 +299,8 @@ def test_malformed_http_gets_400_in_the_json_shape():
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
         status, headers, body = answer(sock)
         error = json.loads(body)
-        assert status == 400 and error["request_id"] == headers["x-request-id"] and isinstance(error["error"], str)
+        assert status == 400 and error["request_id"] == headers["x-request-id"] and isinstance(error["error"],
+                                                                                               str)
         assert error["error"]
         assert app.metrics.refused_below.labels("400")._value.get() == 1
 

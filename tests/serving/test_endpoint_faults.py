@@ -17,6 +17,8 @@ from emoji_reco.data import demo
 from emoji_reco.errors import ModelError
 from emoji_reco.model.evaluation import Recheck
 from emoji_reco.serving.local_endpoint import HISTORY, POINTER, LocalEndpoint, deploy
+from emoji_reco.settings.sections import GateSettings
+from helpers.config import typed_settings
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -37,7 +39,8 @@ print(f"done {time.perf_counter() - began:.3f}", flush=True)
 
 
 def publisher(name, bundle, version, go="-"):
-    return subprocess.Popen([sys.executable, "-c", PUBLISHER, name, str(bundle), version, go], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-c", PUBLISHER, name, str(bundle), version, go],
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=os.environ.copy())
 
 
@@ -65,12 +68,14 @@ def test_a_publisher_killed_at_any_point_leaves_a_complete_version_serving(tiny_
     rng, outcomes = random.Random(7), []
     both = lambda: any(outcomes) and not all(outcomes)  # noqa: E731  kills landed before and after the switch
     while len(outcomes) < 20 or (not both() and len(outcomes) < 40):
-        if len(outcomes) >= 10 and not both():  # publishes slower (or faster) than the timed one: widen (or narrow)
+        # publishes slower (or faster) than the timed one: widen (or narrow)
+        if len(outcomes) >= 10 and not both():
             window = window * 1.5 if not any(outcomes) else window / 1.5
         trial = len(outcomes)
         proc = publisher(name, bundle, f"k{trial}")
         assert proc.stdout.readline().strip() == "start"
-        time.sleep(rng.uniform(0, window * 1.3))  # a kill before the copy, during it, the smoke test, or after
+        # a kill before the copy, during it, the smoke test, or after
+        time.sleep(rng.uniform(0, window * 1.3))
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         outcomes.append(endpoint.current_version() == f"k{trial}")
@@ -78,7 +83,8 @@ def test_a_publisher_killed_at_any_point_leaves_a_complete_version_serving(tiny_
         pointer = json.loads((endpoint.root / POINTER).read_text())
         assert files(endpoint.versions_dir / pointer["version"]) == files(bundle)
         endpoint.publish(bundle, f"after{trial}", ["smoke"], keep=3)
-        assert not list(endpoint.versions_dir.glob(".staging-*")) and not list(endpoint.root.glob(f".{POINTER}.*"))
+        assert (not list(endpoint.versions_dir.glob(".staging-*"))
+                and not list(endpoint.root.glob(f".{POINTER}.*")))
         assert_consistent(endpoint, bundle)
         assert json.loads((endpoint.root / POINTER).read_text())["previous"] == pointer["version"]
     assert both(), outcomes
@@ -112,8 +118,8 @@ def test_a_candidate_deploys_only_if_it_still_beats_the_champion_serving_at_depl
     test = pd.DataFrame({"text": ["so hyped", "ugh monday", "love you", "lol"] * 5,
                          "label": [0, 1, 2, 3] * 5})
     # Candidates' scores out of reach either way, whatever the (random) tiny champion scores on these texts.
-    gate = {"metric": "top1", "min_score": -1.0, "max_regression": 0.0}
-    settings = {"target": "local", "endpoint": name, "keep_versions": 5}
+    gate = GateSettings(metric="top1", min_score=-1.0, max_regression=0.0)
+    settings = typed_settings(**{"deploy.endpoint": name}).deploy
     emojis = demo.EMOJIS
 
     def candidate(top1, evaluated_against):

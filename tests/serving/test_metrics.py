@@ -1,5 +1,5 @@
-"""What an operator sees of a real server: /metrics in Prometheus' text format (read back with prometheus_client's
-parser) and the JSON access log of `emoji-reco serve --log-format json`."""
+"""What an operator sees of a real server: /metrics in Prometheus' text format (read back with
+prometheus_client's parser) and the JSON access log of `emoji-reco serve --log-format json`."""
 import json
 import subprocess
 import sys
@@ -17,17 +17,19 @@ def folder(tiny_bundle):
 
 
 def test_metrics_count_every_answer_by_route_and_status_and_scraping_costs_the_model_nothing(folder):
-    with running(model=str(folder)) as (url, app):
+    with running(model=str(folder)) as (url, parts):
         version = wait_ready(url)["version"]
         for _ in range(3):
             assert post(url, ["hello", "there"]).status_code == 200
-        assert post(url, {"instances": ["  "]}).status_code == 400  # an empty text: refused, counted, not scored
+        # an empty text: refused, counted, not scored
+        assert post(url, {"instances": ["  "]}).status_code == 400
         assert httpx.get(f"{url}/no/such/page").status_code == 404
-        assert exchange(url, b"BREW /invocations HTTP/1.1\r\nHost: localhost\r\n\r\n")[0] == 400  # below the app
-        calls = app.state.batcher.calls
+        # below the app
+        assert exchange(url, b"BREW /invocations HTTP/1.1\r\nHost: localhost\r\n\r\n")[0] == 400
+        calls = parts.batcher.calls
         for _ in range(20):
             samples = scrape(url)
-        assert app.state.batcher.calls == calls  # 20 scrapes, not one model call
+        assert parts.batcher.calls == calls  # 20 scrapes, not one model call
         assert metric(samples, "emoji_reco_requests_total", route="/invocations", status="200") == 3
         assert metric(samples, "emoji_reco_requests_total", route="/invocations", status="400") == 1
         assert metric(samples, "emoji_reco_requests_total", route="other", status="404") == 1
@@ -36,17 +38,22 @@ def test_metrics_count_every_answer_by_route_and_status_and_scraping_costs_the_m
         assert metric(samples, "emoji_reco_batch_texts_count") == calls and metric(
             samples, "emoji_reco_batch_texts_sum") == 6
         assert metric(samples, "emoji_reco_model_info", version=version) == 1
-        assert metric(samples, "emoji_reco_queued_texts") == 0 and metric(samples, "emoji_reco_open_requests") == 0
-        assert metric(samples, "emoji_reco_capture_records_total", outcome="dropped") == 0  # known before it happens
-        assert httpx.get(f"{url}/metrics", headers={"Host": "evil.example"}).status_code == 403  # the same rules
+        assert metric(samples,
+                      "emoji_reco_queued_texts") == 0 and metric(samples, "emoji_reco_open_requests") == 0
+        # known before it happens
+        assert metric(samples, "emoji_reco_capture_records_total", outcome="dropped") == 0
+        # the same rules
+        assert httpx.get(f"{url}/metrics", headers={"Host": "evil.example"}).status_code == 403
         with pytest.raises(AssertionError, match="no emoji_reco_requests_total"):  # never exported: not a 0
             metric(samples, "emoji_reco_requests_total", route="/invocations", status="418")
 
 
 def test_the_json_log_has_one_access_record_per_request_and_never_the_texts(folder):
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "emoji_reco.cli", "serve", "--model", str(folder), "--port",
-                               str(port), "--log-format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    server = subprocess.Popen([sys.executable, "-m", "emoji_reco.cli", "serve", "--model", str(folder),
+                               "--port",
+                               str(port), "--log-format", "json"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE,
                               text=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,5 +1,5 @@
-"""Request and answer formats in-process (the server tests send them over HTTP): every content type, every refusal
-with its status and message, and the answers' exact shape."""
+"""Request and answer formats in-process (the server tests send them over HTTP): every content type, every
+refusal with its status and message, and the answers' exact shape."""
 import json
 import math
 
@@ -13,7 +13,8 @@ EMOJIS = ["😂", "🔥", "😭"]
 
 
 def parse(body, ctype="application/json", max_texts=5, **kwargs):
-    return parse_texts(body if isinstance(body, bytes) else body.encode(), ctype, max_texts, is_empty, **kwargs)
+    return parse_texts(body if isinstance(body, bytes) else body.encode(), ctype, max_texts, is_empty,
+                       **kwargs)
 
 
 def refused(body, ctype="application/json", max_texts=5, **kwargs) -> BadRequest:
@@ -43,16 +44,20 @@ def test_every_content_type_gives_its_texts_in_order(body, ctype, texts):
 def test_blank_records_are_kept_in_place_when_every_record_needs_an_answer():
     assert parse('"a"\n\n"b"\n', "application/jsonlines", refuse_empty=False) == ["a", "", "b"]
     assert parse("text\nx\n\ny\n", "text/csv; header=present", refuse_empty=False) == ["x", "", "y"]
-    assert parse("x\n@mention\n", "text/csv", refuse_empty=False) == ["x", "@mention"]  # unscorable, still there
+    # unscorable, still there
+    assert parse("x\n@mention\n", "text/csv", refuse_empty=False) == ["x", "@mention"]
 
 
 @pytest.mark.parametrize("body, ctype, status, message", [
-    ("[]", "application/xml", 415, "Unsupported content type 'application/xml': send application/json, text/plain, "
+    ("[]", "application/xml", 415, "Unsupported content type 'application/xml': send application/json, "
+                                   "text/plain, "
                                    "text/csv, application/jsonlines, application/x-jsonlines."),
     (b"\xff\xfe", "text/plain", 400, "The body is not valid UTF-8 (invalid start byte at byte 0)."),
     ("[", "application/json", 400, "Malformed JSON: Expecting value: line 1 column 2 (char 1)."),
-    ("[" * 100000, "application/json", 400, "Malformed JSON: nested too deeply; send a flat list of strings."),
-    ('{"texts": ["a"]}', "application/json", 400, 'A JSON object needs "instances" or "inputs"; or send a list of '
+    ("[" * 100000, "application/json", 400, "Malformed JSON: nested too deeply; send a flat list of "
+                                            "strings."),
+    ('{"texts": ["a"]}', "application/json", 400, 'A JSON object needs "instances" or "inputs"; or send a '
+                                                  'list of '
                                                   "strings."),
     ("3", "application/json", 400, "Send a JSON list of strings."),
     ('{"instances": ["a", 3]}', "application/json", 400, "instances[1] is int, not a string."),
@@ -60,9 +65,11 @@ def test_blank_records_are_kept_in_place_when_every_record_needs_an_answer():
     ("[]", "application/json", 400, "No texts to score: send at least one."),
     ("\n \n", "text/plain", 400, "No texts to score: send at least one."),
     ('["a","b","c","d","e","f"]', "application/json", 400, "Too many texts: 6 in one request, at most 5."),
-    ('"a"\nnot json\n', "application/jsonlines", 400, "Line 2 is not JSON: Expecting value: line 1 column 1 (char 0)."),
+    ('"a"\nnot json\n', "application/jsonlines", 400, "Line 2 is not JSON: Expecting value: line 1 column 1 "
+                                                      "(char 0)."),
     ('"a"\n5\n', "application/jsonlines", 400, 'Line 2: send a string or {"text": "..."} per line.'),
-    ('{"inputs": ["ok", "  "]}', "application/json", 400, "inputs[1] is empty: nothing is left to score after "
+    ('{"inputs": ["ok", "  "]}', "application/json", 400, "inputs[1] is empty: nothing is left to score "
+                                                          "after "
      "cleaning (spaces, control characters, mentions and links are removed). Nothing was scored."),
 ])
 def test_a_bad_request_is_refused_with_its_status_and_reason(body, ctype, status, message):
@@ -94,7 +101,9 @@ def test_explain_is_asked_only_by_a_json_object_saying_true():
 
 
 def test_k_defaults_to_at_most_the_labels_and_is_checked():
-    assert payloads.parse_k(None, 3, 10) == 3 and payloads.parse_k("", 3, 2) == 2 and payloads.parse_k("2", 3, 10) == 2
+    assert payloads.parse_k(None, 3, 10) == 3 and payloads.parse_k("", 3,
+                                                                   2) == 2 and payloads.parse_k("2", 3,
+                                                                                                10) == 2
     assert payloads.parse_k("1", 3, 10) == 1 and payloads.parse_k("10", 3, 10) == 10
     for value, message in (("x", "k must be a whole number, not 'x'."), ("0", "k must be between 1 and 10."),
                            ("11", "k must be between 1 and 10.")):
@@ -110,7 +119,8 @@ def test_top_k_is_the_softmax_best_first_and_none_for_an_unscorable_record():
                           {"emoji": "😭", "probability": round(math.exp(1) / total, 4)}]
     assert answers[1] is None and [a["emoji"] for a in answers[2]] == ["😂", "🔥"]  # a tie keeps label order
     assert answers[2][0]["probability"] == round(1 / (2 + math.exp(-6)), 4)
-    assert payloads.top_k([[1000.0, 0.0, 0.0]], EMOJIS, 1) == [[{"emoji": "😂", "probability": 1.0}]]  # no overflow
+    # no overflow
+    assert payloads.top_k([[1000.0, 0.0, 0.0]], EMOJIS, 1) == [[{"emoji": "😂", "probability": 1.0}]]
 
 
 def test_the_json_answer_is_top_k_or_the_raw_logits_rounded():
@@ -127,7 +137,8 @@ def test_one_line_per_record_in_json_lines_or_csv_and_an_unscorable_line_that_sa
     assert media == "application/jsonlines" and body.endswith("\n") and len(lines) == 2
     assert lines[0] == payloads.response([logits[0]], EMOJIS, 2, False, "v")
     assert lines[1] == {"version": "v", "error": payloads.UNSCORABLE}
-    assert payloads.render_lines(logits, EMOJIS, 1, False, "v", "application/x-jsonlines")[1] == "application/x-jsonlines"
+    assert payloads.render_lines(logits, EMOJIS, 1, False, "v",
+                                 "application/x-jsonlines")[1] == "application/x-jsonlines"
     body, media = payloads.render_lines(logits, EMOJIS, 2, False, "v", "Text/CSV")
     top = payloads.top_k(logits[:1], EMOJIS, 2)[0]
     assert media == "text/csv" and body == (f"🔥,{top[0]['probability']},😂,{top[1]['probability']}\n"
@@ -150,13 +161,16 @@ def test_an_endpoints_answer_is_read_back_or_refused():
 def test_an_empty_line_of_text_is_named_texts_and_ten_are_listed_before_counting():
     assert str(refused("fine\n@someone\n", "text/plain")).startswith("texts[1] is empty:")
     ten, eleven = (json.dumps(["ok"] + ["@x"] * n) for n in (10, 11))
-    assert str(refused(ten, max_texts=20)).startswith(", ".join(f"texts[{i}]" for i in range(1, 11)) + " are empty:")
+    assert str(refused(ten, max_texts=20)).startswith(", ".join(f"texts[{i}]" for i in range(1, 11))
+                                                      + " are empty:")
     assert " and 1 more are empty:" in str(refused(eleven, max_texts=20))
 
 
 @pytest.mark.parametrize("ctype, header", [
-    ("text/csv;header=present", True), ("text/csv; Header = Present ", True), ("text/csv; header=absent", False),
-    ("text/csv; charset=present", False), ("text/csv; header=present=x", False), ("text/csv; header=presentX", False),
+    ("text/csv;header=present", True), ("text/csv; Header = Present ", True),
+    ("text/csv; header=absent", False),
+    ("text/csv; charset=present", False), ("text/csv; header=present=x", False),
+    ("text/csv; header=presentX", False),
     ("text/csv; header", False)])
 def test_a_csv_header_is_skipped_only_when_the_content_type_declares_it(ctype, header):
     assert parse("text\nfirst\n", ctype) == (["first"] if header else ["text", "first"])

@@ -30,9 +30,10 @@ pytestmark = pytest.mark.timeout(300)
 def server(tiny_bundle):
     _, folder = tiny_bundle
     # These tests send one bad request after another on purpose: no refusal budget (tested on its own).
-    with running(model=str(folder), max_texts=8, max_body_bytes=4096, max_refusals_per_client_s=0) as (url, app):
+    with running(model=str(folder), max_texts=8, max_body_bytes=4096,
+                 max_refusals_per_client_s=0) as (url, parts):
         wait_ready(url)
-        yield url, app
+        yield url, parts
 
 
 @pytest.mark.parametrize("body, content_type, n", [
@@ -56,12 +57,14 @@ def test_every_request_format_gets_top_emojis(server, body, content_type, n):
 
 
 def test_explain_adds_the_words_behind_each_emoji_and_the_default_answer_is_unchanged(server):
-    url, app = server
+    url, parts = server
     plain = post(url, ["monday again", "so hyped"]).json()
     assert set(plain) == {"version", "predictions"}  # no explanations unless asked
-    explained = post(url, {"instances": ["monday again", "so hyped"], "explain": True}, params={"k": 2}).json()
+    explained = post(url, {"instances": ["monday again", "so hyped"], "explain": True},
+                     params={"k": 2}).json()
     assert explained["predictions"] == [p[:2] for p in plain["predictions"]]
-    for text, answer, why in zip(["monday again", "so hyped"], explained["predictions"], explained["explanations"]):
+    for text, answer, why in zip(["monday again", "so hyped"], explained["predictions"],
+                                 explained["explanations"]):
         assert [e["emoji"] for e in why["emojis"]] == [a["emoji"] for a in answer]
         assert all(w["word"] in text.split() and isinstance(w["weight"], float) for e in why["emojis"]
                    for w in e["words"])
@@ -88,7 +91,8 @@ def test_k_and_raw_logits(server):
     (json.dumps(["x"] * 9).encode(), "application/json", 400, "Too many texts"),
     (json.dumps(["x" * 5000]).encode(), "application/json", 413, "over the 4096-byte limit"),
 ])
-def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(server, body, content_type, status, message):
+def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(server, body, content_type, status,
+                                                                   message):
     url, _ = server
     answer = post(url, body, content_type)
     assert answer.status_code == status and message in answer.json()["error"]
@@ -110,12 +114,12 @@ def test_over_long_texts_are_truncated_not_refused(server):
 
 
 def test_concurrent_requests_share_model_calls(server):
-    url, app = server
-    before = app.state.batcher.calls
+    url, parts = server
+    before = parts.batcher.calls
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(lambda i: post(url, [f"text {i}"] * 4), range(64)))
     assert all(a.status_code == 200 for a in answers)
-    assert app.state.batcher.calls - before < 64
+    assert parts.batcher.calls - before < 64
 
 
 def test_the_batcher_keeps_every_model_thread_busy_and_answers_each_request_its_own_rows():
@@ -177,7 +181,8 @@ def test_ping_waits_for_a_deploy_and_new_versions_are_picked_up_without_failing_
         assert {r.json()["version"] for r in results} == {"v1", "v2"}
 
 
-def test_a_model_awaited_is_named_while_missing_in_one_log_line_and_served_once_it_appears(tiny_bundle, tmp_path,
+def test_a_model_awaited_is_named_while_missing_in_one_log_line_and_served_once_it_appears(tiny_bundle,
+                                                                                           tmp_path,
                                                                                           caplog):
     model = tmp_path / "model"
     with pytest.raises(ModelError, match=f"Model {model} not found"):  # required: the server refuses to start
@@ -219,7 +224,8 @@ def test_fuzzing_the_openapi_description_finds_no_server_error(server):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck),
+                  database=None)
         def no_server_error(case):
             case.call_and_validate(checks=[not_a_server_error])
 
@@ -244,4 +250,5 @@ def test_a_bundle_from_a_newer_emoji_reco_is_refused_with_what_to_do(tmp_path, t
     with running(model=str(future)) as (url, _):
         assert "version future failed to load" in httpx.get(f"{url}/ping").json()["error"]
         assert post(url, ["x"]).status_code == 503
-    assert "is a format-99 model bundle; this emoji-reco reads formats up to 2. Upgrade emoji-reco" in caplog.text
+    assert ("is a format-99 model bundle; this emoji-reco reads formats up to 2. Upgrade "
+            "emoji-reco" in caplog.text)

@@ -1,7 +1,7 @@
 """The connection layer and the cost of a request: slow headers and bodies are cut off with 408, one client
-address can't take every connection, /ping answers while the server sheds, errors below the app are JSON with a
-request id, and a request costs at most a token budget. Real uvicorn servers on 127.0.0.1, raw sockets, the tiny
-model; other client addresses are other loopback addresses (127.0.0.2, ...)."""
+address can't take every connection, /ping answers while the server sheds, errors below the app are JSON with
+a request id, and a request costs at most a token budget. Real uvicorn servers on 127.0.0.1, raw sockets, the
+tiny model; other client addresses are other loopback addresses (127.0.0.2, ...)."""
 import json
 import time
 
@@ -33,10 +33,11 @@ def assert_json_error(answer, status):
 @pytest.mark.parametrize("sent, part", [
     (b"", "headers"),  # connects and says nothing
     (b"POST /invocations HTTP/1.1\r\nHost: loc", "headers"),  # a header line that never ends
-    (b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n[\"a", "body"),  # a body that stalls
+    # a body that stalls
+    (b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n[\"a", "body"),
 ])
 def test_a_slow_request_is_cut_off_with_408_and_the_server_serves_on(folder, sent, part):
-    with running(model=str(folder), header_timeout_s=1, body_timeout_s=1) as (url, app):
+    with running(model=str(folder), header_timeout_s=1, body_timeout_s=1) as (url, parts):
         wait_ready(url)
         started = time.monotonic()  # before the connection opens: the headers' deadline may count from there
         with connect(url) as sock:
@@ -52,7 +53,8 @@ def test_a_slow_client_sending_a_byte_at_a_time_is_cut_off_at_the_body_deadline(
     with running(model=str(folder), body_timeout_s=1.5) as (url, _):
         wait_ready(url)
         with connect(url) as sock:
-            sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                         b"application/json\r\n"
                          b"Content-Length: 100000\r\n\r\n")
             started = time.monotonic()
             with pytest.raises(OSError):  # the server closes the connection while the client still sends
@@ -99,7 +101,8 @@ def test_ping_answers_200_while_the_server_sheds_at_its_connection_cap(folder):
         try:
             time.sleep(0.2)
             assert exchange(url, PING)[0] == 200
-            busy = exchange(url, b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\n[\"a\"]")
+            busy = exchange(url, b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+                                 b"5\r\n\r\n[\"a\"]")
             assert_json_error(busy, 503)
             assert b"retry-after" in busy[1]
         finally:
@@ -108,12 +111,13 @@ def test_ping_answers_200_while_the_server_sheds_at_its_connection_cap(folder):
 
 
 def test_a_client_that_keeps_being_refused_is_held_then_gets_429_and_others_are_served(folder):
-    with running(model=str(folder), max_refusals_per_client_s=3) as (url, app):
+    with running(model=str(folder), max_refusals_per_client_s=3) as (url, parts):
         wait_ready(url)
         bad = b'["not json'  # refused at once: each refusal counts one (see the test after this)
         request = (b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
                    b"Content-Length: %d\r\n\r\n" % len(bad)) + bad
-        assert [exchange(url, request, "127.0.0.2")[0] for _ in range(3)] == [400] * 3  # its budget: 3 a second
+        # its budget: 3 a second
+        assert [exchange(url, request, "127.0.0.2")[0] for _ in range(3)] == [400] * 3
         with connect(url, "127.0.0.2") as held:
             started = time.monotonic()
             held.sendall(request)
@@ -143,14 +147,14 @@ def test_a_refusal_costs_its_client_one_or_the_cpu_it_took():
 
 
 def test_a_request_over_the_token_budget_is_refused_before_the_model_sees_it(folder):
-    with running(model=str(folder), max_request_tokens=100) as (url, app):
+    with running(model=str(folder), max_request_tokens=100) as (url, parts):
         wait_ready(url)
-        calls = app.state.batcher.calls
+        calls = parts.batcher.calls
         long_text = "word " * 500  # truncated to the model's max_length, so it counts that much
         refused = post(url, [long_text] * 10)
         assert refused.status_code == 413
         assert "at most 100" in refused.json()["error"]
-        assert app.state.batcher.calls == calls  # nothing reached the model
+        assert parts.batcher.calls == calls  # nothing reached the model
         assert post(url, ["short one", "and another"]).status_code == 200
         assert httpx.get(f"{url}/ping").status_code == 200
 
@@ -162,8 +166,10 @@ def predictor(folder):
 
 # Text as tweets and attackers write it: words, and what cleaning removes or splits (URLs, mentions, entities,
 # control characters, combining marks), beside any Unicode at all.
-PIECES = st.sampled_from(["a", "word", "9", "_", " ", "  ", "\n", "@", "@bob", "&", "&amp;", "&#32;", "http://", "https://x.co/a",
-                          "www.", "WWW.", "://", "\x00", "\u0301", "\u200b", "\ufffd", "😂", "東京", ".", "-"])
+PIECES = st.sampled_from(["a", "word", "9", "_", " ", "  ", "\n", "@", "@bob", "&", "&amp;", "&#32;",
+                          "http://", "https://x.co/a",
+                          "www.", "WWW.", "://", "\x00", "\u0301", "\u200b", "\ufffd", "😂", "東京", ".",
+                          "-"])
 TEXTS = st.one_of(st.text(max_size=300), st.lists(PIECES, max_size=80).map("".join))
 
 

@@ -42,7 +42,8 @@ def encode(texts: list[str]) -> dict:
 
 
 def input_handler(data, context):
-    """Request body → the JSON TF Serving's REST API takes. A bad request is answered with a 4xx by the image."""
+    """Request body → the JSON TF Serving's REST API takes. A bad request is answered with a 4xx by the
+    image."""
     body = data.read() if hasattr(data, "read") else data
     texts = payloads.parse_texts(body if isinstance(body, bytes) else str(body).encode("utf-8"),
                                  context.request_content_type, MAX_TEXTS, is_empty)
@@ -50,7 +51,8 @@ def input_handler(data, context):
     payloads.parse_k(options.get("k"), 3, len(EMOJIS))  # refuse a bad k before the model runs
     if payloads.explain_requested(body if isinstance(body, bytes) else str(body).encode("utf-8"),
                                   context.request_content_type):
-        raise payloads.BadRequest("\"explain\" needs emoji-reco's own inference image (sagemaker.endpoint.image); "
+        raise payloads.BadRequest("\"explain\" needs emoji-reco's own inference image "
+                                  "(sagemaker.endpoint.image); "
                                   "the TF Serving image only predicts.")
     return json.dumps(encode(texts))
 

@@ -33,7 +33,8 @@ def render(html: str, png: Path | None = None, width: int = 1100) -> dict:
             page = browser.new_page(viewport={"width": width, "height": 900})
             page.on("console", lambda m: m.type == "error" and errors.append(m.text))
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("requestfailed", lambda r: TEMPLATE_FONT_HOST not in r.url and errors.append(f"failed: {r.url}"))
+            page.on("requestfailed", lambda r: TEMPLATE_FONT_HOST not in r.url
+                    and errors.append(f"failed: {r.url}"))
             page.goto(page_file.as_uri(), wait_until="load")
             page.wait_for_load_state("networkidle")
             charts = page.evaluate(r"""() => Array.from(document.querySelectorAll('.vega-embed'))
@@ -41,7 +42,8 @@ def render(html: str, png: Path | None = None, width: int = 1100) -> dict:
                             marks: e.querySelectorAll('.mark-rect path, .mark-rect rect, .mark-symbol path,'
                                                       + ' .mark-line path').length,
                             axis_labels: Array.from(e.querySelectorAll('.role-axis-label text')).map(t => ({
-                              text: t.textContent, rotated: /rotate\((?!0\))/.test(t.getAttribute('transform') || '')}))
+                              text: t.textContent,
+                              rotated: /rotate\((?!0\))/.test(t.getAttribute('transform') || '')}))
                             }; })""")
             if png:  # our components only: the default template's sections start at "Task Metadata"
                 end = page.evaluate("""() => { const h = Array.from(document.querySelectorAll('h1,h2,h3'))

@@ -5,8 +5,10 @@ import traceback
 from metaflow.cards import Markdown, Table, VegaChart
 
 from emoji_reco.data.text import display_emoji as show
+from emoji_reco.settings.sections import TrainSettings
 
-# Emoji categories on an x axis: upright (Vega-Lite turns nominal labels 90° by default) and large enough to read.
+# Emoji categories on an x axis: upright (Vega-Lite turns nominal labels 90° by default) and large enough to
+# read.
 EMOJI_AXIS = {"labelAngle": 0, "labelFontSize": 16, "labelPadding": 4}
 
 
@@ -33,7 +35,8 @@ def _bar(values: list[dict], x: str, y: str, color: str | None = None, title: st
     if color:
         encoding["color"] = {"field": color, "type": "nominal"}
         encoding["xOffset"] = {"field": color}
-    return VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": title, "width": 480,
+    return VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": title,
+                      "width": 480,
                       "data": {"values": values}, "mark": "bar", "encoding": encoding})
 
 
@@ -49,11 +52,14 @@ def data_card(card, report: dict, splits: dict, emojis: list, samples: int = 3) 
     card.append(_bar(counts, "emoji", "rows", color="split", title="Class distribution per split"))
     lengths = [{"words": min(len(t.split()), 60)} for t in splits["train"].text]
     card.append(VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 480,
-                           "title": "Text length (words, train split)", "data": {"values": lengths}, "mark": "bar",
-                           "encoding": {"x": {"field": "words", "bin": {"maxbins": 30}, "type": "quantitative"},
+                           "title": "Text length (words, train split)", "data": {"values": lengths},
+                           "mark": "bar",
+                           "encoding": {"x": {"field": "words", "bin": {"maxbins": 30},
+                                              "type": "quantitative"},
                                         "y": {"aggregate": "count", "type": "quantitative"}}}))
     train = splits["train"]
-    rows = [[show(emojis[label]), " · ".join(group.text.head(samples))] for label, group in train.groupby("label")]
+    rows = [[show(emojis[label]),
+             " · ".join(group.text.head(samples))] for label, group in train.groupby("label")]
     card.append(Markdown("## Sample of cleaned texts"))
     card.append(Table(rows, headers=["emoji", f"first {samples} training texts"]))
 
@@ -61,7 +67,8 @@ def data_card(card, report: dict, splits: dict, emojis: list, samples: int = 3) 
 def _curves(history: list[dict], steps: list[dict]) -> dict:
     values = [{"epoch": h["epoch"], "metric": k, "value": h[k]} for h in history
               for k in ("loss", "val_loss", "accuracy", "val_accuracy") if k in h]
-    values += [{"epoch": s["at"], "metric": f"{k} (running)", "value": s[k]} for s in steps for k in ("loss", "accuracy")]
+    values += [{"epoch": s["at"], "metric": f"{k} (running)",
+                "value": s[k]} for s in steps for k in ("loss", "accuracy")]
     return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 480,
             "title": "Training curves", "data": {"values": values}, "mark": {"type": "line", "point": True},
             "encoding": {"x": {"field": "epoch", "type": "quantitative"},
@@ -75,16 +82,16 @@ def _markdown_table(rows: list[list], headers: list[str]) -> str:
 
 
 class TrainCard:
-    """The `train` card, built once; `update` changes its components' data in place, so a refresh sends new data
-    rather than a new card (the Metaflow UI then updates the card instead of reloading it)."""
+    """The `train` card, built once; `update` changes its components' data in place, so a refresh sends new
+    data rather than a new card (the Metaflow UI then updates the card instead of reloading it)."""
 
-    def __init__(self, card, settings: dict):
+    def __init__(self, card, train: TrainSettings):
         self.title = Markdown("# Training (live)")
         self.status = Markdown("Waiting for the first training steps…")
         self.curves = VegaChart(_curves([], []))
         self.epochs = Markdown("")
         self.final = Markdown("")
-        for component in (self.title, self.status, Table([[k, str(v)] for k, v in settings.items()],
+        for component in (self.title, self.status, Table([[k, str(v)] for k, v in train.model_dump().items()],
                                                          headers=["hyperparameter", "value"]),
                           self.curves, self.epochs, self.final):
             card.append(component)
@@ -95,7 +102,8 @@ class TrainCard:
             if steps:
                 last = steps[-1]
                 self.status.update(f"At epoch **{last['at']:.2f}**: running loss {last['loss']:.4f}, "
-                                   f"accuracy {last['accuracy']:.4f}, {last['examples_per_second']} examples/s.")
+                                   f"accuracy {last['accuracy']:.4f}, {last['examples_per_second']} "
+                                   f"examples/s.")
             if history:
                 keys = list(history[-1])
                 self.epochs.update(_markdown_table([[h.get(k) for k in keys] for h in history], keys))
@@ -113,7 +121,8 @@ class TrainCard:
                                  f"{ensemble['weight']} ({ensemble['chosen']}). On the validation split:\n")
                     names = ("top1", "top3", "macro_f1")
                     lines.append(_markdown_table([[part, *(scores[n] for n in names)]
-                                                  for part, scores in ensemble["validation"].items()], ["", *names]))
+                                                  for part, scores in ensemble["validation"].items()],
+                                                  ["", *names]))
                 self.final.update("\n".join(lines))
         except Exception as exc:  # a broken card must never cost a run
             print(f"the training card could not be updated: {exc}\n{traceback.format_exc()}", flush=True)
@@ -123,10 +132,12 @@ def _confusion(metrics: dict) -> VegaChart:
     emojis = [show(e) for e in metrics["emojis"]]
     values = [{"true": emojis[i], "predicted": emojis[j], "count": n}
               for i, row in enumerate(metrics["confusion"]) for j, n in enumerate(row)]
-    return VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "title": "Confusion matrix",
+    return VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+                      "title": "Confusion matrix",
                       "width": 360, "height": 360, "data": {"values": values},
                       "layer": [{"mark": "rect", "encoding": {
-                                    "x": {"field": "predicted", "type": "nominal", "sort": emojis, "axis": EMOJI_AXIS},
+                                    "x": {"field": "predicted", "type": "nominal", "sort": emojis,
+                                          "axis": EMOJI_AXIS},
                                     "y": {"field": "true", "type": "nominal", "sort": emojis,
                                           "axis": {"labelFontSize": 16}},
                                     "color": {"field": "count", "type": "quantitative"}}},
@@ -140,26 +151,35 @@ def _confusion(metrics: dict) -> VegaChart:
 def evaluation_card(card, metrics: dict, champion: dict | None, verdict: dict) -> None:
     card.append(Markdown("# Evaluation on the test split"))
     names = ("top1", "top3", "macro_f1")
-    card.append(Table([[n, f"{metrics[n]:.4f}", "—" if champion is None else f"{champion[n]:.4f}"] for n in names],
+    card.append(Table([[n, f"{metrics[n]:.4f}", "—" if champion is None
+                        else f"{champion[n]:.4f}"] for n in names],
                       headers=["metric", "candidate", "champion"]))
     if parts := metrics.get("parts"):
         weight = parts["weight"]
-        card.append(Markdown(f"## The combined model and its parts\nScores mix as (1 − w) · encoder + w · n-gram, "
+        card.append(Markdown(f"## The combined model and its parts\nScores mix as (1 − w) · encoder + w · "
+                             f"n-gram, "
                              f"w = {weight} (chosen on the validation split)."))
-        card.append(Table([[label, share] + [f"{parts[name][n]:.4f}" for n in names] for name, label, share in (
-            ("encoder", "fine-tuned encoder", f"{1 - weight:.2f}"), ("ngram", "n-gram TF-IDF", f"{weight:.2f}"),
+        card.append(Table([[label, share]
+                           + [f"{parts[name][n]:.4f}" for n in names] for name, label, share in (
+            ("encoder", "fine-tuned encoder", f"{1 - weight:.2f}"),
+            ("ngram", "n-gram TF-IDF", f"{weight:.2f}"),
             ("combined", "combined (served)", "1"))], headers=["model", "weight", *names]))
     card.append(Markdown(f"## Quality gate: **{'passed' if verdict['passed'] else 'failed'}**\n"
                          + "\n".join(f"- {r}" for r in verdict["reasons"])))
     card.append(_confusion(metrics))
     card.append(Markdown("## Per emoji"))
-    card.append(Table([[show(r["emoji"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", r["support"]]
-                       for r in metrics["per_emoji"]], headers=["emoji", "precision", "recall", "F1", "support"]))
+    card.append(Table([[show(r["emoji"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
+                        r["support"]]
+                       for r in metrics["per_emoji"]],
+                       headers=["emoji", "precision", "recall", "F1", "support"]))
     if metrics.get("deciding_words"):
-        card.append(Markdown("## Why this emoji: the words that most often decide it\nOn the test texts the model "
-                             "gives an emoji first, the word that pushed it up most in the n-gram half, and how often."))
+        card.append(Markdown("## Why this emoji: the words that most often decide it\nOn the test texts the "
+                             "model "
+                             "gives an emoji first, the word that pushed it up most in the n-gram half, and "
+                             "how often."))
         card.append(Table([[show(e), " · ".join(f"{w} ({n})" for w, n in words)]
-                           for e, words in sorted(metrics["deciding_words"].items())], headers=["emoji", "words"]))
+                           for e, words in sorted(metrics["deciding_words"].items())],
+                           headers=["emoji", "words"]))
     if metrics.get("confident_mistakes"):
         card.append(Markdown("## Most confident mistakes"))
         card.append(Table([[m["text"], show(m["true"]), show(m["predicted"]), m["probability"]]
@@ -180,9 +200,11 @@ def deployment_card(card, deployment: dict) -> None:
 @safe
 def conversion_card(card, records: list[dict]) -> None:
     card.append(Markdown("# Conversion to TFRecords"))
-    rows = [[r["shard"], r["split"], r["records"], r["tokens"], f"{r['truncated'] / max(1, r['records']):.1%}",
+    rows = [[r["shard"], r["split"], r["records"], r["tokens"],
+             f"{r['truncated'] / max(1, r['records']):.1%}",
              r["seconds"], round(r["records"] / max(r["seconds"], 1e-3))] for r in records]
-    card.append(Table(rows, headers=["shard", "split", "records", "tokens", "at max length (truncated)", "seconds",
+    card.append(Table(rows, headers=["shard", "split", "records", "tokens", "at max length (truncated)",
+                                     "seconds",
                                      "records/s"]))
     per_shard = {}
     for r in records:
@@ -192,7 +214,8 @@ def conversion_card(card, records: list[dict]) -> None:
     card.append(Markdown(
         f"**Total:** {total} records, {tokens} tokens ({tokens / max(1, total):.1f} per record), "
         f"{sum(r['truncated'] for r in records) / max(1, total):.1%} at the maximum length. "
-        f"{len(per_shard)} shards in parallel, slowest {slowest:.1f} s: **{total / max(slowest, 1e-3):.0f} records/s**."))
+        f"{len(per_shard)} shards in parallel, slowest {slowest:.1f} s: **{total / max(slowest, 1e-3):.0f} "
+        f"records/s**."))
 
 
 @safe
@@ -206,8 +229,10 @@ def summary_card(card, metrics: dict, deployment: dict, history: list[dict]) -> 
     if history:
         card.append(Markdown("## This flow's runs"))
         card.append(VegaChart({
-            "$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 480, "title": "Test top-1 by run",
-            "data": {"values": [{**h, "deployed": "deployed" if h["deployed"] else "not deployed"} for h in history]},
+            "$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 480,
+            "title": "Test top-1 by run",
+            "data": {"values": [{**h, "deployed": "deployed" if h["deployed"]
+                                 else "not deployed"} for h in history]},
             "mark": {"type": "point", "filled": True, "size": 80},
             "encoding": {"x": {"field": "created_at", "type": "temporal", "title": "run started"},
                          "y": {"field": "top1", "type": "quantitative"},
@@ -222,20 +247,24 @@ def summary_card(card, metrics: dict, deployment: dict, history: list[dict]) -> 
 def drift_card(card, observed: dict, drift: dict, retrain: dict | None) -> None:
     """MonitorFlow's: the verdict, each feature's distributions side by side, and its PSI day by day."""
     action = ("nothing asked for" if not retrain else
-              f"retraining asked for through {retrain['event']} (data `{retrain['data']}`)" if retrain["event"] else
+              f"retraining asked for through {retrain['event']} (data `{retrain['data']}`)"
+              if retrain["event"] else
               f"retraining needed: run `{retrain['run']}`")
-    card.append(Markdown(f"# Drift: {drift['verdict']}\n{drift['texts']} texts captured in `{observed['capture']}` "
+    card.append(Markdown(f"# Drift: {drift['verdict']}\n{drift['texts']} texts captured in "
+                         f"`{observed['capture']}` "
                          f"from {observed['since'][:16]} to {observed['until'][:16]}, against the data of "
                          f"`{observed['run']}` as the serving model scores it. **{action}**.\n\n"
                          f"Thresholds: PSI > {drift['thresholds']['psi']} or Jensen–Shannon distance > "
                          f"{drift['thresholds']['js']}, on at least {drift['min_texts']} texts."))
-    card.append(Table([[f, v["psi"], v["js"], "yes" if v["drifted"] else "no"] for f, v in drift["features"].items()],
+    card.append(Table([[f, v["psi"], v["js"], "yes" if v["drifted"]
+                        else "no"] for f, v in drift["features"].items()],
                       headers=["feature", "PSI", "JS distance", "over a threshold"]))
     for feature, v in drift["features"].items():
         values = [{"bin": show(b) if feature == "emoji" else b, "sample": name, "share": share}
                   for name in ("reference", "live") for b, share in zip(v["bins"], v[name])]
         if feature == "emoji":
-            values += [{"bin": show(e), "sample": "training labels", "share": s} for e, s in observed["labels"].items()]
+            values += [{"bin": show(e), "sample": "training labels",
+                        "share": s} for e, s in observed["labels"].items()]
         card.append(_bar(values, "bin", "share", color="sample", title=f"{feature}: reference and live"))
     if drift["series"]:
         card.append(VegaChart({"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "width": 480,

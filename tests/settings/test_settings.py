@@ -19,7 +19,8 @@ def leaves(config: dict, prefix: str = "") -> dict:
     return out
 
 
-@pytest.mark.parametrize("name", ["local.json", "aws.json", "sagemaker.json", "gpu.json", "multinode.json", "shared-tweets.json"])
+@pytest.mark.parametrize("name", ["local.json", "aws.json", "sagemaker.json", "gpu.json", "multinode.json",
+                                  "shared-tweets.json"])
 def test_every_config_holds_only_what_differs_and_parses_to_every_setting(name):
     text = (CONFIG_DIR / name).read_text()
     own = json.loads(text)
@@ -34,20 +35,25 @@ def test_every_config_holds_only_what_differs_and_parses_to_every_setting(name):
 def test_the_configs_keep_their_meaning():
     aws, sagemaker = parse('{"extends": "aws.json"}'), parse('{"extends": "sagemaker.json"}')
     assert aws["deploy"]["target"] == "sagemaker" and aws["train"]["backend"] == "local"
-    assert sagemaker["train"]["backend"] == "sagemaker" and sagemaker["platform"]["batch_steps"] == ["convert", "evaluate"]
-    assert sagemaker["platform"]["timeout_minutes"] == aws["platform"]["timeout_minutes"] and aws["platform"]["retries"] == 2
+    assert (sagemaker["train"]["backend"] == "sagemaker" and sagemaker["platform"]["batch_steps"]
+            == ["convert", "evaluate"])
+    assert (sagemaker["platform"]["timeout_minutes"] == aws["platform"]["timeout_minutes"]
+            and aws["platform"]["retries"] == 2)
     assert parse((CONFIG_DIR / "local.json").read_text()) == defaults()
 
 
 def test_a_users_config_of_three_keys_works(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "team.json").write_text('{"extends": "aws.json", "deploy": {"endpoint": "team"}}')
-    config = parse('{"extends": "team.json", "train": {"epochs": 3, "learning_rate": 1e-4}, "data": {"sample": 500}}')
+    config = parse('{"extends": "team.json", "train": {"epochs": 3, "learning_rate": 1e-4}, '
+                   '"data": {"sample": 500}}')
     assert config["train"]["epochs"] == 3 and config["train"]["batch_size"] == 32  # the rest: from base.json
-    assert config["deploy"] == {"target": "sagemaker", "endpoint": "team", "keep_versions": 5, "flow": "EmojiFlow"}
+    assert config["deploy"] == {"target": "sagemaker", "endpoint": "team", "keep_versions": 5,
+                                "flow": "EmojiFlow"}
     assert config["platform"]["schedule"] == {"weekly": True}
     replaced = parse('{"extends": "aws.json", "platform": {"schedule": {"cron": "0 3 * * ? *"}}}')
-    assert replaced["platform"]["schedule"] == {"cron": "0 3 * * ? *"}  # free-form values are replaced, not merged
+    # free-form values are replaced, not merged
+    assert replaced["platform"]["schedule"] == {"cron": "0 3 * * ? *"}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -58,7 +64,8 @@ def test_a_users_config_of_three_keys_works(tmp_path, monkeypatch):
     ('{"data": {"labels": 3}}', "data.labels: expected a string or null, got 3"),
     ('{"sagemaker": {"training": {"spot": "yes"}}}', "sagemaker.training.spot: expected true or false"),
     ('{"model": "bundled"}', "model: expected an object"),
-    ('{"model": {"ngram": {"weight": 1.5}}}', "model.ngram.weight: expected a number from 0.0 to 1.0, got 1.5"),
+    ('{"model": {"ngram": {"weight": 1.5}}}', "model.ngram.weight: expected a number from 0.0 to 1.0, got "
+                                              "1.5"),
     ('{"model": {"ngram": {"weight": true}}}', "model.ngram.weight: expected a number or null, got true"),
     ('{"data": {"validation_fraction": 1}}', "data.validation_fraction: expected a number from 0.0 to 0.9"),
     ('{"extends": "nowhere.json"}', "extends: nowhere.json not found"),
@@ -85,7 +92,8 @@ def test_a_config_that_extends_itself_is_refused(tmp_path, monkeypatch):
 def test_dotted_overrides_apply_at_any_depth_and_are_checked():
     config = with_overrides(defaults(), {"train.epochs": 1, "sagemaker.endpoint.blue_green.bake_seconds": 60,
                                          "data.path": "", "model.base": None})
-    assert config["train"]["epochs"] == 1 and config["sagemaker"]["endpoint"]["blue_green"]["bake_seconds"] == 60
+    assert (config["train"]["epochs"] == 1 and config["sagemaker"]["endpoint"]["blue_green"]["bake_seconds"]
+            == 60)
     assert config["model"]["base"] == "bundled"  # None and "" leave the config's value
     with pytest.raises(ConfigError, match="train.epochz: unknown key"):
         with_overrides(defaults(), {"train.epochz": 1})
@@ -110,7 +118,8 @@ def test_the_readme_documents_every_key_with_its_default():
         if documented.get(key) is not None:
             shown = value if isinstance(value, str) else json.dumps(value)
             assert documented[key] in (shown, json.dumps(value)), (key, documented[key], value)
-    assert not [k for k in documented if not k.endswith(".*") and k not in flat], "README documents unknown keys"
+    assert not [k for k in documented if not k.endswith(".*")
+                and k not in flat], "README documents unknown keys"
 
 
 def test_the_flow_refuses_a_config_mistake_in_one_message(tmp_path):
@@ -121,7 +130,8 @@ def test_the_flow_refuses_a_config_mistake_in_one_message(tmp_path):
     bad.write_text('{"extends": "local.json", "train": {"epocs": 1}}')
     done = subprocess.run([sys.executable, FLOW, "--config", "config", str(bad), "show"], capture_output=True,
                           text=True, timeout=120, cwd=tmp_path)
-    assert done.returncode != 0 and "train.epocs: unknown key; did you mean train.epochs?" in done.stderr + done.stdout
+    assert (done.returncode != 0 and "train.epocs: unknown key; did you mean train.epochs?" in done.stderr
+            + done.stdout)
     assert "Traceback" not in done.stderr
 
 
@@ -140,8 +150,10 @@ def test_the_flow_refuses_a_config_mistake_in_one_message(tmp_path):
     ('{"data": {"labels": 3}}', "data.labels: expected a string or null, got 3"),
     ('{"train": {"pad_to_length": 1.5}}', "train.pad_to_length: expected a whole number or null, got 1.5"),
     ('{"platform": {"schedule": []}}', "platform.schedule: expected an object or null, got []"),
-    ('{"model": {"ngram": {"weight": -0.1}}}', "model.ngram.weight: expected a number from 0.0 to 1.0, got -0.1"),
-    ('{"train": {"label_smoothing": 0.6}}', "train.label_smoothing: expected a number from 0.0 to 0.5, got 0.6"),
+    ('{"model": {"ngram": {"weight": -0.1}}}', "model.ngram.weight: expected a number from 0.0 to 1.0, got "
+                                               "-0.1"),
+    ('{"train": {"label_smoothing": 0.6}}', "train.label_smoothing: expected a number from 0.0 to 0.5, got "
+                                            "0.6"),
     ('{"model": {"pooling": "max"}}', 'model.pooling: expected one of "auto", "cls", "mean", got "max"'),
     ('{"extends": 3}', "the config: extends must name a file, not 3."),
     ('"text"', "the config must be a JSON object of sections."),
@@ -156,11 +168,14 @@ def test_the_edges_of_a_range_and_every_choice_are_accepted():
     edges = parse('{"model": {"ngram": {"weight": 1.0}}, "train": {"label_smoothing": 0.0}, '
                   '"data": {"validation_fraction": 0.9, "test_fraction": 0}}')
     assert edges["model"]["ngram"]["weight"] == 1.0 and edges["data"]["validation_fraction"] == 0.9
-    assert [parse(json.dumps({"model": {"pooling": p}}))["model"]["pooling"] for p in ("auto", "cls", "mean")] == [
+    assert [parse(json.dumps({"model": {"pooling": p}}))["model"]["pooling"] for p in ("auto", "cls",
+                                                                                       "mean")] == [
         "auto", "cls", "mean"]
-    assert parse('{"model": {"ngram": {"weight": null}}, "data": {"labels": "l.json"}, "train": {"learning_rate": 1}}')[
-        "train"]["learning_rate"] == 1
-    assert parse('{"platform": {"timeout_minutes": {"train": 5}}}')["platform"]["timeout_minutes"] == {"train": 5}
+    nulls = parse('{"model": {"ngram": {"weight": null}}, "data": {"labels": "l.json"}, '
+                  '"train": {"learning_rate": 1}}')
+    assert nulls["train"]["learning_rate"] == 1
+    assert (parse('{"platform": {"timeout_minutes": {"train": 5}}}')["platform"]["timeout_minutes"]
+            == {"train": 5})
 
 
 def test_a_config_file_loads_with_extends_beside_it_and_a_missing_one_is_named(tmp_path):
@@ -189,18 +204,20 @@ def test_base_json_extends_nothing_and_a_config_without_extends_extends_it():
 
 
 def test_the_defaults_come_from_the_config_the_package_ships():
-    from emoji_reco import settings
+    from emoji_reco.settings import files
 
-    assert settings.CONFIG_DIR == settings._config_dir() and (settings.CONFIG_DIR / "base.json").is_file()
-    assert settings.CONFIG_DIR.name == "config" and (settings.CONFIG_DIR / "aws.json").is_file()
+    assert CONFIG_DIR == files._config_dir() and (CONFIG_DIR / "base.json").is_file()
+    assert CONFIG_DIR.name == "config" and (CONFIG_DIR / "aws.json").is_file()
 
 
 def test_overrides_create_sections_leave_the_original_alone_and_skip_empty_values():
     original = defaults()
     changed = with_overrides(original, {"train.epochs": 7, "data.sample": 0, "data.path": "x.csv"})
-    assert changed["train"]["epochs"] == 7 and changed["data"]["sample"] == 0 and changed["data"]["path"] == "x.csv"
+    assert (changed["train"]["epochs"] == 7 and changed["data"]["sample"] == 0 and changed["data"]["path"]
+            == "x.csv")
     assert original == defaults()  # a copy
-    assert with_overrides(original, {}) == original and with_overrides(original, {"train.epochs": ""}) == original
+    assert with_overrides(original, {}) == original and with_overrides(original,
+                                                                       {"train.epochs": ""}) == original
     with pytest.raises(ConfigError) as caught:
         with_overrides(original, {"nosuch.key": 1})
     assert str(caught.value).startswith("nosuch: unknown key")
@@ -233,11 +250,27 @@ def test_merging_copies_so_a_change_to_the_result_leaves_both_inputs_alone():
     assert base == {"a": {"b": [1], "c": 1}} and changes == {"a": {"d": [2]}, "e": {"f": [3]}}
 
 
-def test_an_empty_override_is_skipped_not_the_end_of_the_overrides_and_any_type_is_named():
-    from emoji_reco.settings import _kind
-
+def test_an_empty_override_is_skipped_not_the_end_of_the_overrides():
     changed = with_overrides(defaults(), {"data.path": "", "model.base": None, "train.epochs": 7})
     assert changed["train"]["epochs"] == 7
-    assert (_kind(True), _kind(1), _kind(1.5), _kind("x"), _kind([]), _kind({})) == (
-        "true or false", "a whole number", "a number", "a string", "a list", "an object")
-    assert _kind(None) == "NoneType" and _kind((1,)) == "tuple"
+
+
+def test_the_code_is_handed_one_frozen_typed_object_of_every_setting():
+    from pydantic import ValidationError
+
+    from emoji_reco.settings import typed
+
+    settings = typed(with_overrides(defaults(),
+                                    {"train.precision": "mixed_bfloat16", "train.distribution.port": 2}))
+    assert settings.train.precision == "mixed_bfloat16" and settings.train.distribution.port == 2
+    assert settings.model_dump() == with_overrides(defaults(), {"train.precision": "mixed_bfloat16",
+                                                                "train.distribution.port": 2})
+    with pytest.raises(ValidationError, match="frozen"):
+        settings.train.epochs = 3
+    with pytest.raises(ConfigError) as caught:
+        parse('{"train": {"precision": "float16"}}')
+    assert str(caught.value) == ('train.precision: expected one of "auto", "float32", "mixed_float16", '
+                                 '"mixed_bfloat16", got "float16"')
+    with pytest.raises(ConfigError) as caught:
+        parse('{"train": {"bucket_boundaries": [8, "16"]}}')
+    assert str(caught.value) == 'train.bucket_boundaries.1: expected a whole number, got "16"'

@@ -1,5 +1,6 @@
-"""Retries where a step does I/O: a flow's `start` that writes to the datastore meets a transient fault once (the
-datastore write fails in the task's process, injected through sitecustomize) and the run still succeeds."""
+"""Retries where a step does I/O: a flow's `start` that writes to the datastore meets a transient fault once
+(the datastore write fails in the task's process, injected through sitecustomize) and the run still
+succeeds."""
 import os
 
 import pytest
@@ -32,12 +33,14 @@ storage.put_dir = put_dir
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("retries", [0, 1])
-def test_a_start_that_writes_to_the_datastore_is_retried_after_a_transient_fault(tmp_path, tiny_bundle, retries):
+def test_a_start_that_writes_to_the_datastore_is_retried_after_a_transient_fault(tmp_path, tiny_bundle,
+                                                                                 retries):
     (tmp_path / "inject").mkdir()
     (tmp_path / "inject" / "sitecustomize.py").write_text(FAULT_ONCE)
     (tmp_path / "in.csv").write_text("text\nfirst tweet\nsecond tweet\n", encoding="utf-8")
     LocalEndpoint("retry-test").publish(tiny_bundle[1], "v1", ["smoke"])
-    config = flow_config(**{"deploy.endpoint": "retry-test", "platform.retries": retries, "platform.retry_minutes": 0})
+    config = flow_config(**{"deploy.endpoint": "retry-test", "platform.retries": retries,
+                            "platform.retry_minutes": 0})
     inject = os.pathsep.join(p for p in (str(tmp_path / "inject"), os.environ.get("PYTHONPATH")) if p)
     env = {"PYTHONPATH": inject, "EMOJI_RECO_FAULT_MARKER": str(tmp_path / "failed-once")}
     status, run, output = run_flow(config, flow=SCORE_FLOW, env=env, input=str(tmp_path / "in.csv"),

@@ -3,7 +3,8 @@ import json
 
 from metaflow.cards import Markdown
 
-from emoji_reco.pipeline import cards
+from emoji_reco.flowkit import cards
+from helpers.config import typed_settings
 
 
 class Collector(list):
@@ -30,7 +31,8 @@ def test_the_conversion_card_totals_its_shards():
 
 
 class Recorder:
-    """Stands in for Metaflow's card process: records whether each refresh re-renders the card or sends data."""
+    """Stands in for Metaflow's card process: records whether each refresh re-renders the card or sends
+    data."""
 
     def __init__(self):
         self.modes = []
@@ -44,22 +46,26 @@ def test_the_live_training_card_is_built_once_and_then_only_its_data_changes():
 
     creator = Recorder()
     card = CardComponentManager("train-card", {"type": "default"}, creator, logger=print, refresh_interval=0)
-    live = cards.TrainCard(card, {"epochs": 2, "learning_rate": 5e-5})
+    live = cards.TrainCard(card, typed_settings(**{"train.epochs": 2, "train.learning_rate": 5e-5}).train)
     history, steps, ids, layouts = [], [], [], []
     for epoch in (1, 2):
         for at in (0.5, 1.0):
-            steps.append({"at": epoch - 1 + at, "loss": 2.0 / epoch, "accuracy": 0.3 * epoch, "examples_per_second": 80})
+            steps.append({"at": epoch - 1 + at, "loss": 2.0 / epoch, "accuracy": 0.3 * epoch,
+                          "examples_per_second": 80})
             live.update(history, steps)
             card.refresh()
             data = card._get_latest_data()
             ids.append(list(data["components"]))
             layouts.append(data["component_update_ts"])
-        history.append({"epoch": epoch, "loss": 2.0 / epoch, "accuracy": 0.3 * epoch, "val_accuracy": 0.25 * epoch})
+        history.append({"epoch": epoch, "loss": 2.0 / epoch, "accuracy": 0.3 * epoch, "val_accuracy": 0.25
+                        * epoch})
     ensemble = {"weight": 0.3, "chosen": "validation log-loss", "seconds": 4.2, "validation": {
-        "encoder": {"top1": 0.5, "top3": 0.8, "macro_f1": 0.45}, "ngram": {"top1": 0.4, "top3": 0.7, "macro_f1": 0.38},
+        "encoder": {"top1": 0.5, "top3": 0.8, "macro_f1": 0.45},
+        "ngram": {"top1": 0.4, "top3": 0.7, "macro_f1": 0.38},
         "combined": {"top1": 0.55, "top3": 0.82, "macro_f1": 0.5}}}
     spread = {"devices": ["/physical_device:GPU:0", "/physical_device:GPU:1"], "workers": 2, "replicas": 4,
-              "precision": "mixed_float16", "per_replica_batch": 32, "global_batch": 128, "strategy": "MultiWorkerMirrored"}
+              "precision": "mixed_float16", "per_replica_batch": 32, "global_batch": 128,
+              "strategy": "MultiWorkerMirrored"}
     live.update(history, steps, final={"seconds": 12.5, "examples_per_second": 81.3, "distribution": spread,
                                        "ensemble": ensemble})
     card.refresh()
@@ -69,7 +75,9 @@ def test_the_live_training_card_is_built_once_and_then_only_its_data_changes():
     components = list(final["components"].values())
     text = json.dumps(components, ensure_ascii=False)
     assert "examples_per_second**: 81.3" in text and "Training (live)" not in text and "| 2 | 1.0 |" in text
-    assert "MultiWorkerMirrored: 2 worker(s), 4 replica(s) in sync, mixed_float16; batch 32 per replica, 128 in all" in text
+    assert ("MultiWorkerMirrored: 2 worker(s), 4 replica(s) in sync, mixed_float16; batch 32 per replica, "
+            "128 in all" in text)
     assert "weight 0.3 (validation log-loss)" in text and "| combined | 0.55 | 0.82 | 0.5 |" in text
     curves = next(c for c in components if c["type"] == "vegaChart")
-    assert {v["metric"] for v in curves["spec"]["data"]["values"]} >= {"loss", "val_accuracy", "loss (running)"}
+    assert {v["metric"] for v in curves["spec"]["data"]["values"]} >= {"loss", "val_accuracy",
+                                                                       "loss (running)"}

@@ -176,8 +176,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", help="bundle folder (default: the local endpoint's current version)")
     parser.add_argument("--seconds", type=int, default=20, help="length of the normal load in each phase")
-    parser.add_argument("--baseline", help="a checkout of another version (git worktree add DIR REV): its "
-                                           "server "
+    parser.add_argument("--baseline", help="a checkout of another version (git worktree add "
+                                           "DIR REV): its server "
                                            "meets the same attacks in the same run")
     args = parser.parse_args()
     model, texts, bodies = setup(args.model, "attack_bodies.txt")

@@ -181,8 +181,8 @@ def check_samples() -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", nargs="*", help="bench names to run (default: every quick one, then the "
-                                                  "samples)")
+    parser.add_argument("--only", nargs="*", help="bench names to run (default: every quick "
+                                                  "one, then the samples)")
     parser.add_argument("--list", action="store_true", help="list the benches and stop")
     args = parser.parse_args()
     if args.list:

@@ -121,8 +121,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", help="bundle folder (default: the local endpoint's current version)")
     parser.add_argument("--seconds", type=int, default=15, help="length of the load in each phase")
-    parser.add_argument("--baseline", help="a checkout of the server before /metrics (git worktree add DIR "
-                                           "REV)")
+    parser.add_argument("--baseline", help="a checkout of the server before /metrics (git "
+                                           "worktree add DIR REV)")
     parser.add_argument("--records", type=int, default=100_000, help="captured requests for MonitorFlow")
     args = parser.parse_args()
     model, texts, bodies = setup(args.model, "operate_bodies.txt")

@@ -201,8 +201,8 @@ def main():
     parser.add_argument("--capacity-seconds", type=int, default=15)
     parser.add_argument("--server-option", action="append", default=[], help="extra `emoji-reco serve` "
                                                                              "option")
-    parser.add_argument("--baseline", help="a checkout of another version (git worktree add DIR REV): its "
-                                           "server "
+    parser.add_argument("--baseline", help="a checkout of another version (git worktree add "
+                                           "DIR REV): its server "
                                            "gets the same load in the same run, for ratios")
     args = parser.parse_args()
     from emoji_reco.serving.serve_settings import ServeSettings

@@ -144,8 +144,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", help="bundle folder (default: the local endpoint's current version)")
     parser.add_argument("--seconds", type=int, default=60, help="length of the load run")
-    parser.add_argument("--compare-seconds", type=int, default=20, help="length of each throughput "
-                                                                        "measurement")
+    parser.add_argument("--compare-seconds", type=int, default=20, help="length of each "
+                                                                        "throughput measurement")
     args = parser.parse_args()
     from emoji_reco.serving.serve_settings import ServeSettings, model_threads
     from emoji_reco.serving.server import limit_op_threads

@@ -30,8 +30,8 @@ def make_champion(run_pathspec: str, endpoint: str) -> None:
     try:
         champion = Run(run_pathspec, _namespace_check=False)
     except MetaflowNotFound:
-        print(f"{run_pathspec} is not in this Metaflow's metadata; no run is tagged the champion of "
-              f"{endpoint}")
+        print(f"{run_pathspec} is not in this Metaflow's metadata; no run is tagged the "
+              f"champion of {endpoint}")
         return
     for run in Flow(champion.parent.id).runs(tag):
         if run.pathspec != run_pathspec:
@@ -65,8 +65,8 @@ def approved_run(model: str, flow_name: str = "EmojiFlow") -> dict:
         if APPROVED not in run.user_tags:
             raise EmojiRecoError(f"{model} is not approved: `emoji-reco models approve {model}` first.")
     if "evaluate" not in run or not run["evaluate"].task.finished:
-        raise EmojiRecoError(f"{run.pathspec} has no evaluated model to deploy: it stopped before its "
-                             f"evaluate step.")
+        raise EmojiRecoError(f"{run.pathspec} has no evaluated model to deploy: it stopped "
+                             f"before its evaluate step.")
     return {"version": run.id, "run": run.pathspec, "bundle_uri": run["train"].task.data.bundle_uri}
 
 

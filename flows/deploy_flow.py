@@ -10,8 +10,8 @@ class DeployFlow(BaseFlow):
     """Serve an approved model."""
 
     model = Parameter("model", default="newest",
-                      help="A SageMaker model package ARN or version, or a run (EmojiFlow/1234) for the "
-                           "local target; "
+                      help="A SageMaker model package ARN or version, or a run (EmojiFlow/1234) "
+                           "for the local target; "
                            "'newest': the newest approved.")
 
     @step

@@ -13,11 +13,11 @@ class EmojiFlow(BaseFlow):
     MULTINODE = False  # MultiNodeEmojiFlow trains on `train.workers` nodes
 
     data = Parameter("data", default=config_expr("config.data.path"),
-                     help="Tweets: a CSV, JSON Lines or Parquet file or folder, local or s3://. Empty: the "
-                          "demo set.")
+                     help="Tweets: a CSV, JSON Lines or Parquet file or folder, local or s3://. "
+                          "Empty: the demo set.")
     base_model = Parameter("base_model", default=config_expr("config.model.base"),
-                           help="'bundled' (all-MiniLM-L6-v2), a folder, an s3:// prefix or a Hugging Face "
-                                "id.")
+                           help="'bundled' (all-MiniLM-L6-v2), a folder, an s3:// prefix "
+                                "or a Hugging Face id.")
     epochs = Parameter("epochs", type=int, default=config_expr("config.train.epochs"),
                        help="Training epochs.")
     learning_rate = Parameter("learning_rate", type=float, default=config_expr("config.train.learning_rate"),

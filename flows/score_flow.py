@@ -10,10 +10,10 @@ from emoji_reco.flowkit.base import BaseFlow
 class ScoreFlow(BaseFlow):
     """Score a large file of texts."""
 
-    source = Parameter("input", required=True, help="CSV, JSON Lines or Parquet file, folder or s3:// "
-                                                    "prefix.")
-    output = Parameter("output", required=True, help="A folder or s3:// prefix for part-NNNNN.csv and "
-                                                     "manifest.json.")
+    source = Parameter("input", required=True, help="CSV, JSON Lines or Parquet file, "
+                                                    "folder or s3:// prefix.")
+    output = Parameter("output", required=True, help="A folder or s3:// prefix for "
+                                                     "part-NNNNN.csv and manifest.json.")
     model = Parameter("model", default="", help="A bundle folder or s3:// prefix, or a run (EmojiFlow/1234); "
                                                 "default: the champion on `deploy.endpoint`.")
 

@@ -91,8 +91,8 @@ def test_one_run_per_endpoint_holds_the_champion_tag(runs, capsys):
     assert "model:champion:shop" in tags(runs[2])
     flow = runs[0].split("/")[0]
     registry.make_champion(f"{flow}/999999", "shop")
-    assert capsys.readouterr().out == (f"{flow}/999999 is not in this Metaflow's metadata; no run is tagged "
-                                       f"the "
+    assert capsys.readouterr().out == (f"{flow}/999999 is not in this Metaflow's metadata; "
+                                       f"no run is tagged the "
                                        "champion of shop\n")
     assert "model:champion:shop" in tags(runs[2])
 
@@ -101,8 +101,8 @@ def test_deploy_flow_takes_an_approved_evaluated_run_or_the_newest_and_says_why_
     flow = runs[0].split("/")[0]
     for run in runs:
         registry.tag_verdict(run, {"passed": False})
-    with pytest.raises(EmojiRecoError, match=f"^No {flow} run is approved yet: `emoji-reco models approve "
-                                             f"{flow}/<run>`."):
+    with pytest.raises(EmojiRecoError, match=f"^No {flow} run is approved yet: `emoji-reco models "
+                                             f"approve {flow}/<run>`."):
         registry.approved_run("newest", flow)
     with pytest.raises(EmojiRecoError, match=f"^{runs[1]} is not approved: `emoji-reco models approve "
                                              f"{runs[1]}` first."):

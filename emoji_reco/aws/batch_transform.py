@@ -25,8 +25,8 @@ def image(sm: SageMakerSettings) -> str:
     server of ours to split and answer lines)."""
     chosen = sm.transform.image or (sm.endpoint.image if sm.endpoint.image != "tfserving" else None)
     if not chosen:
-        raise EmojiRecoError("Batch scoring runs on our inference image: set sagemaker.transform.image to "
-                             "its ECR URI "
+        raise EmojiRecoError("Batch scoring runs on our inference image: set "
+                             "sagemaker.transform.image to its ECR URI "
                              "(containers/inference/Dockerfile).")
     return chosen
 
@@ -88,6 +88,6 @@ def wait(name: str, settings: Settings, log=print, client=None) -> dict:
     if last != "Completed":
         raise EmojiRecoError(f"Transform job {name} {last.lower()}: "
                              f"{described.get('FailureReason', 'no reason given')}. "
-                             f"Its logs: CloudWatch log group /aws/sagemaker/TransformJobs, streams "
-                             f"{name}/*.")
+                             f"Its logs: CloudWatch log group "
+                             f"/aws/sagemaker/TransformJobs, streams {name}/*.")
     return described

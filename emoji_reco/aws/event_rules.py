@@ -97,8 +97,8 @@ def wire(rule: Rule, state_machine: str, rule_name: str) -> dict:
     iam, events = boto3.client("iam"), boto3.client("events")
     try:
         role_arn = iam.create_role(RoleName=rule_name, AssumeRolePolicyDocument=json.dumps(EVENTS_TRUST),
-                                   Description=f"Lets EventBridge rule {rule_name} start "
-                                               f"{arn}")["Role"]["Arn"]
+                                   Description=f"Lets EventBridge rule "
+                                               f"{rule_name} start {arn}")["Role"]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
         role_arn = iam.get_role(RoleName=rule_name)["Role"]["Arn"]
     iam.put_role_policy(RoleName=rule_name, PolicyName="start-execution",

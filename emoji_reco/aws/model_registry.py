@@ -28,8 +28,8 @@ def ensure_group(client, group: str) -> None:
         client.describe_model_package_group(ModelPackageGroupName=group)
     except client.exceptions.ClientError:
         client.create_model_package_group(ModelPackageGroupName=group,
-                                          ModelPackageGroupDescription="emoji-reco: EmojiFlow's evaluated "
-                                                                       "models")
+                                          ModelPackageGroupDescription="emoji-reco: "
+                                                                       "EmojiFlow's evaluated models")
 
 
 def register(model: dict, settings: Settings, run: str, metrics: dict, verdict: dict, run_root: str) -> dict:

@@ -23,8 +23,8 @@ def traffic_routing(policy: BlueGreenSettings) -> dict:
     if kind not in ROUTING:
         from emoji_reco.errors import ConfigError
 
-        raise ConfigError(f"sagemaker.endpoint.blue_green.traffic is one of {', '.join(ROUTING)}, not "
-                          f"{kind!r}.")
+        raise ConfigError(f"sagemaker.endpoint.blue_green.traffic is one of "
+                          f"{', '.join(ROUTING)}, not {kind!r}.")
     routing = {"Type": kind, "WaitIntervalInSeconds": policy.bake_seconds}
     step = {"Type": "CAPACITY_PERCENT", "Value": policy.step_percent}
     if kind == "CANARY":
@@ -49,8 +49,8 @@ def create_alarms(endpoint: str, variant: str, policy: BlueGreenSettings, cloudw
 
     errors, latency = alarm_names(endpoint)
     cloudwatch.put_metric_alarm(
-        AlarmName=errors, AlarmDescription=f"{endpoint}: over {policy.max_5xx_percent}% of invocations end "
-                                           f"in 5xx",
+        AlarmName=errors, AlarmDescription=f"{endpoint}: over {policy.max_5xx_percent}% of "
+                                           f"invocations end in 5xx",
         Metrics=[{"Id": "errors", "MetricStat": metric("Invocation5XXErrors", "Sum"), "ReturnData": False},
                  {"Id": "calls", "MetricStat": metric("Invocations", "Sum"), "ReturnData": False},
                  {"Id": "rate", "Expression": "100 * errors / MAX([calls, 1])", "Label": "5xx percent",
@@ -59,8 +59,8 @@ def create_alarms(endpoint: str, variant: str, policy: BlueGreenSettings, cloudw
         EvaluationPeriods=2,
         DatapointsToAlarm=2, TreatMissingData="notBreaching")
     cloudwatch.put_metric_alarm(
-        AlarmName=latency, AlarmDescription=f"{endpoint}: p99 model latency over {policy.max_p99_latency_ms} "
-                                            f"ms",
+        AlarmName=latency, AlarmDescription=f"{endpoint}: p99 model latency over "
+                                            f"{policy.max_p99_latency_ms} ms",
         Namespace="AWS/SageMaker", MetricName="ModelLatency", Dimensions=dimensions, ExtendedStatistic="p99",
         Period=60, EvaluationPeriods=2, DatapointsToAlarm=2, Unit="Microseconds",
         Threshold=1000.0 * policy.max_p99_latency_ms, ComparisonOperator="GreaterThanThreshold",

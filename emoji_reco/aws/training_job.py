@@ -90,8 +90,8 @@ def channels(tfrecords: list[dict]) -> dict:
         uris = [r["uri"] for r in tfrecords if r["split"] == split]
         if not uris or not all(storage.is_s3(u) for u in uris):
             raise EmojiRecoError(f"SageMaker training reads the {split} TFRecords from S3, but they are at "
-                                 f"{uris or 'nowhere'}: run on Metaflow's S3 datastore (`metaflow configure "
-                                 f"aws`, "
+                                 f"{uris or 'nowhere'}: run on Metaflow's S3 datastore "
+                                 f"(`metaflow configure aws`, "
                                  "or METAFLOW_DEFAULT_DATASTORE=s3).")
         out[split] = os.path.commonprefix(uris)
     return out
@@ -105,8 +105,8 @@ def train(tfrecords: list[dict], emojis: list, settings: Settings, run_root: str
     inputs = channels(tfrecords)
     training = settings.sagemaker.training
     if training.mode == "container" and not training.image:
-        raise EmojiRecoError("sagemaker.training.mode 'container' needs sagemaker.training.image (an ECR "
-                             "URI).")
+        raise EmojiRecoError("sagemaker.training.mode 'container' needs "
+                             "sagemaker.training.image (an ECR URI).")
     job_settings = {"model": {**settings.model.model_dump(),
                               "base": stage_base_model(settings.model.base, datastore_root)},
                     "train": settings.train.model_dump()}

@@ -86,6 +86,6 @@ class LocalTarget:
         from emoji_reco import registry
 
         if note:
-            raise EmojiRecoError("Run tags keep no approval note: leave out --note, or use SageMaker's "
-                                 "registry.")
+            raise EmojiRecoError("Run tags keep no approval note: leave out --note, or use "
+                                 "SageMaker's registry.")
         return registry.tag_verdict(model, {"passed": approve})

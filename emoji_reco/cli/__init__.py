@@ -34,8 +34,8 @@ def _user_error(exc: BaseException) -> str | None:
     if isinstance(exc, EmojiRecoError):
         return str(exc)
     if isinstance(exc, MetaflowNotFound):
-        return (f"{exc}. Check the run (e.g. EmojiFlow/1234) and that you are in the folder (or datastore) "
-                f"where it ran.")
+        return (f"{exc}. Check the run (e.g. EmojiFlow/1234) and that you are in the folder (or "
+                f"datastore) where it ran.")
     if isinstance(exc, NoCredentialsError):
         return "No AWS credentials: run `aws configure` or set AWS_PROFILE."
     if isinstance(exc, (BotoCoreError, ClientError)):
@@ -59,8 +59,8 @@ def main(argv=None) -> int:
         if message is None:
             if os.environ.get("EMOJI_RECO_DEBUG"):
                 raise
-            message = (f"unexpected error ({type(exc).__name__}: {exc}); set EMOJI_RECO_DEBUG=1 for the "
-                       f"traceback")
+            message = (f"unexpected error ({type(exc).__name__}: {exc}); set "
+                       f"EMOJI_RECO_DEBUG=1 for the traceback")
             status = 1
         print(f"emoji-reco: {message}".replace("\n", " "), file=sys.stderr)
         return status

@@ -6,10 +6,10 @@ from emoji_reco.errors import EmojiRecoError
 
 
 def add(sub) -> None:
-    aw = sub.add_parser("aws", help="EventBridge rules: retrain when new data lands in S3 (→ EmojiFlow's "
-                                    "state "
-                                    "machine), deploy when a model package is approved (→ DeployFlow's); "
-                                    "pack the "
+    aw = sub.add_parser("aws", help="EventBridge rules: retrain when new data lands in S3 "
+                                    "(→ EmojiFlow's state "
+                                    "machine), deploy when a model package is approved (→ "
+                                    "DeployFlow's); pack the "
                                     "HTTP front's Lambda; score an S3 prefix with Batch Transform")
     aw.add_argument("action", choices=["wire-retrain", "unwire-retrain", "wire-deploy", "unwire-deploy",
                                        "lambda-zip",
@@ -27,13 +27,13 @@ def add(sub) -> None:
     aw.add_argument("--output", help="lambda-zip: where to write the package (default "
                                      "emoji-reco-http-front.zip); "
                                      "batch-score: the s3:// prefix for the scores")
-    aw.add_argument("--input", help="batch-score: the s3:// file or prefix to score (CSV or JSON Lines, one "
-                                    "text a line)")
+    aw.add_argument("--input", help="batch-score: the s3:// file or prefix to score (CSV or JSON "
+                                    "Lines, one text a line)")
     aw.add_argument("--model", default="", help="batch-score: a bundle folder or s3:// prefix, or a run "
                                                 "(EmojiFlow/1234); default: the deploy target's champion")
     aw.add_argument("--config", help="batch-score: a config file (default config/base.json's settings)")
-    aw.add_argument("--no-wait", dest="wait", action="store_false", help="batch-score: start the job and "
-                                                                         "return")
+    aw.add_argument("--no-wait", dest="wait", action="store_false", help="batch-score: "
+                                                                         "start the job and return")
     aw.set_defaults(func=aws_cmd)
 
 
@@ -88,6 +88,6 @@ def batch_score(args) -> int:
     print(f"started transform job {name}: {args.input} -> {args.output}")
     if args.wait:
         described = batch_transform.wait(name, settings)
-        print(f"scores in {described['TransformOutput']['S3OutputPath']} (one .out file per input file, a "
-              f"line per line)")
+        print(f"scores in {described['TransformOutput']['S3OutputPath']} (one .out file per input "
+              f"file, a line per line)")
     return 0

@@ -13,8 +13,8 @@ def add(sub) -> None:
                                                         "run becomes the champion)")
     ep.set_defaults(func=endpoint_cmd)
 
-    mo = sub.add_parser("models", help="registered models: list, approve or reject (run tags, or SageMaker's "
-                                       "registry)")
+    mo = sub.add_parser("models", help="registered models: list, approve or reject (run tags, or "
+                                       "SageMaker's registry)")
     mo.add_argument("action", choices=["list", "approve", "reject"])
     mo.add_argument("model", nargs="?", help="run (EmojiFlow/1234), or SageMaker package version or ARN")
     mo.add_argument("--registry", choices=["local", "sagemaker"], default="local",
@@ -23,8 +23,8 @@ def add(sub) -> None:
     mo.add_argument("--note", default="", help="approval note (SageMaker)")
     mo.add_argument("--flow", default="EmojiFlow", help="the flow whose runs' tags are the local registry")
     mo.add_argument("--deploy", action="store_true",
-                    help="approve: also publish the run's model to its local endpoint, after a smoke "
-                         "prediction")
+                    help="approve: also publish the run's model to its local endpoint, "
+                         "after a smoke prediction")
     mo.set_defaults(func=models_cmd)
 
 
@@ -55,8 +55,8 @@ def _list(target, args) -> int:
     try:
         models = target.models()
     except MetaflowNotFound:
-        print(f"No {args.flow} runs here yet (Metaflow looks in the .metaflow folder of this directory or "
-              f"above "
+        print(f"No {args.flow} runs here yet (Metaflow looks in the .metaflow folder of "
+              f"this directory or above "
               "it, or in your configured datastore). Run `python flows/emoji_flow.py run` first.")
         return 0
     for model in models:
@@ -73,11 +73,11 @@ def models_cmd(args) -> int:
     if args.action == "list":
         return _list(target, args)
     if not args.model:
-        raise EmojiRecoError(f"models {args.action} needs the run (EmojiFlow/1234) or the package version or "
-                             f"ARN.")
+        raise EmojiRecoError(f"models {args.action} needs the run (EmojiFlow/1234) or the "
+                             f"package version or ARN.")
     if args.deploy and args.registry != "local":
-        raise EmojiRecoError("--deploy publishes a run to its local endpoint; on SageMaker an approval "
-                             "starts "
+        raise EmojiRecoError("--deploy publishes a run to its local endpoint; on "
+                             "SageMaker an approval starts "
                              "DeployFlow (`emoji-reco aws wire-deploy`).")
     print(target.set_approval(args.model, args.action == "approve", args.note))
     if args.deploy and args.action == "approve":

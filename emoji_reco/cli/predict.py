@@ -53,8 +53,8 @@ def predict(args) -> int:
         raise EmojiRecoError("Give texts to score, or --input FILE.")
     empty = [str(i + 1) for i, t in enumerate(args.texts) if not clean_text(t)]
     if empty:
-        raise EmojiRecoError(f"Text {', '.join(empty)} is empty after cleaning (spaces, control characters, "
-                             f"mentions "
+        raise EmojiRecoError(f"Text {', '.join(empty)} is empty after cleaning (spaces, control "
+                             f"characters, mentions "
                              "and links are removed): give text to score.")
     with tempfile.TemporaryDirectory(prefix="emoji-reco-model-") as tmp:
         predictor = Predictor(_model_dir(args, tmp))
@@ -100,8 +100,8 @@ def score_file(predictor, args) -> int:
 
     frame, dropped = load_labeled_texts(args.input)
     if dropped["malformed_row"]:
-        print(f"skipped {dropped['malformed_row']} malformed rows of {args.input} (a CSV row with extra "
-              f"fields or an "
+        print(f"skipped {dropped['malformed_row']} malformed rows of {args.input} (a CSV row "
+              f"with extra fields or an "
               "unterminated quote, or a JSON line that is not an object)", file=sys.stderr)
     with tqdm(total=len(frame), unit="row", desc="scoring", file=sys.stderr) as bar:
         result, logits, scorable = frames.score_frame(predictor, frame, args.top_k, args.batch_size,
@@ -121,7 +121,7 @@ def score_file(predictor, args) -> int:
             scores = evaluation.score(softmax(logits[judged]),
                                       np.array([index.get(labels[k], -1) for k in judged]),
                                       predictor.emojis)
-            print(f"top-1 accuracy {scores['top1']:.4f}, top-3 accuracy {scores['top3']:.4f} on "
-                  f"{len(judged)} "
+            print(f"top-1 accuracy {scores['top1']:.4f}, top-3 accuracy "
+                  f"{scores['top3']:.4f} on {len(judged)} "
                   "labeled rows", file=sys.stdout if args.output else sys.stderr)  # stdout may hold the table
     return 0

@@ -15,11 +15,11 @@ LIMITS = [
      "texts waiting for the model before new requests get 503 (default 128 per worker)"),
     ("--max-open-requests", "max_open_requests", int,
      "requests in progress before new ones get 503 (default 256 per worker)"),
-    ("--deadline-ms", "deadline_ms", float, "a request not scored by then gets 503 and is dropped (default "
-                                            "2000)"),
+    ("--deadline-ms", "deadline_ms", float, "a request not scored by then gets 503 and is "
+                                            "dropped (default 2000)"),
     ("--max-request-tokens", "max_request_tokens", int,
-     "tokens one request may cost the model (its texts' tokens after truncation), else 413; 0: no cap "
-     "(default 4096)"),
+     "tokens one request may cost the model (its texts' tokens after truncation), else 413; 0: "
+     "no cap (default 4096)"),
     ("--header-timeout", "header_timeout_s", float,
      "seconds for a request's headers to arrive, else 408 and the connection closes (default 10)"),
     ("--body-timeout", "body_timeout_s", float,
@@ -35,23 +35,23 @@ LIMITS = [
 
 
 def add(sub) -> None:
-    se = sub.add_parser("serve", help="HTTP inference server (SageMaker contract: /ping, /invocations) and "
-                                      "web page")
-    se.add_argument("--model", help="bundle folder, model.tar.gz, or s3://; default: the local endpoint's "
-                                    "current model")
+    se = sub.add_parser("serve", help="HTTP inference server (SageMaker contract: /ping, "
+                                      "/invocations) and web page")
+    se.add_argument("--model", help="bundle folder, model.tar.gz, or s3://; default: the local "
+                                    "endpoint's current model")
     se.add_argument("--wait-for-model", dest="wait_for_model", action="store_true", default=None,
-                    help="if --model is not there yet, answer /ping with 503 naming it until it is (the "
-                         "image does)")
+                    help="if --model is not there yet, answer /ping with 503 naming it until "
+                         "it is (the image does)")
     se.add_argument("--endpoint", help="local endpoint to follow (default emoji-reco)")
     se.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 to accept other machines)")
     se.add_argument("--port", type=int, help="default $SAGEMAKER_BIND_TO_PORT or 8080")
-    se.add_argument("--workers", type=int, help="server processes (default $SAGEMAKER_MODEL_SERVER_WORKERS "
-                                                "or 1)")
+    se.add_argument("--workers", type=int, help="server processes (default "
+                                                "$SAGEMAKER_MODEL_SERVER_WORKERS or 1)")
     for flag, dest, kind, what in LIMITS:
         se.add_argument(flag, dest=dest, type=kind, help=what)
     se.add_argument("--allowed-hosts", dest="allowed_hosts", type=_names,
-                    help="Host names to answer, comma-separated; '*' for any (default: loopback names when "
-                         "bound "
+                    help="Host names to answer, comma-separated; '*' for any (default: "
+                         "loopback names when bound "
                          "to loopback, else any). Set it behind a proxy.")
     se.add_argument("--allowed-origins", dest="allowed_origins", type=_names,
                     help="web origins (https://app.example.com) whose pages may call this server, "

@@ -6,12 +6,12 @@ from pathlib import Path
 
 
 def add(sub) -> None:
-    ca = sub.add_parser("cards", help="snapshot: PNGs of a run's cards (needs Chromium and the [browser] "
-                                      "extra); "
+    ca = sub.add_parser("cards", help="snapshot: PNGs of a run's cards (needs Chromium and "
+                                      "the [browser] extra); "
                                       "serve: Metaflow's card viewer on 127.0.0.1")
     ca.add_argument("action", choices=["snapshot", "serve"])
-    ca.add_argument("run", nargs="?", help="the run's pathspec, e.g. EmojiFlow/1234 (serve: default the "
-                                           "latest)")
+    ca.add_argument("run", nargs="?", help="the run's pathspec, e.g. EmojiFlow/1234 "
+                                           "(serve: default the latest)")
     ca.add_argument("--output", default="cards", help="snapshot: folder for the PNGs")
     ca.add_argument("--flow", default="flows/emoji_flow.py", help="serve: the flow file whose runs to show")
     ca.add_argument("--host", default="127.0.0.1", help="serve: address to bind (0.0.0.0: every interface)")

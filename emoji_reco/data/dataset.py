@@ -97,8 +97,8 @@ def _clean_rows(path: str, data: DataSettings, demo: DemoSettings):
     if shape == "labeled":
         if not label_col:
             raise DataError(f"{path} has no label column (looked for {', '.join(readers.LABEL_COLUMNS)}); "
-                            "set data.label_column in the config, or data.shape to 'raw' for tweets with "
-                            "emojis.")
+                            "set data.label_column in the config, or data.shape to 'raw' "
+                            "for tweets with emojis.")
         rows = _labeled(frame[text_col], frame[label_col], label_map, path, dropped)
     else:
         rows = _raw(frame[text_col], dropped)
@@ -181,8 +181,8 @@ def _class_order(rows: pd.DataFrame, label_map: dict | None) -> list:
 def _check_class_sizes(rows: pd.DataFrame, minimum: int, path: str) -> None:
     counts = rows.emoji.value_counts()
     if len(counts) < 2:
-        raise DataError(f"{path} yields {len(counts)} usable class(es) after cleaning; at least 2 are "
-                        f"needed. "
+        raise DataError(f"{path} yields {len(counts)} usable class(es) after cleaning; at "
+                        f"least 2 are needed. "
                         "Check the label column, or for raw tweets that they contain emojis.")
     small = counts[counts < max(minimum, 3)]
     if len(small):
@@ -198,9 +198,9 @@ def _split(rows: pd.DataFrame, seed: int, val: float, test: float, path: str) ->
         train_rows, val_rows = train_test_split(rest, test_size=val / (1 - test), stratify=rest.label,
                                                 random_state=seed)
     except ValueError as exc:
-        raise DataError(f"{path}: {len(rows)} rows in {rows.label.nunique()} classes are too few for a "
-                        f"stratified "
-                        f"train/validation/test split ({exc}). Add rows, or raise data.validation_fraction "
-                        f"and "
+        raise DataError(f"{path}: {len(rows)} rows in {rows.label.nunique()} classes are too "
+                        f"few for a stratified "
+                        f"train/validation/test split ({exc}). Add rows, or raise "
+                        f"data.validation_fraction and "
                         "data.test_fraction.") from exc
     return {name: df.reset_index(drop=True) for name, df in zip(SPLITS, (train_rows, val_rows, test_rows))}

@@ -20,8 +20,8 @@ def keep_out_of_the_work_tree() -> None:
         url = Path(card_path).resolve().as_uri()
         print(f"card: {url}", file=sys.stderr)
         if not webbrowser.open(url):
-            print("No browser to open it here: copy that file to a machine with one, or browse the run's "
-                  "cards with "
+            print("No browser to open it here: copy that file to a machine with one, or browse "
+                  "the run's cards with "
                   "`emoji-reco cards serve`.", file=sys.stderr)
 
     card_cli.open_in_browser = open_in_browser

@@ -102,8 +102,8 @@ class TrainCard:
             if steps:
                 last = steps[-1]
                 self.status.update(f"At epoch **{last['at']:.2f}**: running loss {last['loss']:.4f}, "
-                                   f"accuracy {last['accuracy']:.4f}, {last['examples_per_second']} "
-                                   f"examples/s.")
+                                   f"accuracy {last['accuracy']:.4f}, "
+                                   f"{last['examples_per_second']} examples/s.")
             if history:
                 keys = list(history[-1])
                 self.epochs.update(_markdown_table([[h.get(k) for k in keys] for h in history], keys))
@@ -175,8 +175,8 @@ def evaluation_card(card, metrics: dict, champion: dict | None, verdict: dict) -
     if metrics.get("deciding_words"):
         card.append(Markdown("## Why this emoji: the words that most often decide it\nOn the test texts the "
                              "model "
-                             "gives an emoji first, the word that pushed it up most in the n-gram half, and "
-                             "how often."))
+                             "gives an emoji first, the word that pushed it up most in the n-gram "
+                             "half, and how often."))
         card.append(Table([[show(e), " · ".join(f"{w} ({n})" for w, n in words)]
                            for e, words in sorted(metrics["deciding_words"].items())],
                            headers=["emoji", "words"]))
@@ -214,8 +214,8 @@ def conversion_card(card, records: list[dict]) -> None:
     card.append(Markdown(
         f"**Total:** {total} records, {tokens} tokens ({tokens / max(1, total):.1f} per record), "
         f"{sum(r['truncated'] for r in records) / max(1, total):.1%} at the maximum length. "
-        f"{len(per_shard)} shards in parallel, slowest {slowest:.1f} s: **{total / max(slowest, 1e-3):.0f} "
-        f"records/s**."))
+        f"{len(per_shard)} shards in parallel, slowest {slowest:.1f} s: "
+        f"**{total / max(slowest, 1e-3):.0f} records/s**."))
 
 
 @safe

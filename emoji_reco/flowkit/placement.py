@@ -82,11 +82,11 @@ def training_nodes(train: TrainSettings, multinode: bool) -> int:
     if workers < 1:
         raise EmojiRecoError(f"train.workers: {workers} (at least 1).")
     if workers > 1 and train.backend != "local":
-        raise EmojiRecoError(f"train.workers: {workers} needs train.backend 'local'; a SageMaker training "
-                             f"job spans "
+        raise EmojiRecoError(f"train.workers: {workers} needs train.backend 'local'; a "
+                             f"SageMaker training job spans "
                              "hosts with sagemaker.training.instance_count.")
     if workers > 1 and not multinode:
         raise EmojiRecoError(f"train.workers: {workers} trains on {workers} nodes of a @parallel step: run "
-                             "flows/multinode_flow.py (EmojiFlow's train step is one node, as Step Functions "
-                             "needs).")
+                             "flows/multinode_flow.py (EmojiFlow's train step is one node, as "
+                             "Step Functions needs).")
     return workers

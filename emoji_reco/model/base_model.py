@@ -54,8 +54,8 @@ def resolve(spec: str) -> Path:
 
         return Path(snapshot_download(spec, allow_patterns=["*.json", "*.txt", *WEIGHT_FILES]))
     except Exception as exc:  # offline, unknown id, gated repo: all end the same way for the user
-        raise ModelError(f"Can't fetch base model {spec!r} from the Hugging Face Hub ({exc}). Download it to "
-                         f"a "
+        raise ModelError(f"Can't fetch base model {spec!r} from the Hugging Face Hub "
+                         f"({exc}). Download it to a "
                          "folder and set model.base to that folder, or use 'bundled'.") from exc
 
 
@@ -70,8 +70,8 @@ def _cached(spec: str) -> Path:
     try:
         storage.get_dir(spec, str(staging))
     except FileNotFoundError as exc:
-        raise ModelError(f"No base model at {spec}: expected config.json, tokenizer and weights "
-                         f"there.") from exc
+        raise ModelError(f"No base model at {spec}: expected config.json, "
+                         f"tokenizer and weights there.") from exc
     (staging / COMPLETE).write_text(spec, encoding="utf-8")
     for _ in range(3):
         try:

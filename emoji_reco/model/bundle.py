@@ -33,8 +33,8 @@ def check_format(metadata: dict, where) -> None:
     """Refuse a bundle written by a newer emoji-reco, naming both formats."""
     found = metadata.get("format", 1)
     if not isinstance(found, int) or found > FORMAT:
-        raise ModelError(f"{where} is a format-{found} model bundle; this emoji-reco reads formats up to "
-                         f"{FORMAT}. "
+        raise ModelError(f"{where} is a format-{found} model bundle; this emoji-reco reads "
+                         f"formats up to {FORMAT}. "
                          "Upgrade emoji-reco where it serves, or serve a bundle trained by this version.")
 
 

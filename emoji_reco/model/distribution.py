@@ -180,6 +180,6 @@ def wait_for_chief(plan: Plan, timeout_seconds: float) -> None:
         try:
             context.context().get_config_key_value(BUNDLE_WRITTEN, timeout_in_ms=int(timeout_seconds * 1000))
         except Exception as exc:
-            raise ModelError(f"The chief did not write the bundle within {timeout_seconds:.0f} s "
-                             f"({exc}).") from exc
+            raise ModelError(f"The chief did not write the bundle within "
+                             f"{timeout_seconds:.0f} s ({exc}).") from exc
 

@@ -23,8 +23,8 @@ def _reference(predictor, reference_rows: int) -> tuple[dict, dict, str]:
     try:
         splits, emojis = Run(run).data.splits, Run(run).data.emojis
     except (MetaflowNotFound, AttributeError, KeyError, TypeError) as exc:
-        raise EmojiRecoError(f"The serving model's run {run} (its metadata.json) can't be read here, so "
-                             f"there is "
+        raise EmojiRecoError(f"The serving model's run {run} (its metadata.json) can't be "
+                             f"read here, so there is "
                              f"nothing to compare traffic with: {exc}") from exc
     texts = [t for name in ("validation", "test") for t in splits[name].text]
     labels = Counter(emojis[label] for label in splits["train"].label)
@@ -42,8 +42,8 @@ def observe(settings: Settings, target, tmp: str, now: datetime | None = None) -
 
     uri = settings.serve.capture.uri
     if not uri:
-        raise EmojiRecoError("No captured traffic to watch: set serve.capture.uri in the config (or pass "
-                             "--capture), "
+        raise EmojiRecoError("No captured traffic to watch: set serve.capture.uri in the config "
+                             "(or pass --capture), "
                              "where the endpoint's captured traffic is.")
     champion = target.champion(tmp)
     if champion is None:

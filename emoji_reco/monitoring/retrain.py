@@ -19,8 +19,8 @@ DETAIL_TYPE = "Object Created"  # what the retrain rule matches, from S3 or from
 
 def _bucket_key(data: str) -> tuple[str, str]:
     if not storage.is_s3(data):
-        raise ConfigError(f"Retraining through EventBridge needs the data as an s3:// object, not {data!r}: "
-                          f"set "
+        raise ConfigError(f"Retraining through EventBridge needs the data as an s3:// "
+                          f"object, not {data!r}: set "
                           "monitor.retrain_data.")
     bucket, _, key = data.removeprefix("s3://").partition("/")
     return bucket, key

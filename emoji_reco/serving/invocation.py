@@ -62,8 +62,8 @@ async def within_token_budget(request: Request, predictor, texts: list[str], lim
     request.state.cpu_s += seconds
     if tokens > limit:
         raise payloads.BadRequest(
-            f"These {len(texts)} texts are at least {tokens} tokens; a request may have at most {limit} (a "
-            f"text "
+            f"These {len(texts)} texts are at least {tokens} tokens; a request may have at "
+            f"most {limit} (a text "
             f"counts up to {predictor.metadata['max_length']}). Send them in smaller requests.", 413)
 
 

@@ -202,8 +202,8 @@ class LocalEndpoint:
             if not previous:
                 raise ModelError(f"Endpoint {self.name} has no previous version to roll back to.")
             if not (self.versions_dir / previous).is_dir():
-                raise ModelError(f"Endpoint {self.name}'s previous version {previous} is gone; nothing "
-                                 f"changed.")
+                raise ModelError(f"Endpoint {self.name}'s previous version {previous} is "
+                                 f"gone; nothing changed.")
             smoke_test(self.versions_dir / previous, list(smoke_texts))
             self._switch(previous, state)
         return previous

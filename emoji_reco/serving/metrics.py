@@ -52,10 +52,10 @@ class Metrics:
                                 ["route", "status"], **own)
         self.latency = Histogram("emoji_reco_request_seconds", "Time from a request's headers to its answer.",
                                  ["route"], buckets=LATENCY_BUCKETS, **own)
-        self.refused_below = Counter("emoji_reco_connection_refusals", "Answers the connection layer sent "
-                                                                       "before "
-                                     "the app saw the request (408 slow client, 429 refusal budget, 503 "
-                                     "connection "
+        self.refused_below = Counter("emoji_reco_connection_refusals", "Answers the "
+                                                                       "connection layer sent before "
+                                     "the app saw the request (408 slow client, 429 refusal "
+                                     "budget, 503 connection "
                                      "caps, 400 malformed HTTP), by status.", ["status"], **own)
         self.batch_texts = Histogram("emoji_reco_batch_texts", "Texts per model call.", buckets=BATCH_BUCKETS,
                                      **own)
@@ -63,18 +63,18 @@ class Metrics:
                                   multiprocess_mode="livesum", **own)
         self.open_requests = Gauge("emoji_reco_open_requests", "/invocations requests in progress.",
                                    multiprocess_mode="livesum", **own)
-        self.shed = Counter("emoji_reco_shed_requests", "Requests answered 503 to shed load, by reason "
-                                                        "(queue full, "
+        self.shed = Counter("emoji_reco_shed_requests", "Requests answered 503 to shed load, by "
+                                                        "reason (queue full, "
                             "too many open requests, deadline passed).", ["reason"], **own)
-        self.dropped = Counter("emoji_reco_dropped_requests", "Requests taken off the queue before the model "
-                                                              "saw "
+        self.dropped = Counter("emoji_reco_dropped_requests", "Requests taken off the queue "
+                                                              "before the model saw "
                                "them, by reason (deadline passed, client gone).", ["reason"], **own)
         self.model = Gauge("emoji_reco_model_info", "1 for the model version serving.", ["version"],
                            multiprocess_mode="livemax", **own)
         self.unscorable = Counter("emoji_reco_unscorable_records", "Batch Transform records answered as "
                                   "unscorable: nothing left to score after cleaning.", **own)
-        self.reload_failures = Counter("emoji_reco_model_reload_failures", "Model versions that failed to "
-                                                                           "load.",
+        self.reload_failures = Counter("emoji_reco_model_reload_failures", "Model versions "
+                                                                           "that failed to load.",
                                        **own)
         self.capture = Counter("emoji_reco_capture_records", "Captured request/answer records, by outcome "
                                "(written, dropped: buffer full or the write failed).", ["outcome"], **own)

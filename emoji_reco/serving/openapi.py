@@ -30,12 +30,12 @@ def invocations_api(settings) -> dict:
             "text/csv": {"schema": {"type": "string"}},
             "application/jsonlines": {"schema": {"type": "string"}}}},
         "responses": {
-            "200": {"description": "top emojis per text, or raw logits; with `Accept: application/jsonlines` "
-                                   "one such "
+            "200": {"description": "top emojis per text, or raw logits; with `Accept: "
+                                   "application/jsonlines` one such "
                                    "answer per text and line, with `Accept: text/csv` "
                                    "emoji_1,probability_1,… per "
-                                   "text and row (SageMaker Batch Transform; there a record with nothing to "
-                                   "score "
+                                   "text and row (SageMaker Batch Transform; there a record "
+                                   "with nothing to score "
                                    "gets a line of its own saying so)", "content": {
                 "application/json": {"schema": {"type": "object", "properties": {
                     "version": {"type": "string"},
@@ -51,13 +51,13 @@ def invocations_api(settings) -> dict:
             "413": {"description": f"payload over {settings.max_body_bytes} bytes, or texts over "
                                    f"{settings.max_request_tokens} tokens in all", **_ERROR},
             "415": {"description": "unsupported content type", **_ERROR},
-            "429": {"description": f"over {settings.max_refusals_per_client_s:g} refused requests a second "
-                                   f"from "
+            "429": {"description": f"over {settings.max_refusals_per_client_s:g} refused "
+                                   f"requests a second from "
                                    "this address; retry after Retry-After seconds", **_ERROR},
             "500": {"description": "the model failed; the server log has the detail under the request id",
                     **_ERROR},
-            "503": {"description": "busy (retry after Retry-After seconds), past the deadline, or no model "
-                                   "yet",
+            "503": {"description": "busy (retry after Retry-After seconds), past the "
+                                   "deadline, or no model yet",
                     **_ERROR},
         },
     }

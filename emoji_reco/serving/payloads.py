@@ -58,10 +58,10 @@ def parse_texts(body: bytes, content_type: str | None, max_texts: int, is_empty,
     empty = [f"{name}[{i}]" for i, t in enumerate(texts) if refuse_empty and is_empty(t)]
     if empty:
         shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
-        raise BadRequest(f"{shown} {'is' if len(empty) == 1 else 'are'} empty: nothing is left to score "
-                         f"after "
-                         "cleaning (spaces, control characters, mentions and links are removed). Nothing was "
-                         "scored.")
+        raise BadRequest(f"{shown} {'is' if len(empty) == 1 else 'are'} empty: nothing is "
+                         f"left to score after "
+                         "cleaning (spaces, control characters, mentions and links are "
+                         "removed). Nothing was scored.")
     return texts
 
 

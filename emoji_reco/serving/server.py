@@ -82,8 +82,8 @@ def create_app(settings: ServeSettings, parts: Parts | None = None) -> Guard:
     parts = parts or Parts.build(settings)
     app = FastAPI(title="emoji-reco", version="1", lifespan=_lifespan(settings, parts), docs_url=None,
                   redoc_url=None,
-                  description="Emoji recommendations for short texts, on SageMaker's inference container "
-                              "contract.")
+                  description="Emoji recommendations for short texts, on SageMaker's "
+                              "inference container contract.")
     _answer_errors(app)
     _serve_invocations(app, settings, parts)
     _serve_pages(app, settings, parts)

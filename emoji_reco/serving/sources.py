@@ -73,8 +73,8 @@ class FixedSource:
             try:
                 self._folder = find_bundle(Path(storage.get_dir(uri, str(tmp / "bundle"))))
             except FileNotFoundError as exc:
-                raise ModelError(f"Model {uri} not found: give a bundle folder, a model.tar.gz, or either on "
-                                 f"s3://.") from exc
+                raise ModelError(f"Model {uri} not found: give a bundle folder, a "
+                                 f"model.tar.gz, or either on s3://.") from exc
             except PermissionError as exc:
                 raise ModelError(f"Model {uri} can't be read by this user: {exc.strerror} "
                                  f"({exc.filename}).") from exc

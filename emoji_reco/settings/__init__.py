@@ -64,8 +64,8 @@ def _problem(error: dict) -> str:
         low, high = _bounds(field)
         return f"{path}: expected a number from {low} to {high}, got {got}"
     nullable = field is not None and type(None) in get_args(field.annotation)
-    return (f"{path}: expected {KINDS.get(error['type'], error['msg'])}{' or null' if nullable else ''}, got "
-            f"{got}")
+    return (f"{path}: expected "
+            f"{KINDS.get(error['type'], error['msg'])}{' or null' if nullable else ''}, got {got}")
 
 
 def _bounds(field) -> tuple:

@@ -42,8 +42,8 @@ def test_the_pipeline_tests_then_waits_for_a_person_then_deploys():
     assert _commands(projects["Test"]["Source"]["BuildSpec"]) == ["bash .ci/run"]  # what CI runs: `make test`
     # the images as `make images` builds them
     assert _commands(projects["Deploy"]["Source"]["BuildSpec"]) == [
-        "make images", 'aws ecr get-login-password | docker login --username AWS --password-stdin '
-                       '"$REGISTRY"',
+        "make images", 'aws ecr get-login-password | docker login --username AWS '
+                       '--password-stdin "$REGISTRY"',
         'make push-images REGISTRY="$REGISTRY"', "make install", "make deploy-production"]
     assert projects["Deploy"]["Environment"]["PrivilegedMode"] is True  # a Docker engine
     pushable = [s for s in resources["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]

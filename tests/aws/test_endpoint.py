@@ -237,8 +237,8 @@ def test_a_failed_update_leaves_the_previous_version_serving_and_says_why(ours):
                          "sagemaker.endpoint.blue_green.alarms": ["emoji-5xx"]})
     sm = boto3.client("sagemaker")
     with Stubber(sm) as stub:
-        _stub_update(stub, run_root, _endpoint("emoji-bg-old", "InService", "Alarm emoji-5xx fired; rolled "
-                                                                            "back"))
-        with pytest.raises(EmojiRecoError, match="Alarm emoji-5xx fired; rolled back.*emoji-bg-old still "
-                                                 "serves"):
+        _stub_update(stub, run_root, _endpoint("emoji-bg-old", "InService", "Alarm emoji-5xx "
+                                                                            "fired; rolled back"))
+        with pytest.raises(EmojiRecoError, match="Alarm emoji-5xx fired; rolled "
+                                                 "back.*emoji-bg-old still serves"):
             endpoint.deploy(model, config, ["never invoked"], client=sm)

@@ -101,8 +101,8 @@ def test_the_lambda_package_holds_the_handler_and_what_it_imports(tmp_path):
     probe = ("import sys, emoji_reco.aws.http_front as h; "
              "print(h.handler({'body': '', 'headers': {}})['statusCode']); "
              "print(sorted(m for m in sys.modules if m.startswith('emoji_reco')))")
-    done = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0] = ['{tmp_path / 'front'}'] "
-                                                       f"+ "
+    done = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path[:0] = "
+                                                       f"['{tmp_path / 'front'}'] + "
                            f"{[p for p in sys.path if 'site-packages' in p]!r}; " + probe],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -140,7 +140,7 @@ def test_the_local_default_never_imports_the_sagemaker_sdk():
                                              "flowkit.cards", "cli",
                                              "flowkit.base", "flowkit.placement",
                                              "aws.event_rules", "aws.job_entry")]
-    done = subprocess.run([sys.executable, "-c", f"import sys, importlib; [importlib.import_module(m) for m "
-                                                 f"in {modules}]; "
+    done = subprocess.run([sys.executable, "-c", f"import sys, importlib; [importlib.import_module(m) "
+                                                 f"for m in {modules}]; "
                            "print('sagemaker' in sys.modules)"], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr[-2000:]

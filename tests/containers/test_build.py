@@ -12,8 +12,8 @@ def test_no_engine_installed_says_which_to_install(tmp_path):
     done = subprocess.run([str(ROOT / "containers" / "build")], capture_output=True, text=True, timeout=60,
                           env={"PATH": str(tmp_path)})
     assert done.returncode == 2
-    assert (done.stderr.strip() == "no container engine found: install Docker or Podman (apt-get install "
-                                   "podman)")
+    assert (done.stderr.strip() == "no container engine found: install Docker or Podman "
+                                   "(apt-get install podman)")
     chosen = subprocess.run(["make", "-s", "-C", str(ROOT), "images"], capture_output=True, text=True,
                             timeout=60,
                             env={**os.environ, "CONTAINER_ENGINE": "nerdctl-not-here"})

@@ -124,8 +124,8 @@ def test_without_a_model_ping_says_what_is_missing_and_the_server_stays_up(infer
         ping = httpx.get(f"{url}/ping")
         assert ping.status_code == 503 and "No model bundle in /opt/ml/model" in ping.json()["error"]
         assert containers.state(name)["Running"]
-        missing = [line for line in containers.logs(name).splitlines() if "No model bundle in "
-                                                                          "/opt/ml/model" in line]
+        missing = [line for line in containers.logs(name).splitlines() if "No model bundle "
+                                                                          "in /opt/ml/model" in line]
         assert len(missing) == 1 and "Traceback" not in containers.logs(name)  # said once, in one line
 
 
@@ -138,8 +138,8 @@ def test_bundles_trained_in_every_precision_answer_in_the_image_as_on_the_host(i
     subprocess.run(["chmod", "-R", "a+rX", *(str(folder) for folder, _ in precision_bundles.values())],
                    check=True)
     script = ("import json, sys; from emoji_reco.model.bundle import Predictor; "
-              "print(json.dumps({p: Predictor('/bundles/' + p).probabilities(json.loads(sys.argv[1]))"
-              ".tolist() "
+              "print(json.dumps({p: Predictor('/bundles/' + "
+              "p).probabilities(json.loads(sys.argv[1])).tolist() "
               f"for p in {sorted(precision_bundles)!r}}}))")
     done = containers.run("--read-only", "--entrypoint", "python", *mounts, inference_image, "-c", script,
                           json.dumps(SAMPLE_TEXTS), check=True)

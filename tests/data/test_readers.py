@@ -30,8 +30,8 @@ def test_one_file_reads_as_one_table_and_a_folder_adds_where_each_row_came_from(
     assert table.input_file.tolist() == [str(tmp_path / "a.csv")] * 2 + [str(tmp_path / "b.jsonl")]
     with pytest.raises(DataError) as caught:
         readers.read_table(str(tmp_path / "none.csv"))
-    assert str(caught.value).startswith(f"Data file not found: {tmp_path / 'none.csv'}. Pass --data with a "
-                                        f"CSV")
+    assert str(caught.value).startswith(f"Data file not found: {tmp_path / 'none.csv'}. "
+                                        f"Pass --data with a CSV")
 
 
 def test_an_empty_folder_has_no_data(tmp_path):
@@ -140,8 +140,8 @@ def test_columns_are_found_by_name_in_any_case_or_as_configured():
     assert "(data.label_column)" in str(caught.value)
     with pytest.raises(DataError) as caught:
         readers.columns(pd.DataFrame(columns=["a", "b"]), None, None, "f.csv")
-    assert str(caught.value) == ("f.csv has no text column (looked for text, tweet, content, body; found "
-                                 "['a', 'b']). "
+    assert str(caught.value) == ("f.csv has no text column (looked for text, tweet, content, "
+                                 "body; found ['a', 'b']). "
                                  "Rename it, or set data.text_column in the config.")
 
 
@@ -154,11 +154,11 @@ def test_a_label_map_is_read_beside_the_data_or_as_configured(tmp_path):
     assert readers.load_label_map(str(tmp_path / "mine.json"), str(tmp_path / "t.csv")) == {"7": "🔥"}
     with pytest.raises(DataError) as caught:
         readers.load_label_map(str(tmp_path / "gone.json"), str(tmp_path / "t.csv"))
-    assert (str(caught.value) == f"Label map {tmp_path / 'gone.json'} not found. Fix data.labels in the "
-                                 f"config.")
+    assert (str(caught.value) == f"Label map {tmp_path / 'gone.json'} not found. Fix "
+                                 f"data.labels in the config.")
     (tmp_path / "labels.json").write_text("[1, 2]")
-    with pytest.raises(DataError, match=f"^Label map {tmp_path / 'labels.json'} is not a JSON object of "
-                                        f"label id"):
+    with pytest.raises(DataError, match=f"^Label map {tmp_path / 'labels.json'} is not a "
+                                        f"JSON object of label id"):
         readers.load_label_map(None, str(tmp_path / "t.csv"))
 
 

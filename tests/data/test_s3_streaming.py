@@ -70,6 +70,6 @@ def test_an_s3_path_with_no_data_says_so_in_one_line(aws):
     s3, bucket = aws
     s3.put_object(Bucket=bucket, Key="in/notes.txt", Body=b"not data")
     for missing in (f"s3://{bucket}/nothing.csv", f"s3://{bucket}/nothing/", f"s3://{bucket}/in/"):
-        with pytest.raises(DataError, match=f"^Data not found at {missing}: no such object or prefix with "
-                                            f"data files"):
+        with pytest.raises(DataError, match=f"^Data not found at {missing}: no such object or "
+                                            f"prefix with data files"):
             list(readers.read_chunks(missing))

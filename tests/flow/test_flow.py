@@ -175,8 +175,8 @@ def test_a_person_can_approve_a_rejected_run_and_deploy_it(tiny_model):
     approved = subprocess.run([sys.executable, "-m", "emoji_reco.cli", "models", "approve", run.pathspec,
                                "--deploy"],
                               capture_output=True, text=True, timeout=300)
-    assert (approved.returncode == 0 and f"endpoint {endpoint} now serves "
-                                         f"{run.id}" in approved.stdout), approved.stderr
+    assert (approved.returncode == 0 and f"endpoint {endpoint} "
+                                         f"now serves {run.id}" in approved.stdout), approved.stderr
     assert LocalEndpoint(endpoint).current_version() == run.id
     tags = Run(run.pathspec, _namespace_check=False).user_tags
     assert {registry.APPROVED, registry.champion_tag(endpoint)} <= set(tags) and registry.REJECTED not in tags

@@ -165,8 +165,8 @@ def test_monitor_flows_retrain_request_reaches_the_argo_events_webhook_as_emoji_
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Webhook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    publish = ("import json; from emoji_reco.settings import parse, typed; from emoji_reco.monitoring import "
-               "retrain; "
+    publish = ("import json; from emoji_reco.settings import parse, typed; from "
+               "emoji_reco.monitoring import retrain; "
                "print(json.dumps(retrain.request(typed(parse(json.dumps({'extends': 'kubernetes.json'}))), "
                "'s3://bucket/tweets.csv', 'drift in emoji')))")
     try:

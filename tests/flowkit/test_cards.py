@@ -75,8 +75,8 @@ def test_the_live_training_card_is_built_once_and_then_only_its_data_changes():
     components = list(final["components"].values())
     text = json.dumps(components, ensure_ascii=False)
     assert "examples_per_second**: 81.3" in text and "Training (live)" not in text and "| 2 | 1.0 |" in text
-    assert ("MultiWorkerMirrored: 2 worker(s), 4 replica(s) in sync, mixed_float16; batch 32 per replica, "
-            "128 in all" in text)
+    assert ("MultiWorkerMirrored: 2 worker(s), 4 replica(s) in sync, mixed_float16; batch 32 "
+            "per replica, 128 in all" in text)
     assert "weight 0.3 (validation log-loss)" in text and "| combined | 0.55 | 0.82 | 0.5 |" in text
     curves = next(c for c in components if c["type"] == "vegaChart")
     assert {v["metric"] for v in curves["spec"]["data"]["values"]} >= {"loss", "val_accuracy",

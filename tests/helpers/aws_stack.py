@@ -36,8 +36,8 @@ def metaflow_aws_stack(bucket: str) -> dict:
             "METAFLOW_SFN_DYNAMO_DB_TABLE": f"sfn-{bucket}"}
 
 
-def sagemaker_event(group: str, version: int, status: str, detail_type: str = "SageMaker Model Package State "
-                                                                              "Change",
+def sagemaker_event(group: str, version: int, status: str, detail_type: str = "SageMaker Model "
+                                                                              "Package State Change",
                     region: str = "us-east-1", account: str = "123456789012") -> dict:
     """A "SageMaker Model Package State Change" event in the shape of SageMaker's documented example
     (docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html, model package state

@@ -100,8 +100,8 @@ def test_a_newer_bundle_format_is_refused_with_what_to_do(tmp_path, tiny_bundle)
     shutil.copytree(tiny_bundle[1], folder)
     metadata = bundle.read_metadata(folder)
     (folder / bundle.METADATA).write_text(json.dumps({**metadata, "format": 3}))
-    with pytest.raises(ModelError, match="format-3 model bundle; this emoji-reco reads formats up to 2. "
-                                         "Upgrade"):
+    with pytest.raises(ModelError, match="format-3 model bundle; this emoji-reco reads "
+                                         "formats up to 2. Upgrade"):
         bundle.Predictor(folder)
     (folder / bundle.METADATA).write_text(json.dumps({k: v for k, v in metadata.items() if k != "format"}))
     # format 1 predates the field, and is read as before

@@ -52,8 +52,8 @@ def test_the_web_page_recommends_emojis_and_shows_errors(tiny_bundle, tmp_path):
         page.fill("#text", "so hyped for tonight")
         page.click("#go")
         page.wait_for_selector(".prediction")
-        shown = page.eval_on_selector_all(".prediction .emoji", "els => els.map(e => [e.dataset.label, "
-                                                                "e.textContent])")
+        shown = page.eval_on_selector_all(".prediction .emoji", "els => els.map(e => "
+                                                                "[e.dataset.label, e.textContent])")
         assert len(shown) == 5 and {label for label, _ in shown} <= set(demo.EMOJIS)
         assert all(text == display_emoji(label) for label, text in shown)
         assert page.text_content("#error") == "" and "model version" in page.text_content("#version")

@@ -244,8 +244,8 @@ def test_one_address_holds_at_most_its_connections_and_a_closed_one_frees_a_plac
             assert answer(again)[0] == 200
         second.close()
         assert app.metrics.refused_below.labels("503")._value.get() == 2
-    assert ("refused a connection from 127.0.0.1: it holds 2 "
-            "already" in [r.getMessage() for r in caplog.records])
+    assert ("refused a connection from "
+            "127.0.0.1: it holds 2 already" in [r.getMessage() for r in caplog.records])
     assert app.peers == ["127.0.0.1"]  # the app charges refusals to the address the layer saw
 
 
@@ -285,8 +285,8 @@ def test_an_address_out_of_refusals_is_held_a_second_then_gets_429_and_ping_stil
         with opened(port) as held:
             started = time.monotonic()
             held.sendall(b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc")
-            headers = refused_with(held, 429, "Too many refused requests from your address; retry in a "
-                                              "second.")
+            headers = refused_with(held, 429, "Too many refused requests from your "
+                                              "address; retry in a second.")
             assert headers["retry-after"] == "1" and 0.9 < time.monotonic() - started < 1.9
         budget.charge("127.0.0.1")
         with opened(port) as ping:

@@ -49,15 +49,15 @@ def test_blank_records_are_kept_in_place_when_every_record_needs_an_answer():
 
 
 @pytest.mark.parametrize("body, ctype, status, message", [
-    ("[]", "application/xml", 415, "Unsupported content type 'application/xml': send application/json, "
-                                   "text/plain, "
+    ("[]", "application/xml", 415, "Unsupported content type 'application/xml': send "
+                                   "application/json, text/plain, "
                                    "text/csv, application/jsonlines, application/x-jsonlines."),
     (b"\xff\xfe", "text/plain", 400, "The body is not valid UTF-8 (invalid start byte at byte 0)."),
     ("[", "application/json", 400, "Malformed JSON: Expecting value: line 1 column 2 (char 1)."),
-    ("[" * 100000, "application/json", 400, "Malformed JSON: nested too deeply; send a flat list of "
-                                            "strings."),
-    ('{"texts": ["a"]}', "application/json", 400, 'A JSON object needs "instances" or "inputs"; or send a '
-                                                  'list of '
+    ("[" * 100000, "application/json", 400, "Malformed JSON: nested too deeply; send a "
+                                            "flat list of strings."),
+    ('{"texts": ["a"]}', "application/json", 400, 'A JSON object needs "instances" or '
+                                                  '"inputs"; or send a list of '
                                                   "strings."),
     ("3", "application/json", 400, "Send a JSON list of strings."),
     ('{"instances": ["a", 3]}', "application/json", 400, "instances[1] is int, not a string."),
@@ -65,11 +65,11 @@ def test_blank_records_are_kept_in_place_when_every_record_needs_an_answer():
     ("[]", "application/json", 400, "No texts to score: send at least one."),
     ("\n \n", "text/plain", 400, "No texts to score: send at least one."),
     ('["a","b","c","d","e","f"]', "application/json", 400, "Too many texts: 6 in one request, at most 5."),
-    ('"a"\nnot json\n', "application/jsonlines", 400, "Line 2 is not JSON: Expecting value: line 1 column 1 "
-                                                      "(char 0)."),
+    ('"a"\nnot json\n', "application/jsonlines", 400, "Line 2 is not JSON: Expecting value: line "
+                                                      "1 column 1 (char 0)."),
     ('"a"\n5\n', "application/jsonlines", 400, 'Line 2: send a string or {"text": "..."} per line.'),
-    ('{"inputs": ["ok", "  "]}', "application/json", 400, "inputs[1] is empty: nothing is left to score "
-                                                          "after "
+    ('{"inputs": ["ok", "  "]}', "application/json", 400, "inputs[1] is empty: nothing is "
+                                                          "left to score after "
      "cleaning (spaces, control characters, mentions and links are removed). Nothing was scored."),
 ])
 def test_a_bad_request_is_refused_with_its_status_and_reason(body, ctype, status, message):

@@ -250,5 +250,5 @@ def test_a_bundle_from_a_newer_emoji_reco_is_refused_with_what_to_do(tmp_path, t
     with running(model=str(future)) as (url, _):
         assert "version future failed to load" in httpx.get(f"{url}/ping").json()["error"]
         assert post(url, ["x"]).status_code == 503
-    assert ("is a format-99 model bundle; this emoji-reco reads formats up to 2. Upgrade "
-            "emoji-reco" in caplog.text)
+    assert ("is a format-99 model bundle; this emoji-reco reads formats up to "
+            "2. Upgrade emoji-reco" in caplog.text)

@@ -224,8 +224,8 @@ def test_errors_name_a_request_id_and_leak_no_detail(folder, tmp_path):
                 answers.append(post(url, ["x"]))
             finally:
                 parts.model.current = good
-    for answer, message in zip(answers, ("The model failed on this request.", "The server failed on this "
-                                                                              "request.")):
+    for answer, message in zip(answers, ("The model failed on this request.", "The server failed "
+                                                                              "on this request.")):
         assert answer.status_code == 500 and answer.json() == {
             "error": message, "request_id": answer.headers["x-request-id"]}
 

@@ -64,8 +64,8 @@ def test_a_users_config_of_three_keys_works(tmp_path, monkeypatch):
     ('{"data": {"labels": 3}}', "data.labels: expected a string or null, got 3"),
     ('{"sagemaker": {"training": {"spot": "yes"}}}', "sagemaker.training.spot: expected true or false"),
     ('{"model": "bundled"}', "model: expected an object"),
-    ('{"model": {"ngram": {"weight": 1.5}}}', "model.ngram.weight: expected a number from 0.0 to 1.0, got "
-                                              "1.5"),
+    ('{"model": {"ngram": {"weight": 1.5}}}', "model.ngram.weight: expected a number "
+                                              "from 0.0 to 1.0, got 1.5"),
     ('{"model": {"ngram": {"weight": true}}}', "model.ngram.weight: expected a number or null, got true"),
     ('{"data": {"validation_fraction": 1}}', "data.validation_fraction: expected a number from 0.0 to 0.9"),
     ('{"extends": "nowhere.json"}', "extends: nowhere.json not found"),
@@ -150,10 +150,10 @@ def test_the_flow_refuses_a_config_mistake_in_one_message(tmp_path):
     ('{"data": {"labels": 3}}', "data.labels: expected a string or null, got 3"),
     ('{"train": {"pad_to_length": 1.5}}', "train.pad_to_length: expected a whole number or null, got 1.5"),
     ('{"platform": {"schedule": []}}', "platform.schedule: expected an object or null, got []"),
-    ('{"model": {"ngram": {"weight": -0.1}}}', "model.ngram.weight: expected a number from 0.0 to 1.0, got "
-                                               "-0.1"),
-    ('{"train": {"label_smoothing": 0.6}}', "train.label_smoothing: expected a number from 0.0 to 0.5, got "
-                                            "0.6"),
+    ('{"model": {"ngram": {"weight": -0.1}}}', "model.ngram.weight: expected a number from "
+                                               "0.0 to 1.0, got -0.1"),
+    ('{"train": {"label_smoothing": 0.6}}', "train.label_smoothing: expected a number "
+                                            "from 0.0 to 0.5, got 0.6"),
     ('{"model": {"pooling": "max"}}', 'model.pooling: expected one of "auto", "cls", "mean", got "max"'),
     ('{"extends": 3}', "the config: extends must name a file, not 3."),
     ('"text"', "the config must be a JSON object of sections."),

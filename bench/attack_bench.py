@@ -6,8 +6,7 @@ for another version's server with `--baseline`).
 
 Normal load: wrk, 16 closed-loop clients on 127.0.0.1, one real tweet per request (as bench/serve_bench.py).
 Each attack alone, from ten other loopback addresses (127.0.2.1-10, one attacker with ten addresses), every
-socket
-reconnecting as soon as the server answers or closes it:
+socket reconnecting as soon as the server answers or closes it:
 - slow headers: 1,200 sockets, each sending part of a header line every 5 s;
 - slow bodies: 300 sockets with `Content-Length: 100000`, sending one byte every 5 s;
 - costly requests: 10 clients posting 256 texts of ~4 KB of real tweets each (a 1 MiB body) back to back;

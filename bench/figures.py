@@ -80,11 +80,11 @@ SLOW = (
     Bench("operating cost", ("python", "bench/operate_bench.py", "--seconds", "15", "--baseline", "DIR"),
           "operate.json", None),
     Bench("int8 / float16 serving", ("python", "bench/quantized.py", "BUNDLE"), "quantized.json", None),
+    Bench("int8 runtimes", ("python", "bench/runtimes.py", "BUNDLE"), "runtimes.json", 1.5),
     Bench("streaming S3 input", ("python", "bench/stream_bench.py"), "stream.json", None),
 )
 # README's commands shown with their output: `emoji-reco ...` lines followed by `#   ` lines (what it prints,
-# after
-# the echoed text), run against the default model.
+# after the echoed text), run against the default model.
 COMMAND = re.compile(r"^(emoji-reco [^#]*?)\s*(?:#.*)?$")
 
 

@@ -95,8 +95,7 @@ async def open_loop(port: int, bodies: list[bytes], rate: float, seconds: float)
                 conn[1].close() if conn else None
                 conn, opened = None, opened - 1
                 # A kept-alive connection the server closed while idle (uvicorn's keep-alive timeout): send
-                # again
-                # on a new one, as HTTP clients do. Anything else counts as an error.
+                # again on a new one, as HTTP clients do. Anything else counts as an error.
                 if not (reused and attempt == 1
                         and isinstance(exc, (ConnectionError, asyncio.IncompleteReadError))):
                     results.append((type(exc).__name__, loop.time() - scheduled))

@@ -1,10 +1,10 @@
-"""Which int8 runtime to serve (issue 40): the served model (a bundle's `serving_default` signature, both halves)
-with dynamic-range int8 weights in LiteRT (`ai-edge-litert`, converted by TensorFlow's `TFLiteConverter`) and in
-ONNX Runtime (converted by `tf2onnx`, quantized by `onnxruntime.quantization.quantize_dynamic`), against the
-float32 SavedModel the bundle serves today. For each: texts/s in batches of 1, 16 and 64 (texts of like length
-together, the same batches for each), p50/p99 of one text, load time (to the first answer), file size, and
-top-1/top-3 on the held-out shared tweets. Every runtime gets 2 threads. Run `bench/accuracy.py` first (it trains
-the bundle and writes the held-out tweets).
+"""Which int8 runtime to serve (issue 40): the served model (a bundle's `serving_default` signature, both
+halves) with dynamic-range int8 weights in LiteRT (`ai-edge-litert`, converted by TensorFlow's
+`TFLiteConverter`) and in ONNX Runtime (converted by `tf2onnx`, quantized by
+`onnxruntime.quantization.quantize_dynamic`), against the float32 SavedModel the bundle serves today. For
+each: texts/s in batches of 1, 16 and 64 (texts of like length together, the same batches for each), p50/p99
+of one text, load time (to the first answer), file size, and top-1/top-3 on the held-out shared tweets. Every
+runtime gets 2 threads. Run `bench/accuracy.py` first (it trains the bundle and writes the held-out tweets).
 
     python bench/runtimes.py BUNDLE_DIR [--single 400]      # bench/out/runtimes.json
 """
@@ -25,7 +25,8 @@ def savedmodel(folder: Path):
     import tensorflow as tf
 
     serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
-    return lambda ids, mask: serve(input_ids=tf.constant(ids), attention_mask=tf.constant(mask))["logits"].numpy()
+    return lambda ids, mask: serve(input_ids=tf.constant(ids),
+                                   attention_mask=tf.constant(mask))["logits"].numpy()
 
 
 def litert_file(saved_model: Path, out: Path) -> Path:
@@ -44,7 +45,8 @@ def litert(path: Path):
     return lambda ids, mask: runner(input_ids=ids, attention_mask=mask)["logits"]
 
 
-# tf2onnx has no handler for TensorFlow's Erfc (the exact GELU is 0.5·x·erfc(−x/√2)): ONNX has Erf, so 1 − Erf.
+# tf2onnx has no handler for TensorFlow's Erfc (the exact GELU is 0.5·x·erfc(−x/√2)): ONNX has Erf, so 1 −
+# Erf.
 TF2ONNX_WITH_ERFC = """
 import numpy as np
 from tf2onnx import convert, utils
@@ -66,7 +68,8 @@ def onnx_file(saved_model: Path, out: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     float32 = out.with_suffix(".float32.onnx")
-    subprocess.run([sys.executable, "-c", TF2ONNX_WITH_ERFC, "--saved-model", str(saved_model), "--signature_def",
+    subprocess.run([sys.executable, "-c", TF2ONNX_WITH_ERFC, "--saved-model", str(saved_model),
+                    "--signature_def",
                     "serving_default", "--opset", "17", "--output", str(float32)], check=True,
                    capture_output=True)
     quantize_dynamic(str(float32), str(out), weight_type=QuantType.QInt8)
@@ -91,7 +94,8 @@ def onnx_runtime(path: Path):
 
 
 def size(path: Path) -> int:
-    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*")
+                                                          if p.is_file())
 
 
 def measure(make, path: Path, ids: list, labels, emojis: list, single: int) -> dict:
@@ -104,7 +108,8 @@ def measure(make, path: Path, ids: list, labels, emojis: list, single: int) -> d
     out = {"load_s": round(time.perf_counter() - started, 2), "megabytes": round(size(path) / 1e6, 1)}
     order = np.argsort([len(r) for r in ids], kind="stable")
     for batch in (16, 64):
-        batches = [tokenization.pad([ids[i] for i in order[s:s + batch]]) for s in range(0, len(order), batch)]
+        batches = [tokenization.pad([ids[i] for i in order[s:s
+                                                           + batch]]) for s in range(0, len(order), batch)]
         started = time.perf_counter()
         logits = np.concatenate([call(*b) for b in batches])
         out[f"texts_per_s_batch_{batch}"] = round(len(ids) / (time.perf_counter() - started), 1)
@@ -126,8 +131,8 @@ def measure(make, path: Path, ids: list, labels, emojis: list, single: int) -> d
 def main(folder: str, single: int) -> dict:
     from emoji_reco.data.cleaning import clean_text
     from emoji_reco.model import bundle, tokenization
-    from emoji_reco.settings import defaults, with_overrides
     from emoji_reco.serving.server import limit_op_threads
+    from emoji_reco.settings import defaults, with_overrides
 
     limit_op_threads(THREADS)  # before TensorFlow runs anything
     folder = Path(folder)

@@ -23,8 +23,7 @@ from common import OUT, shared_tweets
 
 FACTORS = (1, 10, 100)
 # Split `uri` into shards of 10,000 rows in a fresh process (from CHECKOUT when given); print its peak RSS in
-# MB
-# (VmHWM: this process's own, where getrusage's ru_maxrss keeps the forking parent's across exec).
+# MB (VmHWM: this process's own, where getrusage's ru_maxrss keeps the forking parent's across exec).
 SPLIT = ("import os, sys, tempfile\n"
          "if sys.argv[1]:\n"
          "    sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in str(f)]\n"

@@ -39,8 +39,8 @@ class RunInfo:
     datastore_root: str
     attempt: int = 0
     # In a Metaflow `@parallel` step: how many nodes run it, this one's index (0: the control task) and the
-    # main
-    # node's address; where the nodes exchange theirs (under the run's root, one folder per gang and attempt).
+    # main node's address; where the nodes exchange theirs (under the run's root, one folder per gang and
+    # attempt).
     nodes: int = 1
     node_index: int = 0
     main_ip: str = "127.0.0.1"

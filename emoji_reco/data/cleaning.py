@@ -9,8 +9,8 @@ _MENTION = re.compile(r"(?<!\w)@\w+")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 SPACE = re.compile(r"\s+")
 # Unicode's Cc (controls), Cs (surrogates) and Co (private use) code points, whose ranges Unicode keeps fixed,
-# and
-# U+FFFD: the characters a text loses. One regex pass: 1 MiB in milliseconds, not a Python loop per character.
+# and U+FFFD: the characters a text loses. One regex pass: 1 MiB in milliseconds, not a Python loop per
+# character.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\ufffd"
                           "\U000f0000-\U000ffffd\U00100000-\U0010fffd]")
 def clean_text(value) -> str:
@@ -37,8 +37,7 @@ def tokenizer_input(text: str, max_length: int) -> str:
 
 
 # A whitespace-delimited chunk with a letter or a digit and nothing cleaning could remove it for (no "@", "&",
-# "://" or
-# "www."): clean_text keeps a word of it, so any tokenizer makes a token of it at least.
+# "://" or "www."): clean_text keeps a word of it, so any tokenizer makes a token of it at least.
 _SURE_WORD = re.compile(r"(?<!\S)(?!\S*(?:[@&]|://|(?i:www\.)))\S*\w\S*")
 
 

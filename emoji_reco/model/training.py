@@ -221,8 +221,7 @@ def train_bundle(records: list[dict], emojis: list, settings: Settings, out_uri:
             return result
         try:
             # The rest runs on the chief alone, on a copy outside any strategy (no collectives) and without
-            # the
-            # optimizer, whose slots would be two thirds of the bundle's bytes.
+            # the optimizer, whose slots would be two thirds of the bundle's bytes.
             model = _local_copy(model, base_dir, emojis)
             if settings.model.ngram.enabled:
                 head, result["ensemble"] = fit_ngram(model, files, emojis, settings.model.ngram,

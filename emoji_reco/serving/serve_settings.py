@@ -49,8 +49,7 @@ class ServeSettings:
     allowed_origins: list = dataclasses.field(default_factory=list)
     log_format: str = "text"  # or "json": one object per line (logs.py)
     # Captured traffic (capture.py): this share (0-1) of the answered requests, with their answers, to this
-    # folder
-    # or s3:// prefix, in SageMaker's data-capture layout; 0: off.
+    # folder or s3:// prefix, in SageMaker's data-capture layout; 0: off.
     capture_sample: float = 0.0
     capture_uri: str | None = None
     capture_flush_seconds: float = 60.0

@@ -84,8 +84,7 @@ def test_with_sagemaker_training_the_train_step_runs_a_job_and_evaluates_its_mod
         "deploy.endpoint": f"ep-{bucket}",
         "sagemaker.registry.group": f"flow-{bucket}"})
     # Moto completes training jobs without running them: play the job's part by putting a model (the tiny
-    # bundle,
-    # over the demo emojis) where SageMaker writes it, as soon as the run's id names that place.
+    # bundle, over the demo emojis) where SageMaker writes it, as soon as the run's id names that place.
     tarball = sources.make_tarball(tiny_bundle[1], tmp_path / "model.tar.gz")
 
     async def run_with_a_job_output():

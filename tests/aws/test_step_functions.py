@@ -134,8 +134,7 @@ def test_the_retrain_rule_starts_the_state_machine_with_the_new_file_as_data(dep
     s3, bucket = own_aws
     events, sqs, iam = (boto3.client(n) for n in ("events", "sqs", "iam"))
     # Metaflow's definition as the production state machine, in this test's own moto (where no other rule
-    # targets a
-    # state machine: moto then stops delivering S3's events on the default bus).
+    # targets a state machine: moto then stops delivering S3's events on the default bus).
     machine = boto3.client("stepfunctions").create_state_machine(
         name="emoji_reco.prod.EmojiFlow", definition=json.dumps(deployed),
         roleArn=os.environ["METAFLOW_SFN_IAM_ROLE"])
@@ -150,8 +149,7 @@ def test_the_retrain_rule_starts_the_state_machine_with_the_new_file_as_data(dep
                                     "Resource": wired["state_machine"]}]
 
     # Which uploads the rule's real pattern matches, with the events exactly as S3 sends them: the state
-    # machine
-    # target (where moto stops delivering) is swapped for a probe queue on the same rule.
+    # machine target (where moto stops delivering) is swapped for a probe queue on the same rule.
     queue = sqs.create_queue(QueueName=f"probe-{bucket}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue,
                                          AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -164,8 +164,7 @@ def _lifecycle(target, run: RunInfo, bundle_uri: str, reference: str, tmp_path, 
     served = target.serve(approved, list(smoke))
     assert isinstance(served, Deployment) and served.deployed and served.changed is False  # serving already
     # A failed verdict never changes what serves: the local target refuses, saying why; SageMaker keeps
-    # serving
-    # its newest approved package, the one serving already.
+    # serving its newest approved package, the one serving already.
     refused = target.deploy(run, bundle_uri, {"passed": False, "reasons": ["below the minimum"]}, list(smoke))
     if isinstance(target, SageMakerTarget):
         assert refused.deployed and refused.changed is False and refused.version == approved.version
@@ -200,8 +199,7 @@ def test_the_sagemaker_target_honours_the_contract(aws, moto_server, tmp_path, t
     run = RunInfo("EmojiFlow/21", "21", run_root, f"s3://{bucket}/metaflow")
     smoke = [f"conformance smoke {uuid.uuid4().hex}"]  # moto answers its queued result for this body only
     # One answer for the one smoke prediction made (serving again what serves invokes nothing): moto hands
-    # queued
-    # answers to the next new request body, whichever test sends it.
+    # queued answers to the next new request body, whichever test sends it.
     queue_answer(moto_server, json.dumps({"predictions": [[{"emoji": "😂", "probability": 0.6}]]}).encode())
     deployment = _lifecycle(target, run, f"{run_root}/model", "1", tmp_path, smoke)
     assert deployment.target == "sagemaker" and deployment.endpoint == name

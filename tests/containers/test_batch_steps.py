@@ -29,8 +29,7 @@ def test_the_heavy_steps_run_as_batch_jobs_in_our_image(train_image, tmp_path, m
         for key, value in metaflow_aws_stack("emoji-batch").items():
             monkeypatch.setenv(key, value)
         # What the Batch job would get from its job role and from AWS Batch itself (moto sets only the job
-        # id):
-        # given to the steps placed on Batch, never baked into the image.
+        # id): given to the steps placed on Batch, never baked into the image.
         job_environment = {**aws, "USERNAME": "tester", "AWS_BATCH_JOB_ATTEMPT": "1",
                            "AWS_BATCH_CE_NAME": "ce",
                            "AWS_BATCH_JQ_NAME": "queue", "AWS_EXECUTION_ENV": "AWS_ECS_EC2"}

@@ -2,8 +2,7 @@
 import os
 
 # `make mutation` runs each test once per mutant (HYPOTHESIS_PROFILE=mutation, conftest.py): there a property
-# test
-# tries at most this many examples, always the same ones (derandomized), and reports a failure without
+# test tries at most this many examples, always the same ones (derandomized), and reports a failure without
 # shrinking it.
 MUTATION_EXAMPLES = 20
 

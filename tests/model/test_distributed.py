@@ -122,10 +122,8 @@ def test_two_workers_train_one_model_as_one_process_with_the_same_global_batch(t
         np.testing.assert_array_equal(weights[0][name], weights[1][name])
     # Every step holds the examples one process's step holds (each worker takes every other record of the same
     # shuffled order) and both learn on one schedule; what remains is float32 rounding of gradients summed in
-    # two
-    # halves, which Adam's normalisation lets grow a little: seen up to 1.44e-3 relative (the mean-pooled head
-    # sums
-    # every position's gradient; 3.2e-4 for the [CLS] head), allowed 3e-3.
+    # two halves, which Adam's normalisation lets grow a little: seen up to 1.44e-3 relative (the mean-pooled
+    # head sums every position's gradient; 3.2e-4 for the [CLS] head), allowed 3e-3.
     alone = json.loads((single_out / "worker-0.json").read_text())["history"]
     for key in ("loss", "val_loss"):
         np.testing.assert_allclose([h[key] for h in ran[0]["history"]], [h[key] for h in alone], rtol=3e-3)

@@ -144,8 +144,8 @@ class EmojiFlow(BaseFlow):
 
         run = RunInfo.of(self)
         self.registry_tag = registry.tag_verdict(run.pathspec, self.verdict)
-        self.model_package = backends.target(self.run_settings).register(run, self.bundle_uri, self.metrics,
-                                                                         self.verdict)
+        target = backends.target(self.run_settings)
+        self.model_package = target.register(run, self.bundle_uri, self.metrics, self.verdict)
         self.next(self.deploy)
 
     @card(id="deployment")

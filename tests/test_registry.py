@@ -151,8 +151,8 @@ def test_history_holds_the_runs_that_got_through_deploy_in_this_datastore(runs):
     assert registry.history(flow, "/another/datastore") == []
 
 
-def test_a_rollback_serves_the_previous_version_again_and_moves_the_champion_tag_to_its_run(runs,
-                                                                                            tiny_bundle):
+def test_a_rollback_serves_the_previous_version_again_and_moves_the_champion_tag_to_its_run(
+        runs, tiny_bundle):
     from emoji_reco.serving.local_endpoint import LocalEndpoint
 
     flow, endpoint = runs[0].split("/")[0], LocalEndpoint("registry-rollback")

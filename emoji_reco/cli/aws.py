@@ -16,8 +16,8 @@ def add(sub) -> None:
                                        "batch-score"])
     aw.add_argument("--bucket", help="wire-retrain: bucket that receives new tweet files")
     aw.add_argument("--prefix", default="", help="wire-retrain: key prefix to watch, e.g. incoming/")
-    aw.add_argument("--group", default="emoji-reco", help="wire-deploy: the model package group whose "
-                                                          "approvals deploy")
+    aw.add_argument("--group", default="emoji-reco",
+                    help="wire-deploy: the model package group whose approvals deploy")
     aw.add_argument("--state-machine", dest="state_machine",
                     help="name or ARN, e.g. emoji_reco.prod.EmojiFlow (retrain) or "
                          "emoji_reco.prod.DeployFlow (deploy)")

@@ -16,9 +16,8 @@ ANONYMOUS_USER = "emoji-reco"
 def _name_the_user() -> None:
     """Metaflow runs nothing without a user, and takes neither "root" nor no USER at all (a container's usual
     state) for one: name one then, for this process and the tasks it starts, as `make run` does."""
-    if not metaflow_config.USER and all(os.environ.get(v) in (None, "",
-                                                              "root") for v in ("SUDO_USER", "USERNAME",
-                                                                                "USER")):
+    unnamed = all(os.environ.get(v) in (None, "", "root") for v in ("SUDO_USER", "USERNAME", "USER"))
+    if not metaflow_config.USER and unnamed:
         metaflow_config.USER = os.environ["METAFLOW_USER"] = ANONYMOUS_USER
 
 

@@ -13,6 +13,6 @@ def serve(flow_file: str, host: str, port: int, run: str | None = None) -> None:
     any_interface = card_server.ThreadingHTTPServer
     card_server.ThreadingHTTPServer = lambda address, handler: any_interface((host, address[1]), handler)
     print(f"cards of {flow_file} at http://{host}:{port}/", file=sys.stderr)
-    sys.argv = [flow_file, "card", "server", "--port", str(port)] + (["--run-id", run.split("/")[-1]] if run
-                                                                     else [])
+    run_id = ["--run-id", run.split("/")[-1]] if run else []
+    sys.argv = [flow_file, "card", "server", "--port", str(port), *run_id]
     runpy.run_path(flow_file, run_name="__main__")

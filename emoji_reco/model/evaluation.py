@@ -29,8 +29,8 @@ def score(probs: np.ndarray, labels: np.ndarray, emojis: list, texts: list | Non
     ranked = np.argsort(-probs, axis=1)
     predicted = ranked[:, 0]
     classes = list(range(len(emojis)))
-    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=classes,
-                                                                     zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=classes, zero_division=0)
     result = {
         "examples": int(len(labels)),
         "top1": float(np.mean(predicted == labels)),

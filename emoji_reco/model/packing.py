@@ -79,6 +79,5 @@ def input_signature():
     """The `packed` signature's inputs."""
     import tensorflow as tf
 
-    return [tf.TensorSpec([None, None], tf.int32, name=n) for n in ("input_ids", "position_ids",
-                                                                    "segments")] + [
-        tf.TensorSpec([None, 2], tf.int32, name="starts")]
+    rows = [tf.TensorSpec([None, None], tf.int32, name=n) for n in ("input_ids", "position_ids", "segments")]
+    return [*rows, tf.TensorSpec([None, 2], tf.int32, name="starts")]

@@ -103,8 +103,8 @@ def dataset(files: list[str], batch_size: int, boundaries: list[int] | None, shu
         ds = ds.shard(*shard)
     ds = ds.map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
     if pad_to:
-        ds = ds.padded_batch(batch_size, padded_shapes=({"input_ids": [pad_to], "attention_mask": [pad_to]},
-                                                        []))
+        shapes = ({"input_ids": [pad_to], "attention_mask": [pad_to]}, [])
+        ds = ds.padded_batch(batch_size, padded_shapes=shapes)
     elif boundaries:
         ds = ds.bucket_by_sequence_length(
             lambda features, _label: tf.shape(features["input_ids"])[0],

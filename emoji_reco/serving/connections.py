@@ -185,9 +185,9 @@ class LimitedProtocol(HttpToolsProtocol):
             if self.refusals.spent(self.address):  # held unread for a second, then refused: a tarpit
                 self.held = True  # what the parser has of this request already goes nowhere
                 self.transport.pause_reading()
-                self.timer = self.loop.call_later(1.0, self.refuse, 429, "Too many refused "
-                                                                         "requests from your "
-                                                  "address; retry in a second.", {"retry-after": "1"})
+                self.timer = self.loop.call_later(
+                    1.0, self.refuse, 429, "Too many refused requests from your address; retry in a second.",
+                    {"retry-after": "1"})
                 return
             if 0 < limits.connections < len(self.connections) or 0 < limits.requests <= len(self.tasks):
                 self.app = busy_app("The server is busy; retry shortly.")

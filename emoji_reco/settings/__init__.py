@@ -63,15 +63,15 @@ def _problem(error: dict) -> str:
     if error["type"] in ("greater_than_equal", "less_than_equal"):
         low, high = _bounds(field)
         return f"{path}: expected a number from {low} to {high}, got {got}"
+    kind = KINDS.get(error["type"], error["msg"])
     nullable = field is not None and type(None) in get_args(field.annotation)
-    return (f"{path}: expected "
-            f"{KINDS.get(error['type'], error['msg'])}{' or null' if nullable else ''}, got {got}")
+    return f"{path}: expected {kind}{' or null' if nullable else ''}, got {got}"
 
 
 def _bounds(field) -> tuple:
     """The closed range a number field takes (its own, or that of the number an optional field holds)."""
-    inner = [m for a in get_args(field.annotation) for info in getattr(a, "__metadata__",
-                                                                       ()) for m in info.metadata]
+    optional = get_args(field.annotation)  # (Annotated[float, Field(...)], None) for `Fraction | None`
+    inner = [m for a in optional for info in getattr(a, "__metadata__", ()) for m in info.metadata]
     found = {type(m).__name__: m for m in [*field.metadata, *inner]}
     return found["Ge"].ge, found["Le"].le
 

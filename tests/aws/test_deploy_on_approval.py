@@ -84,8 +84,8 @@ def test_the_cloudformation_template_declares_the_same_rule_as_the_cli():
                          "Resource": {"Ref": "StateMachineArn"}}
 
 
-def test_deploy_flow_serves_an_approved_package_and_refuses_one_awaiting_approval(aws, moto_server,
-                                                                                  tiny_bundle):
+def test_deploy_flow_serves_an_approved_package_and_refuses_one_awaiting_approval(
+        aws, moto_server, tiny_bundle):
     """What this proves beyond moto's instant endpoints: the flow finds the package by its ARN, refuses it
     unless Approved, and creates the model from the package's own image and model data; the smoke answer
     itself is the one queued here, so only its parsing is checked."""

@@ -18,8 +18,8 @@ from helpers.sagemaker_job import OUR_IMAGE, ROLE, queue_answer, real_answer, se
 pytestmark = pytest.mark.timeout(600)
 
 
-def test_a_first_deploy_creates_model_config_and_endpoint_and_smoke_tests_through_it(packaged, moto_server,
-                                                                                     tiny_bundle):
+def test_a_first_deploy_creates_model_config_and_endpoint_and_smoke_tests_through_it(
+        packaged, moto_server, tiny_bundle):
     model, run_root = packaged
     capture_uri = run_root.split("/metaflow/")[0] + "/capture"
     assert model["image"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"
@@ -115,8 +115,8 @@ def _stub_update(stub: Stubber, run_root: str, after: dict, instance_type: str =
     stub.add_response("describe_endpoint", after, {"EndpointName": "emoji-bg"})
 
 
-def test_an_update_is_a_canary_with_the_deploys_own_rollback_alarms_and_the_users(ours, moto_server,
-                                                                                  tiny_bundle):
+def test_an_update_is_a_canary_with_the_deploys_own_rollback_alarms_and_the_users(
+        ours, moto_server, tiny_bundle):
     model, run_root = ours
     config = settings(**{"deploy.endpoint": "emoji-bg",
                          "sagemaker.endpoint.blue_green.alarms": ["emoji-5xx"]})
@@ -167,9 +167,8 @@ def _scaling(endpoint_name: str) -> tuple[list, list]:
                                              ResourceId=resource[0])["ScalingPolicies"])
 
 
-def test_the_endpoint_scales_on_invocations_per_instance_and_a_rollback_keeps_the_scaling(ours, moto_server,
-                                                                                          tiny_bundle,
-                                                                                          fresh_emoji_bg):
+def test_the_endpoint_scales_on_invocations_per_instance_and_a_rollback_keeps_the_scaling(
+        ours, moto_server, tiny_bundle, fresh_emoji_bg):
     """moto has no UpdateEndpoint: the second deploy's SageMaker calls are stubbed (botocore checks them
     against the API), while its scaling, alarms and smoke prediction go to moto. Proves the rollback path
     leaves the scaling of the serving variant as it was (registering again is idempotent), not what SageMaker
@@ -203,9 +202,8 @@ def test_the_endpoint_scales_on_invocations_per_instance_and_a_rollback_keeps_th
     assert kept["TargetTrackingScalingPolicyConfiguration"] == tracking
 
 
-def test_a_new_instance_type_takes_the_scaling_off_for_the_update_and_registers_it_again(ours, moto_server,
-                                                                                         tiny_bundle,
-                                                                                         fresh_emoji_bg):
+def test_a_new_instance_type_takes_the_scaling_off_for_the_update_and_registers_it_again(
+        ours, moto_server, tiny_bundle, fresh_emoji_bg):
     """SageMaker refuses to change the instance type of a variant autoscaling manages: the deploy deregisters
     the scaling (in moto) before the update (stubbed, as moto has none) and registers it again once the new
     fleet serves."""

@@ -60,9 +60,8 @@ def test_object_names_that_would_leave_the_target_folder_are_refused(aws, tmp_pa
     assert list((tmp_path / "out").iterdir()) == []  # nothing half-downloaded is left either
 
 
-def test_an_interrupted_base_model_fetch_is_fetched_again_and_concurrent_fetches_are_safe(aws, tiny_model,
-                                                                                          tmp_path,
-                                                                                            monkeypatch):
+def test_an_interrupted_base_model_fetch_is_fetched_again_and_concurrent_fetches_are_safe(
+        aws, tiny_model, tmp_path, monkeypatch):
     import shutil
     from concurrent.futures import ThreadPoolExecutor
 

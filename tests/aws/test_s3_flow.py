@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket_resumes_from_them_and_deploys_to_sagemaker(
-        aws, moto_server, tiny_model, tmp_path, monkeypatch):
+         aws, moto_server, tiny_model, tmp_path, monkeypatch):
     client, bucket = aws
     monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_S3", f"s3://{bucket}/metaflow")
@@ -65,7 +65,7 @@ def test_a_run_on_the_s3_datastore_keeps_its_files_in_the_bucket_resumes_from_th
 
 
 def test_with_sagemaker_training_the_train_step_runs_a_job_and_evaluates_its_model(
-        aws, moto_server, tiny_model, tiny_bundle, tmp_path, monkeypatch):
+         aws, moto_server, tiny_model, tiny_bundle, tmp_path, monkeypatch):
     import asyncio
 
     from metaflow import Runner

@@ -59,7 +59,7 @@ def _resources(state: dict) -> dict:
 
 
 def test_the_state_machine_runs_every_step_on_batch_with_the_configured_resources_retries_and_timeouts(
-        deployed):
+         deployed):
     states = deployed["States"]
     convert_map = states["*convert"]
     assert (convert_map["Type"] == "Map" and convert_map["ItemsPath"]
@@ -92,7 +92,7 @@ def test_the_state_machine_runs_every_step_on_batch_with_the_configured_resource
 
 
 def test_create_pushes_the_state_machine_with_its_weekly_schedule_and_a_code_package_holding_emoji_reco(
-        deployed):
+         deployed):
     machines = boto3.client("stepfunctions").list_state_machines()["stateMachines"]
     assert STATE_MACHINE in [m["name"] for m in machines]
     events = boto3.client("events")

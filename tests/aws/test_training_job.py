@@ -87,8 +87,8 @@ def test_the_gpu_config_trains_on_two_gpu_instances_in_the_matching_aws_gpu_imag
     assert sent["train"]["batch_size"] == 64 and sent["train"]["distribution"]["port"] == 23456
 
 
-def test_our_container_trains_on_what_the_job_passes_and_the_step_unpacks_its_model(aws, tiny_model,
-                                                                                    tmp_path):
+def test_our_container_trains_on_what_the_job_passes_and_the_step_unpacks_its_model(
+        aws, tiny_model, tmp_path):
     client, bucket = aws
     run_root = f"s3://{bucket}/metaflow/EmojiFlow/8/emoji_reco"
     image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/emoji-reco-train:1"

@@ -137,8 +137,8 @@ def test_cli_output_carries_no_tensorflow_start_up_notices(tiny_bundle):
     assert noisy.stdout == quiet.stdout
 
 
-def test_predict_json_without_an_output_prints_json_lines_and_a_csv_extra_field_is_not_an_index(tmp_path,
-                                                                                                tiny_bundle):
+def test_predict_json_without_an_output_prints_json_lines_and_a_csv_extra_field_is_not_an_index(
+        tmp_path, tiny_bundle):
     """The file of issue 26: pandas once took the extra field of `hello, world` as an index column, scoring "
     world" and an empty row and losing two texts; a quote left open once swallowed every row after it without
     a word."""
@@ -209,8 +209,8 @@ def test_the_card_viewer_listens_on_loopback_only_and_caches_outside_the_work_tr
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_card_view_without_a_browser_says_where_the_card_is_and_leaves_the_work_tree_clean(champion,
-                                                                                           tmp_path):
+def test_card_view_without_a_browser_says_where_the_card_is_and_leaves_the_work_tree_clean(
+        champion, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")}
     viewed = subprocess.run([sys.executable, FLOW, "card", "view", f"{champion.id}/evaluate"],
                             capture_output=True,

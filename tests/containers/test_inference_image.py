@@ -35,8 +35,8 @@ def records(n: int) -> list[str]:
     return [f'tweet {i}: "so" happy, so tired, a day at the beach {i % 97}' for i in range(n)]
 
 
-def test_the_image_serves_as_the_host_does_as_a_non_root_user_on_a_read_only_root(inference_image,
-                                                                                  tiny_bundle):
+def test_the_image_serves_as_the_host_does_as_a_non_root_user_on_a_read_only_root(
+        inference_image, tiny_bundle):
     expected = host_answers(tiny_bundle[1], SAMPLE_TEXTS)
     with containers.serving(inference_image, tiny_bundle[1]) as (url, name):
         assert httpx.get(f"{url}/ping").json()["status"] == "ready"
@@ -129,8 +129,8 @@ def test_without_a_model_ping_says_what_is_missing_and_the_server_stays_up(infer
         assert len(missing) == 1 and "Traceback" not in containers.logs(name)  # said once, in one line
 
 
-def test_bundles_trained_in_every_precision_answer_in_the_image_as_on_the_host(inference_image,
-                                                                               precision_bundles):
+def test_bundles_trained_in_every_precision_answer_in_the_image_as_on_the_host(
+        inference_image, precision_bundles):
     """train → bundle → predict, on the host and in the image, for float32, mixed_bfloat16 and
     mixed_float16."""
     mounts = [arg for p, (folder, _) in precision_bundles.items() for arg in ("-v",

@@ -47,8 +47,8 @@ def test_the_training_image_trains_a_job_offline_and_its_bundle_serves_on_the_ho
             {e: float(p) for e, p in zip(demo.EMOJIS, row)}, abs=1e-3)
 
 
-def test_two_training_containers_are_one_two_instance_job_and_only_the_chief_writes(train_image, tiny_model,
-                                                                                    tmp_path):
+def test_two_training_containers_are_one_two_instance_job_and_only_the_chief_writes(
+        train_image, tiny_model, tmp_path):
     # SageMaker's host names, resolved to two loopback addresses of the host network
     hosts = ["algo-1", "algo-2"]
     roots = cluster_roots(tmp_path, tiny_model, hosts, consecutive_free_ports())
@@ -71,8 +71,8 @@ def test_two_training_containers_are_one_two_instance_job_and_only_the_chief_wri
     ("unreadable hyperparameters", "hyperparameters.json is not valid JSON"),
     ("no space left", "No space left on device"),
 ])
-def test_a_failed_job_says_why_in_the_failure_file_and_exits_non_zero(train_image, tiny_model, tmp_path,
-                                                                      fault, message):
+def test_a_failed_job_says_why_in_the_failure_file_and_exits_non_zero(
+        train_image, tiny_model, tmp_path, fault, message):
     root = opt_ml(tmp_path / "ml", tiny_model, channels=("train",) if fault == "missing channel"
                   else ("train", "validation"))
     if fault == "unreadable hyperparameters":

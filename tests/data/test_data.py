@@ -261,8 +261,8 @@ CELLS = st.one_of(st.none(),
        .flatmap(lambda good: st.lists(st.tuples(CELLS, CELLS), max_size=10).map(lambda noise: good + noise)),
        raw=st.binary(max_size=300),
        columns=st.sampled_from([("text", "label"), ("TWEET", "LABEL")] * 3 + [("body", "x"), ("a", "b")]))
-def test_random_files_give_a_clean_result_or_a_clear_data_error(tmp_path_factory, fmt, encoding, rows, raw,
-                                                                columns):
+def test_random_files_give_a_clean_result_or_a_clear_data_error(
+        tmp_path_factory, fmt, encoding, rows, raw, columns):
     folder = tmp_path_factory.mktemp("fuzz")
     frame = pd.DataFrame(rows, columns=list(columns)).astype(object)
     path = folder / f"data.{'csv' if fmt == 'bytes' else fmt}"

@@ -33,8 +33,8 @@ storage.put_dir = put_dir
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("retries", [0, 1])
-def test_a_start_that_writes_to_the_datastore_is_retried_after_a_transient_fault(tmp_path, tiny_bundle,
-                                                                                 retries):
+def test_a_start_that_writes_to_the_datastore_is_retried_after_a_transient_fault(
+        tmp_path, tiny_bundle, retries):
     (tmp_path / "inject").mkdir()
     (tmp_path / "inject" / "sitecustomize.py").write_text(FAULT_ONCE)
     (tmp_path / "in.csv").write_text("text\nfirst tweet\nsecond tweet\n", encoding="utf-8")

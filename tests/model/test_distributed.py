@@ -105,8 +105,8 @@ def _finish(procs, logs, timeout=400) -> list[str]:
 
 @pytest.mark.distributed
 @pytest.mark.timeout(900)
-def test_two_workers_train_one_model_as_one_process_with_the_same_global_batch(tmp_path, steady_model,
-                                                                               shards):
+def test_two_workers_train_one_model_as_one_process_with_the_same_global_batch(
+        tmp_path, steady_model, shards):
     single, single_out = _launch(tmp_path, steady_model, shards, 1, 32)
     (log,) = _finish(single, single_out)
     assert single[0].returncode == 0, log[-3000:]
@@ -131,8 +131,8 @@ def test_two_workers_train_one_model_as_one_process_with_the_same_global_batch(t
 
 @pytest.mark.distributed
 @pytest.mark.timeout(600)
-def test_a_worker_that_dies_ends_the_other_with_a_clear_error_within_the_timeout(tmp_path, steady_model,
-                                                                                 shards):
+def test_a_worker_that_dies_ends_the_other_with_a_clear_error_within_the_timeout(
+        tmp_path, steady_model, shards):
     pair, out = _launch(tmp_path, steady_model, shards, 2, 16, epochs=200)
     try:
         deadline = time.time() + 240
@@ -182,8 +182,8 @@ def test_workers_share_whole_files_where_there_are_enough_and_records_otherwise(
 
 @pytest.mark.distributed
 @pytest.mark.timeout(900)
-def test_a_sagemaker_job_of_two_instances_trains_one_model_and_only_the_chief_writes_the_bundle(tmp_path,
-                                                                                                tiny_model):
+def test_a_sagemaker_job_of_two_instances_trains_one_model_and_only_the_chief_writes_the_bundle(
+        tmp_path, tiny_model):
     """Our training image's entry point on two hosts' /opt/ml, as SageMaker lays them out for `instance_count`
     2 (each host gets every record: S3 channels are fully replicated); the hosts are two loopback
     addresses."""

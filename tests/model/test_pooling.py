@@ -37,8 +37,8 @@ def test_the_classifier_reads_the_masked_mean_and_padding_changes_nothing(mean_m
                            atol=1e-3)
 
 
-def test_the_exported_bundle_scores_packed_texts_as_if_each_were_alone(mean_model, tiny_model, tiny_ngram,
-                                                                       tmp_path):
+def test_the_exported_bundle_scores_packed_texts_as_if_each_were_alone(
+        mean_model, tiny_model, tiny_ngram, tmp_path):
     tok = tokenization.save_fast_tokenizer(tiny_model, tmp_path / "tok")
     bundle.export(mean_model, tok, EMOJIS, {"max_length": 32, "pooling": "mean", "ensemble": {"weight": 0.3}},
                   tmp_path / "bundle", ngrams.head(tiny_ngram[0]), 0.3)

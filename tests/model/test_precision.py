@@ -13,8 +13,8 @@ TOLERANCE = {"float32": 1e-5, "mixed_float16": 5e-3, "mixed_bfloat16": 3e-2}
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", sorted(TOLERANCE))
-def test_a_model_trained_in_any_precision_exports_a_float32_bundle_that_answers_as_it_did(precision_bundles,
-                                                                                          precision):
+def test_a_model_trained_in_any_precision_exports_a_float32_bundle_that_answers_as_it_did(
+        precision_bundles, precision):
     import tensorflow as tf
 
     folder, trained = precision_bundles[precision]

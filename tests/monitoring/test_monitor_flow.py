@@ -57,8 +57,8 @@ def test_traffic_like_the_training_data_is_no_drift_and_starts_nothing(served, t
     assert "no drift" in card_json(run, "compare", "drift")
 
 
-def test_a_skewed_mix_is_drift_and_asks_once_for_retraining_through_the_retrain_rule(served, tmp_path,
-                                                                                     own_aws):
+def test_a_skewed_mix_is_drift_and_asks_once_for_retraining_through_the_retrain_rule(
+        served, tmp_path, own_aws):
     _, bucket = own_aws
     events, sqs = boto3.client("events"), boto3.client("sqs")
     rule = event_rules.retrain(bucket, "incoming/")

@@ -30,8 +30,8 @@ def _input(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_shards_score_the_rows_predict_scores_count_every_row_and_a_rerun_keeps_finished_shards(tmp_path,
-                                                                                                  tiny_bundle):
+def test_shards_score_the_rows_predict_scores_count_every_row_and_a_rerun_keeps_finished_shards(
+        tmp_path, tiny_bundle):
     _, folder = tiny_bundle
     source, out = _input(tmp_path), tmp_path / "scores"
     LocalEndpoint("score-test").publish(folder, "v1", ["smoke"])

@@ -91,8 +91,8 @@ def test_k_and_raw_logits(server):
     (json.dumps(["x"] * 9).encode(), "application/json", 400, "Too many texts"),
     (json.dumps(["x" * 5000]).encode(), "application/json", 413, "over the 4096-byte limit"),
 ])
-def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(server, body, content_type, status,
-                                                                   message):
+def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(
+        server, body, content_type, status, message):
     url, _ = server
     answer = post(url, body, content_type)
     assert answer.status_code == status and message in answer.json()["error"]
@@ -181,9 +181,8 @@ def test_ping_waits_for_a_deploy_and_new_versions_are_picked_up_without_failing_
         assert {r.json()["version"] for r in results} == {"v1", "v2"}
 
 
-def test_a_model_awaited_is_named_while_missing_in_one_log_line_and_served_once_it_appears(tiny_bundle,
-                                                                                           tmp_path,
-                                                                                          caplog):
+def test_a_model_awaited_is_named_while_missing_in_one_log_line_and_served_once_it_appears(
+        tiny_bundle, tmp_path, caplog):
     model = tmp_path / "model"
     with pytest.raises(ModelError, match=f"Model {model} not found"):  # required: the server refuses to start
         running(model=str(model)).__enter__()

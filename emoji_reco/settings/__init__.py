@@ -4,12 +4,11 @@ file; both give the plain dict a run stores (the Metaflow client and UI read it 
 turns that dict into `Settings`, what the code is handed: `settings.train.precision`. `with_overrides` applies
 a run's parameters (and tests' changes) as dotted keys.
 """
-import copy
 import difflib
 import json
 from typing import get_args
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from emoji_reco.errors import ConfigError
 from emoji_reco.settings.files import CONFIG_DIR, defaults, from_file, from_text, merge
@@ -37,9 +36,10 @@ def _field(loc: tuple):
     item)."""
     model, field = Settings, None
     for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+        fields = getattr(model, "model_fields", None)  # a section's, not a list's or a mapping's
+        if not isinstance(fields, dict) or part not in fields:
             return model, None
-        field = model.model_fields[part]
+        field = fields[part]
         model, holder = field.annotation, model
     return holder, field
 
@@ -93,7 +93,7 @@ def load(path: str) -> dict:
 def with_overrides(config: dict, overrides: dict) -> dict:
     """A copy of `config` with `{"section.key": value}` overrides (any depth); None or "" leave a value as it
     is."""
-    out = copy.deepcopy(json.loads(json.dumps(config)))
+    out = json.loads(json.dumps(config))  # a deep copy, of plain values
     for dotted, value in overrides.items():
         if value is None or value == "":
             continue

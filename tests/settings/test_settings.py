@@ -274,3 +274,40 @@ def test_the_code_is_handed_one_frozen_typed_object_of_every_setting():
     with pytest.raises(ConfigError) as caught:
         parse('{"train": {"bucket_boundaries": [8, "16"]}}')
     assert str(caught.value) == 'train.bucket_boundaries.1: expected a whole number, got "16"'
+
+
+def test_a_chain_is_followed_beside_each_file_wherever_it_runs_and_a_broken_link_names_its_file(
+        tmp_path, monkeypatch):
+    from emoji_reco.settings import load
+
+    folder = tmp_path / "team"
+    folder.mkdir()
+    monkeypatch.chdir(tmp_path)  # not the configs' folder
+    (folder / "mine.json").write_text('{"extends": "team.json", "train": {"epochs": 5}}')
+    (folder / "team.json").write_text('{"extends": "shared.json", "deploy": {"endpoint": "team"}}')
+    (folder / "shared.json").write_text('{"extends": "aws.json", "data": {"sample": 9}}')
+    config = load(str(folder / "mine.json"))
+    assert config["train"]["epochs"] == 5 and config["deploy"]["endpoint"] == "team"
+    assert config["data"]["sample"] == 9 and config["deploy"]["target"] == "sagemaker"  # aws.json
+    (folder / "shared.json").write_text("{nope")
+    with pytest.raises(ConfigError) as caught:
+        load(str(folder / "mine.json"))
+    assert str(caught.value).startswith("shared.json is not valid JSON: ")
+
+
+def test_a_key_missing_from_a_whole_config_and_an_unforeseen_error_are_still_one_line_with_the_path():
+    from emoji_reco.settings import _problem, typed
+
+    config = defaults()
+    del config["train"]["epochs"]
+    with pytest.raises(ConfigError) as caught:
+        typed(config)
+    assert str(caught.value) == ("train.epochs: missing (config/base.json has every key; a config holds what "
+                                 "differs)")
+    unforeseen = {"type": "value_error", "loc": ("train", "epochs"), "input": 0, "msg": "a bad value"}
+    assert _problem(unforeseen) == "train.epochs: expected a bad value, got 0"
+
+
+def test_the_free_form_keys_are_the_mappings_of_the_sections_and_only_they():
+    assert FREE_FORM == {"platform.timeout_minutes", "platform.schedule", "platform.trigger",
+                         "platform.remote_environment", "monitor.schedule"}

@@ -50,6 +50,7 @@ setup(
             "sagemaker>=2.257,<2.258",
             "kubernetes>=30,<37",
             "check-jsonschema>=0.29",  # lints .github/workflows against its schema
+            "ai-edge-litert==2.3.0",  # the int8 form's runtime (emoji_reco/model/int8.py)
         ],
         # SageMaker training jobs and endpoints (train.backend / deploy.target "sagemaker"); 3.x dropped the
         # classes used.

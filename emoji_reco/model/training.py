@@ -196,7 +196,7 @@ def train_bundle(records: list[dict], emojis: list, settings: Settings, out_uri:
     from pathlib import Path
 
     from emoji_reco import storage
-    from emoji_reco.model import bundle, tokenization
+    from emoji_reco.model import bundle, int8, tokenization
 
     base_dir = base_model.resolve(settings.model.base)
     plan = distribution.plan(settings.train)
@@ -235,6 +235,9 @@ def train_bundle(records: list[dict], emojis: list, settings: Settings, out_uri:
                         "distribution": result["distribution"], **provenance}
             local = bundle.export(model, tokenizer_dir, emojis, metadata, Path(tmp) / "bundle", head,
                                   result["ensemble"]["weight"] if result["ensemble"] else 0.0)
+            started = time.perf_counter()
+            result["forms"] = int8.export(local)
+            print(f"int8 form written in {time.perf_counter() - started:.1f} s", flush=True)
             storage.put_dir(str(local), out_uri)
         finally:
             distribution.release_workers(plan)

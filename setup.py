@@ -1,5 +1,16 @@
 from setuptools import find_packages, setup
 
+INT8 = ["ai-edge-litert==2.3.0"]  # the int8 form's runtime (emoji_reco/model/runtimes.py)
+# what the server imports, besides the model's runtime
+SERVING = [
+    "tokenizers>=0.22,<0.23",
+    "emoji>=2.12",
+    "fastapi>=0.115",
+    "uvicorn[standard]>=0.30",  # uvloop + httptools: less CPU per request
+    "prometheus_client>=0.21",  # /metrics
+    "pydantic>=2.7,<3",  # the typed settings (emoji_reco/settings/sections.py)
+]
+
 setup(
     name="emoji-reco",
     version="0.1.0",
@@ -18,18 +29,13 @@ setup(
         "tensorflow>=2.21,<2.22",
         "tf-keras>=2.21,<2.22",
         "transformers>=4.57,<5",
-        "tokenizers>=0.22,<0.23",
         "safetensors>=0.4",
         "huggingface-hub>=0.34,<1",
         "pandas>=2.2",
         "pyarrow>=15",
         "scikit-learn>=1.5",
-        "emoji>=2.12",
         "boto3>=1.34",
-        "fastapi>=0.115",
-        "uvicorn[standard]>=0.30",  # uvloop + httptools: less CPU per request
-        "prometheus_client>=0.21",  # /metrics
-        "pydantic>=2.7,<3",  # the typed settings (emoji_reco/settings/sections.py)
+        *SERVING,
     ],
     extras_require={
         "test": [
@@ -50,11 +56,16 @@ setup(
             "sagemaker>=2.257,<2.258",
             "kubernetes>=30,<37",
             "check-jsonschema>=0.29",  # lints .github/workflows against its schema
-            "ai-edge-litert==2.3.0",  # the int8 form's runtime (emoji_reco/model/int8.py)
+            *INT8,
         ],
         # SageMaker training jobs and endpoints (train.backend / deploy.target "sagemaker"); 3.x dropped the
         # classes used.
         "aws": ["sagemaker>=2.257,<2.258"],
+        # serve.runtime int8 / auto, and scoring the int8 form in `evaluate`
+        "int8": INT8,
+        # all the int8 inference image installs besides the package itself (`pip install --no-deps`):
+        # containers/inference-int8
+        "int8-server": [*SERVING, *INT8],
         # Argo Workflows on Kubernetes (config/kubernetes.json); 37 needs python-dateutil 3, which botocore
         # refuses.
         "kubernetes": ["kubernetes>=30,<37"],

@@ -1,6 +1,6 @@
 """Build time and size of each image, from an empty layer cache, in one run (bench/RESULTS.md, "Images").
 
-    python bench/images.py [--cold-base] [--images train inference train-gpu]
+    python bench/images.py [--cold-base] [--images train inference inference-int8 train-gpu]
 
 Removes the images (and, with --cold-base, the local Debian base) and the engine's dangling layers first, then
 builds the base and each image with `make images`'s own scripts, timing each. Uses the engine `make images`
@@ -42,7 +42,7 @@ def timed(command: list[str]) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold-base", action="store_true", help="rebuild the local Debian base too")
-    parser.add_argument("--images", nargs="+", default=["train", "inference", "train-gpu"])
+    parser.add_argument("--images", nargs="+", default=["train", "inference", "inference-int8", "train-gpu"])
     args = parser.parse_args()
     tool = engine()
     names = [f"emoji-reco-{name}:{version()}" for name in args.images]

@@ -131,10 +131,10 @@ def measure(make, path: Path, ids: list, labels, emojis: list, single: int) -> d
 def main(folder: str, single: int) -> dict:
     from emoji_reco.data.cleaning import clean_text
     from emoji_reco.model import bundle, tokenization
-    from emoji_reco.serving.server import limit_op_threads
+    from emoji_reco.model.runtimes import limit_tf_threads
     from emoji_reco.settings import defaults, with_overrides
 
-    limit_op_threads(THREADS)  # before TensorFlow runs anything
+    limit_tf_threads(THREADS)  # before TensorFlow runs anything
     folder = Path(folder)
     predictor = bundle.Predictor(folder)
     test = held_out(with_overrides(defaults(), {"data.path": str(OUT / "tweets" / "train")}))

@@ -147,13 +147,13 @@ def main():
     parser.add_argument("--compare-seconds", type=int, default=20, help="length of each "
                                                                         "throughput measurement")
     args = parser.parse_args()
+    from emoji_reco.model.runtimes import limit_tf_threads
     from emoji_reco.serving.serve_settings import ServeSettings, model_threads
-    from emoji_reco.serving.server import limit_op_threads
 
     model, texts, bodies = setup(args.model, "serve_bodies.txt")
 
     threads, op_threads = model_threads(ServeSettings())
-    limit_op_threads(op_threads)
+    limit_tf_threads(op_threads)
     results = {"model": model, "model_threads": threads, "tensorflow_threads_per_op": op_threads}
     results["bare_model"] = bare_model(model, texts, threads)
     single = results["bare_model"][1]

@@ -1,5 +1,9 @@
-"""Errors that stop a run early with one clear message (Metaflow prints them without a traceback)."""
-from metaflow.exception import MetaflowException
+"""Errors that stop a run early with one clear message (Metaflow prints them without a traceback). Where
+Metaflow is not installed (the int8 inference image) they are plain exceptions."""
+try:
+    from metaflow.exception import MetaflowException
+except ImportError:
+    MetaflowException = Exception
 
 
 class EmojiRecoError(MetaflowException):

@@ -122,18 +122,20 @@ class EmojiFlow(BaseFlow):
         from emoji_reco import backends, storage
         from emoji_reco.flowkit import cards
         from emoji_reco.model import evaluation
+        from emoji_reco.model.layout import METADATA
 
         with tempfile.TemporaryDirectory() as tmp:
+            candidate = storage.get_dir(self.bundle_uri, f"{tmp}/candidate")
             self.evaluation = evaluation.assess(
-                storage.get_dir(self.bundle_uri, f"{tmp}/candidate"), self.splits["test"], self.emojis,
-                backends.target(self.run_settings).champion(f"{tmp}/champion"), self.run_settings.gate)
+                candidate, self.splits["test"], self.emojis,
+                backends.target(self.run_settings).champion(f"{tmp}/champion"), self.run_settings.gate,
+                self.run_settings.serve.max_int8_top3_drop)
+            # the verdict on the int8 form travels in the bundle's metadata, where every server reads it
+            storage.put_file(f"{candidate}/{METADATA}", storage.join(self.bundle_uri, METADATA))
         self.metrics, self.verdict = self.evaluation["metrics"], self.evaluation["verdict"]
-        print(f"top1 {self.metrics['top1']:.4f} top3 {self.metrics['top3']:.4f} macro-F1 "
-              f"{self.metrics['macro_f1']:.4f}; "
-              f"gate {'passed' if self.verdict['passed'] else 'failed'}: "
-              f"{'; '.join(self.verdict['reasons'])}")
+        print(evaluation.summary(self.evaluation))
         cards.evaluation_card(current.card["evaluation"], self.metrics, self.evaluation["champion"],
-                              self.verdict)
+                              self.verdict, self.evaluation["int8"])
         self.next(self.register)
 
     @step

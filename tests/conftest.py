@@ -79,16 +79,17 @@ def tiny_ngram(tiny_model):
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory, tiny_model, tiny_ngram):
     """The tiny model (untrained head) and the n-gram half, exported as one combined bundle over the demo
-    emojis with n-gram weight 0.3, as training exports it: (encoder, folder)."""
+    emojis with n-gram weight 0.3, with its int8 form, as training exports it: (encoder, folder)."""
     from emoji_reco.data import demo
-    from emoji_reco.model import base_model, bundle, ngrams, tokenization
+    from emoji_reco.model import base_model, bundle, int8, ngrams, tokenization
 
     model = base_model.load_classifier(tiny_model, demo.EMOJIS)
     out = tmp_path_factory.mktemp("bundle")
     tok = tokenization.save_fast_tokenizer(tiny_model, out.parent / "tok")
+    head = ngrams.head(tiny_ngram[0])
     bundle.export(model, tok, demo.EMOJIS, {"max_length": 32, "base_model": str(tiny_model),
-                                            "ensemble": {"weight": 0.3}}, out, ngrams.head(tiny_ngram[0]),
-                                            0.3)
+                                            "ensemble": {"weight": 0.3}}, out, head, 0.3)
+    int8.export(out, head)
     return model, out
 
 

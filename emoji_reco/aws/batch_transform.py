@@ -11,7 +11,7 @@ import boto3
 
 from emoji_reco import storage
 from emoji_reco.aws import sdk
-from emoji_reco.aws.endpoint import resource_name
+from emoji_reco.aws.endpoint import environment, resource_name
 from emoji_reco.errors import EmojiRecoError
 from emoji_reco.serving import sources
 from emoji_reco.settings import Settings
@@ -65,7 +65,7 @@ def start(bundle_dir: str, version: str, source: str, output: str, settings: Set
         storage.put_file(str(sources.make_tarball(Path(bundle_dir), Path(tmp) / "model.tar.gz")), model_data)
     client.create_model(ModelName=name, ExecutionRoleArn=sdk.execution_role(settings), PrimaryContainer={
         "Image": image(settings.sagemaker), "ModelDataUrl": model_data,
-        "Environment": {"EMOJI_RECO_VERSION": version}})
+        "Environment": environment(settings, version)})
     client.create_transform_job(**job_request(name, name, source, output, settings))
     return name
 

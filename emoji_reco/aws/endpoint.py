@@ -34,10 +34,20 @@ def image(endpoint_settings: EndpointSettings) -> str:
     return endpoint_settings.image
 
 
+def environment(settings: Settings, version: str) -> dict:
+    """Our inference image's environment in a SageMaker model: the version it serves, and the model's form
+    (`serve.runtime`)."""
+    return {"EMOJI_RECO_VERSION": version, "EMOJI_RECO_RUNTIME": settings.serve.runtime}
+
+
 def upload_model(bundle_uri: str, settings: Settings, version: str, run_root: str) -> dict:
     """The serving image and the bundle as its model.tar.gz (TF Serving layout, or the bundle as is for our
     image), uploaded under the run's prefix."""
     ep = settings.sagemaker.endpoint
+    if ep.image == "tfserving" and settings.serve.runtime != "savedmodel":
+        raise ConfigError(f"serve.runtime {settings.serve.runtime} runs in our inference image, not TF "
+                          "Serving: set sagemaker.endpoint.image to its ECR URI (emoji-reco-inference-int8 "
+                          "serves int8 without TensorFlow).")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(storage.get_dir(bundle_uri, f"{tmp}/bundle"))
         tarball = Path(tmp) / "model.tar.gz"
@@ -123,7 +133,7 @@ def _create_version(client, name: str, model: dict, settings: Settings) -> None:
     """The SageMaker model and endpoint config of one version, unless they exist already."""
     ep = settings.sagemaker.endpoint
     container = {"Image": model["image"], "ModelDataUrl": model["model_data"],
-                 "Environment": {"EMOJI_RECO_VERSION": model["version"]}}
+                 "Environment": environment(settings, model["version"])}
     if not _exists(client.describe_model, ModelName=name):
         client.create_model(ModelName=name, PrimaryContainer=container,
                             ExecutionRoleArn=sdk.execution_role(settings))

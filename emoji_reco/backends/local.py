@@ -74,7 +74,8 @@ class LocalTarget:
     def _publish(self, version: str, bundle_uri: str, smoke: list[str], recheck) -> Deployment:
         from emoji_reco.serving import local_endpoint
 
-        return Deployment.of(local_endpoint.deploy(bundle_uri, self.settings.deploy, version, smoke, recheck))
+        return Deployment.of(local_endpoint.deploy(bundle_uri, self.settings.deploy, version, smoke, recheck,
+                                                   self.settings.serve.runtime))
 
     def models(self) -> list[ModelVersion]:
         from emoji_reco import registry

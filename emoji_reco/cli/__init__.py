@@ -28,22 +28,27 @@ def parser() -> argparse.ArgumentParser:
 
 def _user_error(exc: BaseException) -> str | None:
     """One line for an error the user can act on, or None for a bug."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-    from metaflow.exception import MetaflowNotFound
-
     if isinstance(exc, EmojiRecoError):
         return str(exc)
-    if isinstance(exc, MetaflowNotFound):
-        return (f"{exc}. Check the run (e.g. EmojiFlow/1234) and that you are in the folder (or "
-                f"datastore) where it ran.")
-    if isinstance(exc, NoCredentialsError):
-        return "No AWS credentials: run `aws configure` or set AWS_PROFILE."
-    if isinstance(exc, (BotoCoreError, ClientError)):
-        return f"AWS refused: {exc}"
     if isinstance(exc, FileNotFoundError):
         return f"Not found: {exc.filename or exc}."
     if isinstance(exc, PermissionError):
         return f"Permission denied: {exc.filename or exc}."
+    # an exception of these types exists only if its package was imported (the int8 image has neither)
+    if "metaflow" in sys.modules:
+        from metaflow.exception import MetaflowNotFound
+
+        if isinstance(exc, MetaflowNotFound):
+            return (f"{exc}. Check the run (e.g. EmojiFlow/1234) and that you are in the folder (or "
+                    f"datastore) where it ran.")
+    if "botocore" not in sys.modules:
+        return None
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return "No AWS credentials: run `aws configure` or set AWS_PROFILE."
+    if isinstance(exc, (BotoCoreError, ClientError)):
+        return f"AWS refused: {exc}"
     return None
 
 

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from emoji_reco.errors import EmojiRecoError, ModelError
+from emoji_reco.model.runtimes import RUNTIMES
 
 DEFAULT_ENDPOINT = "emoji-reco"
 
@@ -19,6 +20,9 @@ def add(sub) -> None:
     pr.add_argument("--batch-size", type=int, default=256)
     pr.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="local endpoint whose current model to use")
     pr.add_argument("--model", help="a model bundle folder (or s3:// prefix) instead of the endpoint's")
+    pr.add_argument("--runtime", choices=RUNTIMES, default="savedmodel",
+                    help="the model's form: savedmodel (float32, default), int8 (LiteRT; the bundle must "
+                         "hold it), auto (int8 if the bundle holds a usable one)")
     pr.add_argument("--json", action="store_true", help="print JSON")
     pr.add_argument("--explain", action="store_true",
                     help="also show the words behind each emoji (the n-gram half's, exactly; see README)")
@@ -57,7 +61,7 @@ def predict(args) -> int:
                              f"characters, mentions "
                              "and links are removed): give text to score.")
     with tempfile.TemporaryDirectory(prefix="emoji-reco-model-") as tmp:
-        predictor = Predictor(_model_dir(args, tmp))
+        predictor = Predictor(_model_dir(args, tmp), runtime=args.runtime)
         if args.input:
             return score_file(predictor, args)
         answers = top_k(predictor.logits(args.texts).tolist(), predictor.emojis, args.top_k)

@@ -43,6 +43,10 @@ def add(sub) -> None:
                     help="if --model is not there yet, answer /ping with 503 naming it until "
                          "it is (the image does)")
     se.add_argument("--endpoint", help="local endpoint to follow (default emoji-reco)")
+    se.add_argument("--runtime", help="the model's form: savedmodel (float32, TensorFlow; default), int8 "
+                                      "(LiteRT, no TensorFlow; the bundle must hold it), auto (int8 if the "
+                                      "bundle holds a usable one, else savedmodel); default "
+                                      "$EMOJI_RECO_RUNTIME")
     se.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 to accept other machines)")
     se.add_argument("--port", type=int, help="default $SAGEMAKER_BIND_TO_PORT or 8080")
     se.add_argument("--workers", type=int, help="server processes (default "

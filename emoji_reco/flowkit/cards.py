@@ -148,7 +148,8 @@ def _confusion(metrics: dict) -> VegaChart:
 
 
 @safe
-def evaluation_card(card, metrics: dict, champion: dict | None, verdict: dict) -> None:
+def evaluation_card(card, metrics: dict, champion: dict | None, verdict: dict, int8_check: dict | None = None
+                    ) -> None:
     card.append(Markdown("# Evaluation on the test split"))
     names = ("top1", "top3", "macro_f1")
     card.append(Table([[n, f"{metrics[n]:.4f}", "—" if champion is None
@@ -166,6 +167,8 @@ def evaluation_card(card, metrics: dict, champion: dict | None, verdict: dict) -
             ("combined", "combined (served)", "1"))], headers=["model", "weight", *names]))
     card.append(Markdown(f"## Quality gate: **{'passed' if verdict['passed'] else 'failed'}**\n"
                          + "\n".join(f"- {r}" for r in verdict["reasons"])))
+    if int8_check:
+        _int8_section(card, metrics, int8_check)
     card.append(_confusion(metrics))
     card.append(Markdown("## Per emoji"))
     card.append(Table([[show(r["emoji"]), f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
@@ -185,6 +188,17 @@ def evaluation_card(card, metrics: dict, champion: dict | None, verdict: dict) -
         card.append(Table([[m["text"], show(m["true"]), show(m["predicted"]), m["probability"]]
                            for m in metrics["confident_mistakes"]],
                           headers=["text", "true", "predicted", "probability"]))
+
+
+def _int8_section(card, metrics: dict, check: dict) -> None:
+    """The int8 form beside the float32 SavedModel, and which one this version serves."""
+    names = ("top1", "top3", "macro_f1")
+    served = "int8 (with serve.runtime int8 or auto)" if check["passed"] else "its float32 SavedModel"
+    card.append(Markdown(f"## The int8 form\nThis version serves **{served}**: {check['reason']}."))
+    rows = [["float32 SavedModel", *(f"{metrics[n]:.4f}" for n in names)]]
+    if "top3" in check:
+        rows.append(["int8 LiteRT", *(f"{check[n]:.4f}" for n in names)])
+    card.append(Table(rows, headers=["form", *names]))
 
 
 @safe

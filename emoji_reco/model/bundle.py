@@ -7,11 +7,11 @@ import numpy as np
 
 from emoji_reco.data.cleaning import clean_text, sure_words
 from emoji_reco.errors import ModelError
-from emoji_reco.model import packing, tokenization
+from emoji_reco.model import packing, runtimes, tokenization
+from emoji_reco.model.layout import LABELS, METADATA, SAVED_MODEL, TOKENIZER
 
-SAVED_MODEL, TOKENIZER, LABELS, METADATA = "saved_model", "tokenizer", "labels.json", "metadata.json"
 FORMAT = 2  # 2 added the n-gram half and the `parts` signature; format-1 signatures are unchanged
-PARTS = "parts"
+PARTS = runtimes.PARTS
 
 
 def write_labels(folder: Path, emojis: list) -> None:
@@ -97,12 +97,12 @@ def export(model, tokenizer_dir: Path, emojis: list, metadata: dict, out_dir: Pa
 
 
 class Predictor:
-    """Scores texts with a bundle: clean, tokenize (the training tokenizer), batch by length, run the
-    SavedModel; a batch of mixed lengths runs packed when the bundle has that signature."""
+    """Scores texts with a bundle: clean, tokenize (the training tokenizer), batch by length, run the form of
+    the model `runtime` picks (`runtimes`: the SavedModel, whose mixed-length batches run packed when it has
+    that signature, or the int8 form). `calls` model calls may run at once, each on `op_threads` threads."""
 
-    def __init__(self, folder, batch_size: int = 64, pack: bool = True):
-        import tensorflow as tf
-
+    def __init__(self, folder, batch_size: int = 64, pack: bool = True, runtime: str = "savedmodel",
+                 calls: int = 1, op_threads: int | None = None):
         folder = Path(folder)
         if not (folder / SAVED_MODEL).is_dir():
             raise ModelError(f"{folder} is not a model bundle (no {SAVED_MODEL}/ inside).")
@@ -113,30 +113,19 @@ class Predictor:
         self.batch_size = batch_size
         self.tokenizer = tokenization.load(folder / TOKENIZER, self.metadata["max_length"])
         self._specials = len(tokenization.encode(self.tokenizer, [""])[0])  # [CLS] [SEP]: every text has them
-        self._model = tf.saved_model.load(str(folder / SAVED_MODEL))
-        self._signatures = self._model.signatures
-        self._packed = self._signatures.get(packing.SIGNATURE) if pack else None
+        self.forward = runtimes.choose(folder, self.metadata, runtime, pack, calls, op_threads)
+        self.runtime = self.forward.form  # the form serving, which `runtime` picked
 
-    def _scores(self, texts: list[str], outputs: tuple, signature: str = "serving_default") -> dict:
-        """The named outputs, one row per text in input order; mixed-length batches run packed if they can."""
-        import tensorflow as tf
-
+    def _scores(self, texts: list[str], outputs: tuple, signature: str = runtimes.SERVING_DEFAULT) -> dict:
+        """The named outputs, one row per text in input order."""
         ids = tokenization.encode(self.tokenizer, [clean_text(t) for t in texts])
         order = np.argsort([len(r) for r in ids], kind="stable")
         out = {name: np.zeros((len(ids), len(self.emojis)), dtype=np.float32) for name in outputs}
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
-            batch = [ids[i] for i in rows]
-            if signature == "serving_default" and self._packed is not None \
-                    and packing.worth_packing([len(r) for r in batch]):
-                inputs = packing.pack(batch, self.metadata["max_length"])
-                result = self._packed(**{k: tf.constant(v) for k, v in inputs.items()})
-            else:
-                input_ids, mask = tokenization.pad(batch)
-                result = self._signatures[signature](input_ids=tf.constant(input_ids),
-                                                     attention_mask=tf.constant(mask))
+            result = self.forward.run([ids[i] for i in rows], outputs, signature)
             for name in outputs:
-                out[name][rows] = result[name].numpy()
+                out[name][rows] = result[name]
         return out
 
     def token_count(self, texts: list[str], limit: int | None = None) -> int:
@@ -161,7 +150,7 @@ class Predictor:
         bundle of one part."""
         from emoji_reco.model.ensemble import softmax
 
-        if PARTS not in self._signatures:
+        if PARTS not in self.forward.signatures:
             return None
         scores = self._scores(texts, ("encoder_logits", "ngram_logits", "logits"), PARTS)
         return {name: softmax(scores[key]) for name, key in
@@ -172,10 +161,10 @@ class Predictor:
         """`explain.Explainer` of the bundle's n-gram half; None for a bundle without one."""
         from emoji_reco.model.explain import Explainer
 
-        head, ensemble = getattr(self._model, "ngram", None), self.metadata.get("ensemble")
-        if head is None or not ensemble:
+        weights, ensemble = self.forward.ngram_weights(), self.metadata.get("ensemble")
+        if weights is None or not ensemble:
             return None
-        idf, kernel = head.idf.numpy(), head.kernel.numpy()
+        idf, kernel = weights
         # the encoder's, which the pairs' hash uses; the rest are buckets
         vocab = self.tokenizer.get_vocab_size()
         return Explainer(self.tokenizer, idf, kernel, vocab, len(idf) - vocab, self.emojis,

@@ -65,8 +65,10 @@ def score_champion(champion_dir: Path | None, test, emojis: list) -> dict | None
     return champion
 
 
-def assess(bundle_dir, test, emojis: list, champion_dir, gate_settings: GateSettings) -> dict:
-    """Score the candidate bundle and the champion (if any) on the same test texts, and apply the gate."""
+def assess(bundle_dir, test, emojis: list, champion_dir, gate_settings: GateSettings,
+           max_int8_top3_drop: float = 0.5) -> dict:
+    """Score the candidate bundle and the champion (if any) on the same test texts, and apply the gate; score
+    the candidate's int8 form too, and keep the verdict on it in the bundle (`check_int8`)."""
     from emoji_reco.model.bundle import Predictor
 
     texts, labels = test.text.tolist(), test.label.to_numpy()
@@ -79,7 +81,45 @@ def assess(bundle_dir, test, emojis: list, champion_dir, gate_settings: GateSett
                             **{name: {k: s[k] for k in HEADLINE} for name, s in scores.items()}}
         metrics["deciding_words"] = deciding_words(candidate, texts, parts["combined"])
     champion = score_champion(champion_dir, test, emojis)
-    return {"metrics": metrics, "champion": champion, "verdict": gate(metrics, champion, gate_settings)}
+    return {"metrics": metrics, "champion": champion, "verdict": gate(metrics, champion, gate_settings),
+            "int8": check_int8(bundle_dir, texts, labels, emojis, metrics, max_int8_top3_drop)}
+
+
+def check_int8(bundle_dir, texts: list, labels, emojis: list, metrics: dict, max_drop: float) -> dict | None:
+    """The int8 form's scores against the SavedModel's (`metrics`) and whether it may serve: when it loses at
+    most `max_drop` points of top-3. Kept in the bundle's metadata (`int8.record_check`), where servers read
+    it; None for a bundle without an int8 form."""
+    from emoji_reco.errors import ModelError
+    from emoji_reco.model import int8
+    from emoji_reco.model.bundle import Predictor, read_metadata
+
+    if int8.INT8_FORM not in int8.forms(read_metadata(bundle_dir)):
+        return None
+    int8.record_check(bundle_dir, None)  # an earlier verdict must not keep the int8 form from being scored
+    try:
+        quantized = score(Predictor(bundle_dir, runtime="int8").probabilities(texts), labels, emojis)
+    except ModelError as exc:
+        check = {"passed": False, "reason": f"it could not be scored: {exc}"}
+    else:
+        drop = round(100 * (metrics["top3"] - quantized["top3"]), 2)
+        check = {**{k: quantized[k] for k in HEADLINE}, "top3_drop_points": drop, "passed": drop <= max_drop,
+                 "reason": f"top-3 {100 * quantized['top3']:.2f}% against the SavedModel's "
+                           f"{100 * metrics['top3']:.2f}%: {drop:.2f} points lost, "
+                           f"{'within' if drop <= max_drop else 'more than'} serve.max_int8_top3_drop "
+                           f"{max_drop:.2f}"}
+    int8.record_check(bundle_dir, check)
+    return check
+
+
+def summary(assessed: dict) -> str:
+    """`assess`'s result in a line or two for the log."""
+    m, verdict, check = assessed["metrics"], assessed["verdict"], assessed["int8"]
+    lines = [f"top1 {m['top1']:.4f} top3 {m['top3']:.4f} macro-F1 {m['macro_f1']:.4f}; "
+             f"gate {'passed' if verdict['passed'] else 'failed'}: {'; '.join(verdict['reasons'])}"]
+    if check:
+        lines.append(f"int8 form {'may serve' if check['passed'] else 'refused, the SavedModel serves'}: "
+                     f"{check['reason']}")
+    return "\n".join(lines)
 
 
 def deciding_words(predictor, texts: list[str], probabilities: np.ndarray, top: int = 5) -> dict:

@@ -236,7 +236,7 @@ def train_bundle(records: list[dict], emojis: list, settings: Settings, out_uri:
             local = bundle.export(model, tokenizer_dir, emojis, metadata, Path(tmp) / "bundle", head,
                                   result["ensemble"]["weight"] if result["ensemble"] else 0.0)
             started = time.perf_counter()
-            result["forms"] = int8.export(local)
+            result["forms"] = int8.export(local, head)
             print(f"int8 form written in {time.perf_counter() - started:.1f} s", flush=True)
             storage.put_dir(str(local), out_uri)
         finally:

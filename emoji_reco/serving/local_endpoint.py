@@ -20,13 +20,14 @@ def home() -> Path:
     return Path(os.environ.get("EMOJI_RECO_HOME", "~/.emoji-reco")).expanduser()
 
 
-def smoke_test(bundle_dir: Path, texts: list[str]) -> list:
-    """Load a bundle and predict `texts`; raise ModelError unless every answer is a proper distribution."""
+def smoke_test(bundle_dir: Path, texts: list[str], runtime: str = "savedmodel") -> list:
+    """Load a bundle in `runtime` (the server's) and predict `texts`; raise ModelError unless every answer is
+    a proper distribution."""
     from emoji_reco.model.bundle import Predictor
     from emoji_reco.serving.payloads import top_k
 
     try:
-        predictor = Predictor(bundle_dir)
+        predictor = Predictor(bundle_dir, runtime=runtime)
         answers = top_k(predictor.logits(texts).tolist(), predictor.emojis, 3)
     except Exception as exc:
         raise ModelError(f"Smoke prediction failed for {bundle_dir}: {exc}") from exc
@@ -45,8 +46,8 @@ class LocalEndpoint:
     replaced in one rename, and `history.jsonl` follows it (a record lost to a crash is restored by the next
     change). Staging folders of a killed publisher are removed by the next publish."""
 
-    def __init__(self, name: str, root: Path | None = None):
-        self.name = name
+    def __init__(self, name: str, root: Path | None = None, runtime: str = "savedmodel"):
+        self.name, self.runtime = name, runtime  # the runtime its server runs: smoke tests load that
         self.root = Path(root or home()) / "endpoints" / name
         self.versions_dir = self.root / "versions"
 
@@ -116,16 +117,16 @@ class LocalEndpoint:
             self._tidy()
             if self._state().get("version") == version:
                 return {"version": version, "changed": False,
-                        "smoke": smoke_test(self.versions_dir / version, smoke_texts)}
+                        "smoke": smoke_test(self.versions_dir / version, smoke_texts, self.runtime)}
         target, staging = self.versions_dir / version, None
         if target.is_dir():
-            smoke = smoke_test(target, smoke_texts)
+            smoke = smoke_test(target, smoke_texts, self.runtime)
         else:
             staging = self.versions_dir / f"{STAGING}{version}-{os.getpid()}"
             shutil.rmtree(staging, ignore_errors=True)
             try:
                 shutil.copytree(bundle_dir, staging)
-                smoke = smoke_test(staging, smoke_texts)
+                smoke = smoke_test(staging, smoke_texts, self.runtime)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
@@ -204,7 +205,7 @@ class LocalEndpoint:
             if not (self.versions_dir / previous).is_dir():
                 raise ModelError(f"Endpoint {self.name}'s previous version {previous} is "
                                  f"gone; nothing changed.")
-            smoke_test(self.versions_dir / previous, list(smoke_texts))
+            smoke_test(self.versions_dir / previous, list(smoke_texts), self.runtime)
             self._switch(previous, state)
         return previous
 
@@ -228,14 +229,14 @@ def _alive(pid: int) -> bool:
 
 
 def deploy(bundle_uri: str, settings: DeploySettings, version: str, smoke_texts: list[str],
-           recheck=None) -> dict:
-    """Publish a bundle to the configured endpoint, smoke-tested first, if `recheck` (see `publish`) lets it;
-    return whether it was deployed and where it serves."""
+           recheck=None, runtime: str = "savedmodel") -> dict:
+    """Publish a bundle to the configured endpoint, smoke-tested first in `runtime`, if `recheck` (see
+    `publish`) lets it; return whether it was deployed and where it serves."""
     import tempfile
 
     from emoji_reco import storage
 
-    endpoint = LocalEndpoint(settings.endpoint)
+    endpoint = LocalEndpoint(settings.endpoint, runtime=runtime)
     with tempfile.TemporaryDirectory(prefix="emoji-reco-deploy-") as tmp:
         result = endpoint.publish(Path(storage.get_dir(bundle_uri, f"{tmp}/bundle")), version, smoke_texts,
                                   settings.keep_versions, recheck)
@@ -243,7 +244,9 @@ def deploy(bundle_uri: str, settings: DeploySettings, version: str, smoke_texts:
         from emoji_reco.model.evaluation import refusal
 
         return {"deployed": False, "reason": refusal(result["refused"]), "recheck": result["refused"]}
+    flags = f"--endpoint {endpoint.name}" + ("" if runtime == "savedmodel" else f" --runtime {runtime}")
     result.update(deployed=True, target="local", endpoint=endpoint.name, path=str(endpoint.current_dir()),
-                  query=f'emoji-reco predict --endpoint {endpoint.name} "your tweet here"')
+                  query=f'emoji-reco predict {flags} "your tweet here"', serve=f"emoji-reco serve {flags}")
     result["smoke"] = list(zip(smoke_texts, result["smoke"]))
     return result
+

@@ -69,7 +69,8 @@ class Metrics:
         self.dropped = Counter("emoji_reco_dropped_requests", "Requests taken off the queue "
                                                               "before the model saw "
                                "them, by reason (deadline passed, client gone).", ["reason"], **own)
-        self.model = Gauge("emoji_reco_model_info", "1 for the model version serving.", ["version"],
+        self.model = Gauge("emoji_reco_model_info", "1 for the model version serving, and the form of it "
+                           "(runtime: savedmodel, litert_int8).", ["version", "runtime"],
                            multiprocess_mode="livemax", **own)
         self.unscorable = Counter("emoji_reco_unscorable_records", "Batch Transform records answered as "
                                   "unscorable: nothing left to score after cleaning.", **own)
@@ -89,11 +90,11 @@ class Metrics:
         self.requests.labels(route, str(status)).inc()
         self.latency.labels(route).observe(seconds)
 
-    def serving(self, version: str) -> None:
+    def serving(self, version: str, runtime: str) -> None:
         if self._version is not None:
-            self.model.labels(self._version).set(0)
-        self.model.labels(version).set(1)
-        self._version = version
+            self.model.labels(*self._version).set(0)
+        self.model.labels(version, runtime).set(1)
+        self._version = (version, runtime)
 
     def exposition(self) -> bytes:
         if self.registry is not None:

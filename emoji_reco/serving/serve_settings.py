@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 
 from emoji_reco.errors import ConfigError
+from emoji_reco.model.runtimes import RUNTIMES
 from emoji_reco.serving import logs
 
 
@@ -17,6 +18,9 @@ class ServeSettings:
     # an unscorable record gets an answer line saying so, not a 400 (Batch Transform)
     answer_every_record: bool = False
     endpoint: str = "emoji-reco"
+    # the model's form to serve (model/runtimes.py): savedmodel, int8 or auto; the images read it from the
+    # environment
+    runtime: str = os.environ.get("EMOJI_RECO_RUNTIME") or "savedmodel"
     host: str = "127.0.0.1"
     port: int = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080))
     workers: int = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", 1))
@@ -55,6 +59,9 @@ class ServeSettings:
     capture_flush_seconds: float = 60.0
 
     def __post_init__(self):
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"--runtime (serve.runtime, $EMOJI_RECO_RUNTIME) is one of "
+                              f"{', '.join(RUNTIMES)}, not {self.runtime!r}.")
         if not 0 <= self.capture_sample <= 1:
             raise ConfigError(f"The capture sample is a share of the requests, 0 to 1, not "
                               f"{self.capture_sample}.")
@@ -66,7 +73,7 @@ class ServeSettings:
 
 
 def model_threads(settings: ServeSettings) -> tuple[int, int]:
-    """(model calls at once, TensorFlow threads per op) for one worker. On small models, concurrent
+    """(model calls at once, threads per op in each) for one worker. On small models, concurrent
     single-threaded calls beat one call spread over the cores: measured on 2 cores, 1.41x the requests/s with
     16 clients, and a lone text no slower (bench/RESULTS.md)."""
     cores = max(1, len(os.sched_getaffinity(0)) // max(1, settings.workers))

@@ -29,8 +29,9 @@ class ServedModel:
     """The model being served; a new version is loaded and warmed on the side, then swapped in whole, so
     requests in flight finish on the version they started with."""
 
-    def __init__(self, source, metrics=None):
+    def __init__(self, source, metrics=None, options: dict | None = None):
         self.source, self.metrics = source, metrics  # serving.metrics.Metrics, or None
+        self.options = options or {}  # for the Predictor: runtime, calls, op_threads
         self.current: Loaded | None = None
         self.failed: dict[str, Failure] = {}
         self.source_error: str | None = None  # why the source's newest version can't be read now
@@ -38,12 +39,12 @@ class ServedModel:
     def load(self, version: str) -> Loaded:
         from emoji_reco.model.bundle import Predictor
 
-        predictor = Predictor(self.source.folder(version))
+        predictor = Predictor(self.source.folder(version), **self.options)
         predictor.warm_up()
         self.current = Loaded(predictor, version, predictor.emojis)
         if self.metrics:
-            self.metrics.serving(version)
-        log.info("serving version %s from %s", version, self.source.describe)
+            self.metrics.serving(version, predictor.runtime)
+        log.info("serving version %s (%s) from %s", version, predictor.runtime, self.source.describe)
         return self.current
 
     def predict(self, texts: list[str]) -> list:
@@ -77,14 +78,17 @@ class ServedModel:
         try:
             await loop.run_in_executor(None, self.load, version)
             self.failed.clear()  # older failures no longer keep the newest version from serving
-        except Exception:  # keep serving what we have; try this version again after a backoff
+        except Exception as exc:  # keep serving what we have; try this version again after a backoff
             attempts = self.failed[version].attempts + 1 if version in self.failed else 1
             delay = min(300.0, max(interval, 1.0) * 2 ** (attempts - 1))
             self.failed[version] = Failure(attempts, time.monotonic() + delay)
             if self.metrics:
                 self.metrics.reload_failures.inc()
-            log.exception("version %s failed to load (attempt %d), retrying in %.0f s; still serving %s",
-                          version, attempts, delay, self.current and self.current.version)
+            said = isinstance(exc, ModelError)  # says in words what is wrong: one line, no traceback
+            log.error("version %s failed to load (attempt %d)%s, retrying in %.0f s; still serving %s",
+                      version, attempts, f": {exc}" if said else "", delay,
+                      self.current and self.current.version,
+                      exc_info=None if said else exc)
 
     async def follow(self, interval: float) -> None:
         """Check for a new version every `interval` seconds (once, for a fixed model)."""

@@ -19,6 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from emoji_reco.model.bundle import read_metadata
+from emoji_reco.model.runtimes import check_int8
 from emoji_reco.serving import invocation, logs, payloads, rendering
 from emoji_reco.serving.admission import Admission
 from emoji_reco.serving.batching import MicroBatcher
@@ -37,16 +39,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 SETTINGS_ENV = "EMOJI_RECO_SERVE"
 
 
-def limit_op_threads(threads: int) -> None:
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-    # TensorFlow already ran in this process (an embedding app or a test): keep its setting
-    except RuntimeError:
-        log.info("TensorFlow is already initialised; keeping its thread settings")
-
-
 @dataclass
 class Parts:
     """What a server is made of besides its routes; `create_app` wires them, and a caller that builds them (a
@@ -59,13 +51,18 @@ class Parts:
     refusals: RefusalBudget
     capture: Capture | None
     calls: int  # model calls at once
-    op_threads: int  # TensorFlow threads per call
+    op_threads: int  # threads per model call
 
     @classmethod
     def build(cls, settings: ServeSettings) -> "Parts":
         metrics = Metrics()
-        model = ServedModel(open_source(settings.model, settings.endpoint, settings.wait_for_model), metrics)
         calls, op_threads = model_threads(settings)
+        source = open_source(settings.model, settings.endpoint, settings.wait_for_model)
+        if settings.runtime == "int8" and not source.follows:  # a bundle that can't: refuse to start
+            folder = source.folder(source.version())
+            check_int8(folder, read_metadata(folder))
+        model = ServedModel(source, metrics, {"runtime": settings.runtime, "calls": calls,
+                                              "op_threads": op_threads})
         batcher = MicroBatcher(model.predict, settings.max_batch, settings.max_wait_ms, calls,
                                settings.max_queued_texts, metrics)
         capture = (Capture(settings.capture_uri, settings.capture_sample, settings.endpoint, metrics,
@@ -99,7 +96,6 @@ def create_app(settings: ServeSettings, parts: Parts | None = None) -> Guard:
 
 def _lifespan(settings: ServeSettings, parts: Parts):
     async def lifespan(app):
-        limit_op_threads(parts.op_threads)
         await parts.batcher.start()
         # a model that is there loads before taking connections
         await parts.model.check(settings.reload_seconds)
@@ -185,7 +181,8 @@ def _serve_pages(app: FastAPI, settings: ServeSettings, parts: Parts) -> None:
         problem, current = parts.model.problem(), parts.model.current
         if current is None:
             return error(503, f"No model loaded yet ({problem or 'loading'}).", request.state.request_id)
-        return {"status": "ready", "version": current.version, **({"problem": problem} if problem else {})}
+        return {"status": "ready", "version": current.version, "runtime": current.predictor.runtime,
+                **({"problem": problem} if problem else {})}
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_page():

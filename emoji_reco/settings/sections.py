@@ -13,6 +13,7 @@ class Section(BaseModel):
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Share = Annotated[float, Field(ge=0.0, le=0.9)]
+Runtime = Literal["savedmodel", "int8", "auto"]  # the model's form a server runs (model/runtimes.py)
 # a mapping of step names or decorator arguments, replaced whole by a config that sets it
 FreeForm = dict[str, Any]
 
@@ -107,6 +108,9 @@ class CaptureSettings(Section):
 
 class ServeSection(Section):
     capture: CaptureSettings
+    runtime: Runtime
+    # points of top-3 the int8 form may lose against the SavedModel, else the version serves its SavedModel
+    max_int8_top3_drop: Annotated[float, Field(ge=0.0, le=100.0)]
 
 
 class MonitorSettings(Section):

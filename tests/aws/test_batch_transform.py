@@ -22,9 +22,9 @@ pytestmark = pytest.mark.timeout(300)
 IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/emoji-reco-inference:{version()}"
 
 
-def _config(tmp_path, **transform) -> str:
+def _config(tmp_path, runtime="savedmodel", **transform) -> str:
     path = tmp_path / "transform.json"
-    path.write_text(json.dumps({"extends": "sagemaker.json", "sagemaker": {
+    path.write_text(json.dumps({"extends": "sagemaker.json", "serve": {"runtime": runtime}, "sagemaker": {
         "role": ROLE, "transform": {"image": IMAGE, "poll_seconds": 0.1, **transform}}}))
     return str(path)
 
@@ -34,7 +34,8 @@ def test_batch_score_creates_a_line_split_multi_record_job_on_our_image(aws, tin
     storage.put_bytes(b"text\nhello there\n", f"s3://{bucket}/in/tweets.csv")
     status = cli.main(["aws", "batch-score", "--input", f"s3://{bucket}/in/", "--output",
                        f"s3://{bucket}/out/",
-                       "--model", str(tiny_bundle[1]), "--config", _config(tmp_path, max_payload_mb=2)])
+                       "--model", str(tiny_bundle[1]),
+                       "--config", _config(tmp_path, "int8", max_payload_mb=2)])
     printed = capsys.readouterr().out
     assert status == 0 and "Completed" in printed and f"s3://{bucket}/out/" in printed
     sm = boto3.client("sagemaker")
@@ -53,7 +54,7 @@ def test_batch_score_creates_a_line_split_multi_record_job_on_our_image(aws, tin
     container = model["PrimaryContainer"]
     assert model["ExecutionRoleArn"] == ROLE and container == {  # a bundle without a run is version "model"
         "Image": IMAGE, "ModelDataUrl": f"s3://{bucket}/out/_model/model.tar.gz",
-        "Environment": {"EMOJI_RECO_VERSION": "model"}}
+        "Environment": {"EMOJI_RECO_VERSION": "model", "EMOJI_RECO_RUNTIME": "int8"}}  # serve.runtime
     with tarfile.open(fileobj=io.BytesIO(storage.read_bytes(container["ModelDataUrl"]))) as tar:
         assert {"saved_model/saved_model.pb", "labels.json", "metadata.json"} <= {n.removeprefix("./")
                                                                                  for n in tar.getnames()}

@@ -56,6 +56,12 @@ def test_captured_traffic_on_sagemaker_needs_an_s3_prefix():
     assert endpoint.data_capture(CaptureSettings(sample=0.0, uri=None)) is None
 
 
+def test_the_int8_runtime_is_refused_on_the_tf_serving_image_in_one_line(tiny_bundle):
+    config = settings(**{"serve.runtime": "int8"})  # sagemaker.endpoint.image "tfserving" (the default here)
+    with pytest.raises(EmojiRecoError, match="serve.runtime int8 runs in our inference image, not TF "):
+        endpoint.upload_model(str(tiny_bundle[1]), config, "9", "s3://unused/run")
+
+
 def test_a_garbled_answer_fails_the_smoke_test(packaged, moto_server):
     model, _ = packaged
     queue_answer(moto_server, b'{"not": "predictions"}')
@@ -96,7 +102,7 @@ def _stub_update(stub: Stubber, run_root: str, after: dict, instance_type: str =
     stub.add_response("create_model", {"ModelArn": f"{ARN}:model/emoji-bg-10"}, {
         "ModelName": "emoji-bg-10", "ExecutionRoleArn": ROLE, "PrimaryContainer": {
             "Image": OUR_IMAGE, "ModelDataUrl": f"{run_root}/sagemaker/model.tar.gz",
-            "Environment": {"EMOJI_RECO_VERSION": "10"}}})
+            "Environment": {"EMOJI_RECO_VERSION": "10", "EMOJI_RECO_RUNTIME": "savedmodel"}}})
     stub.add_client_error("describe_endpoint_config", **missing,
                           expected_params={"EndpointConfigName": "emoji-bg-10"})
     stub.add_response("create_endpoint_config", {"EndpointConfigArn": f"{ARN}:endpoint-config/emoji-bg-10"}, {

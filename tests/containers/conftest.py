@@ -19,3 +19,16 @@ def train_image(tmp_path_factory):
 @pytest.fixture(scope="session")
 def inference_image(tmp_path_factory):
     return containers.build("inference", tmp_path_factory.mktemp("build") / "inference.log")
+
+
+@pytest.fixture(scope="session")
+def inference_int8_image(tmp_path_factory):
+    return containers.build("inference-int8", tmp_path_factory.mktemp("build") / "inference-int8.log")
+
+
+@pytest.fixture(params=["inference", "inference-int8"])
+def serving_image(request):
+    """Each inference image, and the runtime it serves with no environment set: (image, runtime). The
+    server's guarantees in an image are tested on both."""
+    name = request.param
+    return request.getfixturevalue(name.replace("-", "_") + "_image"), containers.DEFAULT_RUNTIME[name]

@@ -19,14 +19,14 @@ from emoji_reco.model import bundle
 from emoji_reco.serving import payloads
 from helpers import containers
 from helpers.datasets import SAMPLE_TEXTS
-from helpers.serving import running
+from helpers.serving import SERVED_FORMS, running
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ALL = f"?k={len(demo.EMOJIS)}"
 
 
-def host_answers(folder, texts: list[str]) -> list:
-    with running(model=str(folder)) as (url, _):
+def host_answers(folder, texts: list[str], runtime: str = "savedmodel") -> list:
+    with running(model=str(folder), runtime=runtime) as (url, _):
         return httpx.post(f"{url}/invocations{ALL}", json=texts).json()["predictions"]
 
 
@@ -36,10 +36,11 @@ def records(n: int) -> list[str]:
 
 
 def test_the_image_serves_as_the_host_does_as_a_non_root_user_on_a_read_only_root(
-        inference_image, tiny_bundle):
-    expected = host_answers(tiny_bundle[1], SAMPLE_TEXTS)
-    with containers.serving(inference_image, tiny_bundle[1]) as (url, name):
-        assert httpx.get(f"{url}/ping").json()["status"] == "ready"
+        serving_image, tiny_bundle):
+    image, runtime = serving_image
+    expected = host_answers(tiny_bundle[1], SAMPLE_TEXTS, runtime)
+    with containers.serving(image, tiny_bundle[1]) as (url, name):
+        assert httpx.get(f"{url}/ping").json()["runtime"] == SERVED_FORMS[runtime]
         assert httpx.post(f"{url}/invocations{ALL}", json=SAMPLE_TEXTS).json()["predictions"] == expected
         user = subprocess.run([containers.engine(), "exec", name, "id", "-u"], capture_output=True, text=True)
         assert user.stdout.strip() == "1000"
@@ -67,13 +68,14 @@ def test_two_workers_each_answer(inference_image, tiny_bundle):
         assert len(answered) == 2, f"{sent} requests, answered by {sorted(answered)}"
 
 
-def test_batch_transform_mini_batches_get_one_line_per_record_in_order(inference_image, tiny_bundle):
+def test_batch_transform_mini_batches_get_one_line_per_record_in_order(serving_image, tiny_bundle):
+    image, runtime = serving_image
     texts = records(3000)
     texts[0] = texts[2000] = "text"  # a record, not a header
     texts[999] = ""  # unscorable: answered as such, in its place
     body = "".join(f'"{t.replace(chr(34), 2 * chr(34))}"\n' for t in texts).encode()
-    alone = host_answers(tiny_bundle[1], [texts[0], texts[1234], texts[-1]])
-    with containers.serving(inference_image, tiny_bundle[1], SAGEMAKER_BATCH="true",
+    alone = host_answers(tiny_bundle[1], [texts[0], texts[1234], texts[-1]], runtime)
+    with containers.serving(image, tiny_bundle[1], SAGEMAKER_BATCH="true",
                             SAGEMAKER_MAX_PAYLOAD_IN_MB="1",
                             SAGEMAKER_BATCH_STRATEGY="MULTI_RECORD") as (url, _):
         answer = httpx.post(f"{url}/invocations{ALL}", content=body, timeout=300,
@@ -92,10 +94,10 @@ def test_batch_transform_mini_batches_get_one_line_per_record_in_order(inference
         assert [out[i]["predictions"][0] for i in (0, 1234, len(texts) - 1)] == alone
 
 
-def test_sigterm_finishes_the_request_in_flight_and_exits_zero(inference_image, tiny_bundle):
+def test_sigterm_finishes_the_request_in_flight_and_exits_zero(serving_image, tiny_bundle):
     """As SageMaker stops a container (a scale-in, a finished transform job): SIGTERM, then SIGKILL after a
     grace."""
-    with containers.serving(inference_image, tiny_bundle[1], SAGEMAKER_BATCH="true",
+    with containers.serving(serving_image[0], tiny_bundle[1], SAGEMAKER_BATCH="true",
                             SAGEMAKER_MAX_PAYLOAD_IN_MB="4",
                             SAGEMAKER_BATCH_STRATEGY="MULTI_RECORD") as (url, name):
         answers = []
@@ -116,10 +118,10 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_zero(inference_image, 
         assert "Finished server process" in containers.logs(name)
 
 
-def test_without_a_model_ping_says_what_is_missing_and_the_server_stays_up(inference_image, tmp_path):
+def test_without_a_model_ping_says_what_is_missing_and_the_server_stays_up(serving_image, tmp_path):
     empty = tmp_path / "model"
     empty.mkdir()
-    with containers.serving(inference_image, empty, ping=503) as (url, name):
+    with containers.serving(serving_image[0], empty, ping=503) as (url, name):
         time.sleep(5)
         ping = httpx.get(f"{url}/ping")
         assert ping.status_code == 503 and "No model bundle in /opt/ml/model" in ping.json()["error"]

@@ -104,6 +104,30 @@ def test_cards_show_the_data_and_the_confusion_matrix(champion):
     assert "This flow's runs" in summary and champion.id in summary and "emoji-reco predict" in summary
 
 
+def test_evaluate_scores_the_int8_form_and_keeps_its_verdict_in_the_bundle(champion):
+    evaluation = task(champion, "evaluate").data.evaluation
+    check, metrics = evaluation["int8"], evaluation["metrics"]
+    assert check["top3_drop_points"] == round(100 * (metrics["top3"] - check["top3"]), 2)
+    assert check["passed"] == (check["top3_drop_points"] <= 0.5)  # serve.max_int8_top3_drop's default
+    served = LocalEndpoint("emoji-reco").current_dir()
+    assert bundle.read_metadata(served)["int8_check"] == check  # where every server of it reads it
+    card = card_json(champion, "evaluate", "evaluation")
+    assert "The int8 form" in card and "int8 LiteRT" in card and check["reason"] in card
+
+
+def test_a_run_serving_int8_smoke_tests_that_form_and_says_how_to_serve_it(tiny_model):
+    config = tiny_flow_config(tiny_model, **{"deploy.endpoint": "int8-test", "serve.runtime": "int8",
+                                             "serve.max_int8_top3_drop": 100.0})
+    status, run, output = run_flow(config)
+    assert status == "successful", output[-4000:]
+    assert "int8 form may serve: top-3" in output
+    deployment = task(run, "deploy").data.deployment
+    assert deployment["deployed"]
+    assert deployment["serve"] == "emoji-reco serve --endpoint int8-test --runtime int8"
+    served = LocalEndpoint("int8-test").current_dir()
+    assert bundle.Predictor(served, runtime="int8").runtime == "litert_int8"  # the gate let it serve
+
+
 def test_a_candidate_that_fails_the_gate_deploys_nothing(champion, tiny_model, tmp_path):
     subprocess.run([sys.executable, "-m", "emoji_reco.cli", "demo-data", "--output", str(tmp_path), "--rows",
                     "500"],

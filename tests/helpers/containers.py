@@ -16,6 +16,7 @@ from helpers.flows import ROOT
 from helpers.network import free_port
 
 BUILD_TIMEOUT = 1500
+DEFAULT_RUNTIME = {"inference": "savedmodel", "inference-int8": "int8"}  # $EMOJI_RECO_RUNTIME unset
 
 
 def engine() -> str:

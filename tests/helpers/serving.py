@@ -12,6 +12,9 @@ from emoji_reco.serving.serve_settings import ServeSettings
 from emoji_reco.serving.server import Parts, create_app, uvicorn_options
 from helpers.network import free_port
 
+# serve.runtime → the form of the model that serves (/ping's and /metrics' `runtime`)
+SERVED_FORMS = {"savedmodel": "savedmodel", "int8": "litert_int8"}
+
 
 @contextmanager
 def running(**settings):

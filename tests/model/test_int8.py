@@ -11,18 +11,21 @@ from helpers.datasets import SAMPLE_TEXTS
 
 
 @pytest.fixture(scope="module")
-def int8_bundle(tiny_bundle, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("int8") / "bundle"
-    shutil.copytree(tiny_bundle[1], folder)
-    return folder, int8.export(folder)
+def int8_bundle(tiny_bundle):
+    """The tiny bundle, which `int8.export` has written its int8 form into: (folder, forms)."""
+    return tiny_bundle[1], bundle.read_metadata(tiny_bundle[1])["forms"]
 
 
-def test_the_int8_form_is_written_beside_the_savedmodel_and_listed(int8_bundle, tiny_bundle):
+def test_the_int8_form_is_written_beside_the_savedmodel_and_listed(int8_bundle, tmp_path):
     folder, forms = int8_bundle
     assert forms == {"savedmodel": "saved_model", "litert_int8": "model.int8.tflite"}
     assert int8.forms(bundle.read_metadata(folder)) == forms
-    # an older bundle
-    assert int8.forms(bundle.read_metadata(tiny_bundle[1])) == {"savedmodel": "saved_model"}
+    older = tmp_path / "older"  # a bundle written before the int8 form
+    shutil.copytree(folder, older, ignore=shutil.ignore_patterns(int8.INT8_FILE, int8.NGRAM_FILE))
+    metadata = bundle.read_metadata(older)
+    del metadata["forms"]
+    (older / bundle.METADATA).write_text(json.dumps(metadata))
+    assert int8.forms(bundle.read_metadata(older)) == {"savedmodel": "saved_model"}
     assert (folder / int8.INT8_FILE).stat().st_size < 0.5 * sum(
         p.stat().st_size for p in (folder / bundle.SAVED_MODEL).rglob("*") if p.is_file())
     assert json.loads((folder / bundle.METADATA).read_text())["ensemble"] == {"weight": 0.3}  # the rest kept

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from helpers.network import free_port
-from helpers.serving import exchange, metric, post, running, scrape, wait_ready, wait_serving
+from helpers.serving import SERVED_FORMS, exchange, metric, post, running, scrape, wait_ready, wait_serving
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +16,8 @@ def folder(tiny_bundle):
     return tiny_bundle[1]
 
 
-def test_metrics_count_every_answer_by_route_and_status_and_scraping_costs_the_model_nothing(folder):
-    with running(model=str(folder)) as (url, parts):
+def test_metrics_count_every_answer_by_route_and_status_and_scraping_costs_the_model_nothing(folder, runtime):
+    with running(model=str(folder), runtime=runtime) as (url, parts):
         version = wait_ready(url)["version"]
         for _ in range(3):
             assert post(url, ["hello", "there"]).status_code == 200
@@ -37,7 +37,7 @@ def test_metrics_count_every_answer_by_route_and_status_and_scraping_costs_the_m
         assert metric(samples, "emoji_reco_request_seconds_count", route="/invocations") == 4
         assert metric(samples, "emoji_reco_batch_texts_count") == calls and metric(
             samples, "emoji_reco_batch_texts_sum") == 6
-        assert metric(samples, "emoji_reco_model_info", version=version) == 1
+        assert metric(samples, "emoji_reco_model_info", version=version, runtime=SERVED_FORMS[runtime]) == 1
         assert metric(samples,
                       "emoji_reco_queued_texts") == 0 and metric(samples, "emoji_reco_open_requests") == 0
         # known before it happens

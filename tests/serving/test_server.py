@@ -21,18 +21,18 @@ from emoji_reco.serving.batching import MicroBatcher
 from emoji_reco.serving.local_endpoint import LocalEndpoint
 from emoji_reco.serving.sources import FixedSource, extract
 from helpers import examples
-from helpers.serving import post, running, wait_ready
+from helpers.serving import SERVED_FORMS, post, running, wait_ready
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def server(tiny_bundle):
+def server(tiny_bundle, runtime):
     _, folder = tiny_bundle
     # These tests send one bad request after another on purpose: no refusal budget (tested on its own).
-    with running(model=str(folder), max_texts=8, max_body_bytes=4096,
+    with running(model=str(folder), runtime=runtime, max_texts=8, max_body_bytes=4096,
                  max_refusals_per_client_s=0) as (url, parts):
-        wait_ready(url)
+        assert wait_ready(url)["runtime"] == SERVED_FORMS[runtime]
         yield url, parts
 
 

@@ -54,8 +54,8 @@ def timed_post(url, body, **kwargs):
     return answer, time.perf_counter() - began
 
 
-def test_overload_is_refused_at_once_with_503_and_retry_after_and_the_server_recovers(folder):
-    with running(model=str(folder), max_queued_texts=4, max_open_requests=8,
+def test_overload_is_refused_at_once_with_503_and_retry_after_and_the_server_recovers(folder, runtime):
+    with running(model=str(folder), runtime=runtime, max_queued_texts=4, max_open_requests=8,
                  deadline_ms=20000) as (url, parts):
         wait_ready(url)
         seen = slow_model(parts, 1.0)
@@ -78,8 +78,8 @@ def test_overload_is_refused_at_once_with_503_and_retry_after_and_the_server_rec
                                                                     ["after the storm"]).status_code == 200
 
 
-def test_a_request_past_its_deadline_gets_503_and_queued_texts_never_reach_the_model(folder):
-    with running(model=str(folder), model_threads=1, deadline_ms=300) as (url, parts):
+def test_a_request_past_its_deadline_gets_503_and_queued_texts_never_reach_the_model(folder, runtime):
+    with running(model=str(folder), runtime=runtime, model_threads=1, deadline_ms=300) as (url, parts):
         wait_ready(url)
         seen = slow_model(parts, 0.8)
         with ThreadPoolExecutor(6) as pool:
@@ -98,8 +98,8 @@ def test_a_request_past_its_deadline_gets_503_and_queued_texts_never_reach_the_m
                           reason=r) for r in ("deadline", "gone")) == 5
 
 
-def test_a_client_that_leaves_takes_its_texts_out_of_the_queue(folder):
-    with running(model=str(folder), model_threads=1) as (url, parts):
+def test_a_client_that_leaves_takes_its_texts_out_of_the_queue(folder, runtime):
+    with running(model=str(folder), runtime=runtime, model_threads=1) as (url, parts):
         wait_ready(url)
         seen = slow_model(parts, 1.0)
         with ThreadPoolExecutor(1) as pool:
@@ -113,7 +113,7 @@ def test_a_client_that_leaves_takes_its_texts_out_of_the_queue(folder):
 
 
 @pytest.fixture(scope="module")
-def fronts(folder, tmp_path_factory):
+def fronts(folder, tmp_path_factory, runtime):
     """The same parser behind our server, the Lambda front and the TF Serving handlers."""
     root = tmp_path_factory.mktemp("tfs")
     with tarfile.open(tfserving.archive(folder, root / "model.tar.gz", "v1")) as tar:
@@ -149,7 +149,7 @@ def fronts(folder, tmp_path_factory):
         return 200, len(request["inputs"]["input_ids"])
 
     # every body is hostile
-    with running(model=str(folder), max_texts=64, max_refusals_per_client_s=0) as (url, _):
+    with running(model=str(folder), runtime=runtime, max_texts=64, max_refusals_per_client_s=0) as (url, _):
         wait_ready(url)
 
         def via_server(body, ctype):
@@ -182,8 +182,8 @@ def test_hostile_bodies_get_the_same_answer_from_every_front(fronts, body, ctype
     ({"Origin": "null"}, 403),
     ({}, 200),  # curl, SDKs, SageMaker: no Origin
 ])
-def test_a_loopback_server_refuses_foreign_hosts_and_cross_site_pages(folder, headers, status):
-    with running(model=str(folder)) as (url, _):
+def test_a_loopback_server_refuses_foreign_hosts_and_cross_site_pages(folder, headers, status, runtime):
+    with running(model=str(folder), runtime=runtime) as (url, _):
         wait_ready(url)
         answer = post(url, b"hello", "text/plain", headers=headers)
         assert answer.status_code == status
@@ -193,8 +193,8 @@ def test_a_loopback_server_refuses_foreign_hosts_and_cross_site_pages(folder, he
         assert same_origin.status_code == 200
 
 
-def test_allowed_hosts_and_origins_open_the_server_for_a_real_deployment(folder):
-    with running(model=str(folder), allowed_hosts=["emoji.example.com"],
+def test_allowed_hosts_and_origins_open_the_server_for_a_real_deployment(folder, runtime):
+    with running(model=str(folder), runtime=runtime, allowed_hosts=["emoji.example.com"],
                  allowed_origins=["https://app.example.com"]) as (url, _):
         ok = {"Host": "emoji.example.com", "Origin": "https://app.example.com"}
         # a fixed model loads before serving
@@ -205,7 +205,7 @@ def test_allowed_hosts_and_origins_open_the_server_for_a_real_deployment(folder)
         assert post(url, b"hi", "text/plain").status_code == 403
 
 
-def test_errors_name_a_request_id_and_leak_no_detail(folder, tmp_path):
+def test_errors_name_a_request_id_and_leak_no_detail(folder, tmp_path, runtime):
     broken = tmp_path / "secret-place" / "broken"
     (broken / "saved_model").mkdir(parents=True)
     (broken / "metadata.json").write_text('{"max_length": 8}')
@@ -213,7 +213,7 @@ def test_errors_name_a_request_id_and_leak_no_detail(folder, tmp_path):
         ping = httpx.get(f"{url}/ping")
         assert ping.status_code == 503 and "secret-place" not in ping.text and str(tmp_path) not in ping.text
         assert "broken failed to load" in ping.json()["error"]
-    with running(model=str(folder)) as (url, parts):
+    with running(model=str(folder), runtime=runtime) as (url, parts):
         wait_ready(url)
         good = parts.model.current
         failing = SimpleNamespace(token_count=good.predictor.token_count, metadata=good.predictor.metadata)
@@ -260,8 +260,8 @@ def test_the_reload_loop_survives_a_broken_pointer_and_retries_a_version_that_fa
         assert "problem" not in httpx.get(f"{url}/ping").json()
 
 
-def test_the_openapi_description_states_the_servers_limits(folder):
-    with running(model=str(folder), max_texts=5, max_body_bytes=999) as (url, _):
+def test_the_openapi_description_states_the_servers_limits(folder, runtime):
+    with running(model=str(folder), runtime=runtime, max_texts=5, max_body_bytes=999) as (url, _):
         spec = httpx.get(f"{url}/openapi.json").json()["paths"]["/invocations"]["post"]
     body = spec["requestBody"]
     assert "999 bytes" in body["description"]
@@ -269,8 +269,8 @@ def test_the_openapi_description_states_the_servers_limits(folder):
     assert {"403", "408", "429", "500", "503"} <= set(spec["responses"])
 
 
-def test_many_slow_clients_do_not_grow_the_queue_past_its_bound(folder):
-    with running(model=str(folder), max_queued_texts=8, max_open_requests=1000,
+def test_many_slow_clients_do_not_grow_the_queue_past_its_bound(folder, runtime):
+    with running(model=str(folder), runtime=runtime, max_queued_texts=8, max_open_requests=1000,
                  deadline_ms=20000) as (url, parts):
         wait_ready(url)
         slow_model(parts, 0.5)
@@ -299,9 +299,9 @@ def test_many_slow_clients_do_not_grow_the_queue_past_its_bound(folder):
     ([("Host", "localhost:1234"), ("Origin", "http://localhost:999")], 403),  # another port
     ([("Host", "localhost:80"), ("Origin", "http://localhost")], 200),  # the default port is the same origin
 ])
-def test_host_and_origin_are_parsed_strictly(folder, raw_headers, status):
+def test_host_and_origin_are_parsed_strictly(folder, raw_headers, status, runtime):
     """Raw sockets, so that what the client sends reaches the server as sent."""
-    with running(model=str(folder)) as (url, _):
+    with running(model=str(folder), runtime=runtime) as (url, _):
         wait_ready(url)
         head = "".join(f"{k}: {v}\r\n" for k, v in raw_headers)
         answer = exchange(url, f"POST /invocations HTTP/1.1\r\n{head}Content-Type: "
@@ -312,8 +312,8 @@ def test_host_and_origin_are_parsed_strictly(folder, raw_headers, status):
         assert b"x-request-id" in answer[1] and b'"error"' in answer[2]
 
 
-def test_unknown_routes_and_methods_answer_in_the_documented_error_shape(folder):
-    with running(model=str(folder)) as (url, _):
+def test_unknown_routes_and_methods_answer_in_the_documented_error_shape(folder, runtime):
+    with running(model=str(folder), runtime=runtime) as (url, _):
         for answer, status in ((httpx.get(f"{url}/nowhere"), 404), (httpx.get(f"{url}/invocations"), 405)):
             assert answer.status_code == status
             assert set(answer.json()) == {"error", "request_id"}

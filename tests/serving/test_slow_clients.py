@@ -41,8 +41,8 @@ def assert_json_error(answer, status):
     # a body that stalls
     (b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n[\"a", "body"),
 ])
-def test_a_slow_request_is_cut_off_with_408_and_the_server_serves_on(folder, sent, part):
-    with running(model=str(folder), header_timeout_s=1, body_timeout_s=1) as (url, parts):
+def test_a_slow_request_is_cut_off_with_408_and_the_server_serves_on(folder, sent, part, runtime):
+    with running(model=str(folder), runtime=runtime, header_timeout_s=1, body_timeout_s=1) as (url, parts):
         wait_ready(url)
         started = time.monotonic()  # before the connection opens: the headers' deadline may count from there
         with connect(url) as sock:
@@ -54,8 +54,8 @@ def test_a_slow_request_is_cut_off_with_408_and_the_server_serves_on(folder, sen
         assert post(url, ["still here"]).status_code == 200
 
 
-def test_a_slow_client_sending_a_byte_at_a_time_is_cut_off_at_the_body_deadline(folder):
-    with running(model=str(folder), body_timeout_s=1.5) as (url, _):
+def test_a_slow_client_sending_a_byte_at_a_time_is_cut_off_at_the_body_deadline(folder, runtime):
+    with running(model=str(folder), runtime=runtime, body_timeout_s=1.5) as (url, _):
         wait_ready(url)
         with connect(url) as sock:
             sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
@@ -70,8 +70,8 @@ def test_a_slow_client_sending_a_byte_at_a_time_is_cut_off_at_the_body_deadline(
         assert 1.5 - TIMER_GRAIN <= took < 3
 
 
-def test_slow_bodies_hold_no_place_among_the_requests_in_progress(folder):
-    with running(model=str(folder), max_open_requests=1) as (url, _):
+def test_slow_bodies_hold_no_place_among_the_requests_in_progress(folder, runtime):
+    with running(model=str(folder), runtime=runtime, max_open_requests=1) as (url, _):
         wait_ready(url)
         stalled = [connect(url, "127.0.0.2") for _ in range(3)]
         try:
@@ -84,8 +84,8 @@ def test_slow_bodies_hold_no_place_among_the_requests_in_progress(folder):
                 sock.close()
 
 
-def test_one_client_address_cannot_take_every_connection(folder):
-    with running(model=str(folder), max_connections_per_client=4) as (url, _):
+def test_one_client_address_cannot_take_every_connection(folder, runtime):
+    with running(model=str(folder), runtime=runtime, max_connections_per_client=4) as (url, _):
         wait_ready(url)
         held = [connect(url, "127.0.0.2") for _ in range(4)]
         try:
@@ -99,8 +99,9 @@ def test_one_client_address_cannot_take_every_connection(folder):
         assert exchange(url, PING, "127.0.0.2")[0] == 200  # the address is served again once it lets go
 
 
-def test_ping_answers_200_while_the_server_sheds_at_its_connection_cap(folder):
-    with running(model=str(folder), max_connections=60, max_connections_per_client=0) as (url, _):
+def test_ping_answers_200_while_the_server_sheds_at_its_connection_cap(folder, runtime):
+    with running(model=str(folder), runtime=runtime, max_connections=60,
+                 max_connections_per_client=0) as (url, _):
         wait_ready(url)
         held = [connect(url, f"127.0.1.{i // 40 + 1}") for i in range(80)]
         try:
@@ -115,8 +116,8 @@ def test_ping_answers_200_while_the_server_sheds_at_its_connection_cap(folder):
                 sock.close()
 
 
-def test_a_client_that_keeps_being_refused_is_held_then_gets_429_and_others_are_served(folder):
-    with running(model=str(folder), max_refusals_per_client_s=3) as (url, parts):
+def test_a_client_that_keeps_being_refused_is_held_then_gets_429_and_others_are_served(folder, runtime):
+    with running(model=str(folder), runtime=runtime, max_refusals_per_client_s=3) as (url, parts):
         wait_ready(url)
         bad = b'["not json'  # refused at once: each refusal counts one (see the test after this)
         request = (b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
@@ -139,8 +140,8 @@ def test_a_client_that_keeps_being_refused_is_held_then_gets_429_and_others_are_
     b"BREW /invocations HTTP/1.1\r\nHost: localhost\r\n\r\n",
     b"GET /ping HTTP/9.9\r\nHost: localhost\r\n\r\n",
 ])
-def test_malformed_http_is_answered_in_the_json_error_shape(folder, request_bytes):
-    with running(model=str(folder)) as (url, _):
+def test_malformed_http_is_answered_in_the_json_error_shape(folder, request_bytes, runtime):
+    with running(model=str(folder), runtime=runtime) as (url, _):
         assert_json_error(exchange(url, request_bytes), 400)
 
 
@@ -151,8 +152,8 @@ def test_a_refusal_costs_its_client_one_or_the_cpu_it_took():
     assert not budget.spent("10.0.0.1") and budget.spent("10.0.0.2")
 
 
-def test_a_request_over_the_token_budget_is_refused_before_the_model_sees_it(folder):
-    with running(model=str(folder), max_request_tokens=100) as (url, parts):
+def test_a_request_over_the_token_budget_is_refused_before_the_model_sees_it(folder, runtime):
+    with running(model=str(folder), runtime=runtime, max_request_tokens=100) as (url, parts):
         wait_ready(url)
         calls = parts.batcher.calls
         long_text = "word " * 500  # truncated to the model's max_length, so it counts that much

@@ -107,7 +107,7 @@ def test_the_readme_documents_every_key_with_its_default():
         if not row.startswith("| `"):
             continue
         keys_cell, default_cell = row.split(" | ")[:2]
-        keys = re.findall(r"`([a-z_.*]+)`", keys_cell)
+        keys = re.findall(r"`([a-z0-9_.*]+)`", keys_cell)
         values = re.findall(r"`([^`]*)`", default_cell)
         for i, key in enumerate(keys):
             documented[key] = values[i] if len(values) == len(keys) else None

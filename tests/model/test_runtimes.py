@@ -17,6 +17,9 @@ from emoji_reco.serving.serve_settings import ServeSettings
 from emoji_reco.settings import defaults, typed, with_overrides
 from helpers.datasets import SAMPLE_TEXTS
 
+# lengths mixed enough to fall into several of the int8 form's length buckets (`runtimes.LENGTH_BUCKETS`)
+MIXED = [*SAMPLE_TEXTS, "ok", "a much longer text about the game tonight with friends, fire and food"]
+
 
 @pytest.fixture
 def copy(tiny_bundle, tmp_path):
@@ -35,7 +38,7 @@ def test_the_int8_form_answers_as_the_savedmodel_and_explains_the_same_words(tin
     exact = bundle.Predictor(tiny_bundle[1])
     quantized = bundle.Predictor(tiny_bundle[1], runtime="int8", calls=2, op_threads=1)
     assert (exact.runtime, quantized.runtime) == ("savedmodel", "litert_int8")
-    a, b = exact.logits(SAMPLE_TEXTS), quantized.logits(SAMPLE_TEXTS)
+    a, b = exact.logits(MIXED), quantized.logits(MIXED)
     assert a.shape == b.shape and np.abs(a - b).max() < 0.1 * np.abs(a).max()
     for text in SAMPLE_TEXTS:  # the n-gram half's weights, from numpy, exactly as from the SavedModel
         emojis = exact.emojis[:3]

@@ -39,6 +39,18 @@ STATIC = Path(__file__).resolve().parent / "static"
 SETTINGS_ENV = "EMOJI_RECO_SERVE"
 
 
+def refuse_unservable(settings: ServeSettings, source=None) -> None:
+    """A fixed bundle that can't serve the runtime demanded (int8): the server refuses to start, naming the
+    file or the extra to install (`runtimes.check_int8`). A source that follows new versions says so on
+    /ping."""
+    if settings.runtime != "int8":
+        return
+    source = source or open_source(settings.model, settings.endpoint, settings.wait_for_model)
+    if not source.follows:
+        folder = source.folder(source.version())
+        check_int8(folder, read_metadata(folder))
+
+
 @dataclass
 class Parts:
     """What a server is made of besides its routes; `create_app` wires them, and a caller that builds them (a
@@ -58,9 +70,7 @@ class Parts:
         metrics = Metrics()
         calls, op_threads = model_threads(settings)
         source = open_source(settings.model, settings.endpoint, settings.wait_for_model)
-        if settings.runtime == "int8" and not source.follows:  # a bundle that can't: refuse to start
-            folder = source.folder(source.version())
-            check_int8(folder, read_metadata(folder))
+        refuse_unservable(settings, source)
         model = ServedModel(source, metrics, {"runtime": settings.runtime, "calls": calls,
                                               "op_threads": op_threads})
         batcher = MicroBatcher(model.predict, settings.max_batch, settings.max_wait_ms, calls,
@@ -243,6 +253,8 @@ def serve(settings: ServeSettings) -> None:
     if settings.workers <= 1:
         uvicorn.run(create_app(settings), **options)
         return
+    # refused here, in one line, rather than in every worker process
+    refuse_unservable(settings)
     os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
     shared = share_between_workers()
     try:

@@ -133,6 +133,11 @@ def test_serve_demanding_int8_of_a_bundle_without_it_refuses_to_start_in_one_lin
     assert done.stderr.strip().splitlines()[-1] == (
         f"emoji-reco: {copy / int8.INT8_FILE} is missing: the bundle lists an int8 form it does not hold.")
     assert "Traceback" not in done.stderr
+    workers = subprocess.run([sys.executable, "-m", "emoji_reco.cli", "serve", "--model", str(copy),
+                              "--runtime", "int8", "--workers", "2"], capture_output=True, text=True,
+                             timeout=120)  # refused before any worker starts
+    assert workers.returncode == 2
+    assert workers.stderr.strip().splitlines()[-1] == done.stderr.strip().splitlines()[-1]
     bad = subprocess.run([sys.executable, "-m", "emoji_reco.cli", "serve", "--model", str(copy),
                           "--runtime", "fast"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "is one of savedmodel, int8, auto, not 'fast'" in bad.stderr

@@ -130,8 +130,10 @@ class EmojiFlow(BaseFlow):
                 candidate, self.splits["test"], self.emojis,
                 backends.target(self.run_settings).champion(f"{tmp}/champion"), self.run_settings.gate,
                 self.run_settings.serve.max_int8_top3_drop)
-            # the verdict on the int8 form travels in the bundle's metadata, where every server reads it
-            storage.put_file(f"{candidate}/{METADATA}", storage.join(self.bundle_uri, METADATA))
+            # the verdict on the int8 form travels in the bundle's metadata, where every server reads it (a
+            # local bundle was written in place)
+            if self.evaluation["int8"] and candidate != self.bundle_uri:
+                storage.put_file(f"{candidate}/{METADATA}", storage.join(self.bundle_uri, METADATA))
         self.metrics, self.verdict = self.evaluation["metrics"], self.evaluation["verdict"]
         print(evaluation.summary(self.evaluation))
         cards.evaluation_card(current.card["evaluation"], self.metrics, self.evaluation["champion"],

@@ -4,6 +4,7 @@ INT8 = ["ai-edge-litert==2.3.0"]  # the int8 form's runtime (emoji_reco/model/ru
 # what the server imports, besides the model's runtime
 SERVING = [
     "tokenizers>=0.22,<0.23",
+    "huggingface-hub>=0.34,<1",  # tokenizers' own dependency; below 1 for transformers 4.57
     "emoji>=2.12",
     "fastapi>=0.115",
     "uvicorn[standard]>=0.30",  # uvloop + httptools: less CPU per request
@@ -30,7 +31,6 @@ setup(
         "tf-keras>=2.21,<2.22",
         "transformers>=4.57,<5",
         "safetensors>=0.4",
-        "huggingface-hub>=0.34,<1",
         "pandas>=2.2",
         "pyarrow>=15",
         "scikit-learn>=1.5",

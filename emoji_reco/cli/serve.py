@@ -49,8 +49,8 @@ def add(sub) -> None:
                                       "$EMOJI_RECO_RUNTIME")
     se.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 to accept other machines)")
     se.add_argument("--port", type=int, help="default $SAGEMAKER_BIND_TO_PORT or 8080")
-    se.add_argument("--workers", type=int, help="server processes (default "
-                                                "$SAGEMAKER_MODEL_SERVER_WORKERS or 1)")
+    se.add_argument("--workers", type=int, help="server processes (default $SAGEMAKER_MODEL_SERVER_WORKERS, "
+                                                "else one per core with --runtime int8 and 1 otherwise)")
     for flag, dest, kind, what in LIMITS:
         se.add_argument(flag, dest=dest, type=kind, help=what)
     se.add_argument("--allowed-hosts", dest="allowed_hosts", type=_names,

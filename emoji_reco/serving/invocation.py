@@ -57,7 +57,11 @@ def priced(predictor, texts: list[str], limit: int) -> tuple[int, float]:
 
 async def within_token_budget(request: Request, predictor, texts: list[str], limit: int) -> None:
     """Refuse (413) a request that would cost the model more tokens than one request may, before it queues;
-    the CPU its pricing took is added to `request.state.cpu_s`, for the refusal budget."""
+    the CPU its pricing took is added to `request.state.cpu_s`, for the refusal budget. A request that can't
+    exceed the budget (each text counts at most `max_length`) is not priced: most are a few texts, and pricing
+    one doubled the server's own CPU per request (bench/RESULTS.md)."""
+    if len(texts) * predictor.metadata["max_length"] <= limit:
+        return
     tokens, seconds = await asyncio.get_running_loop().run_in_executor(None, priced, predictor, texts, limit)
     request.state.cpu_s += seconds
     if tokens > limit:

@@ -21,7 +21,7 @@ from starlette.requests import ClientDisconnect
 
 from emoji_reco.model.bundle import read_metadata
 from emoji_reco.model.runtimes import check_int8
-from emoji_reco.serving import invocation, logs, payloads, rendering
+from emoji_reco.serving import invocation, listening, logs, payloads, rendering
 from emoji_reco.serving.admission import Admission
 from emoji_reco.serving.batching import MicroBatcher
 from emoji_reco.serving.capture import Capture
@@ -246,6 +246,7 @@ def uvicorn_options(settings: ServeSettings, log_level: str = "info") -> dict:
 
 def serve(settings: ServeSettings) -> None:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     logs.configure(settings.log_format)
     _raise_file_limit(settings.workers * settings.max_connections + 256)
@@ -258,7 +259,10 @@ def serve(settings: ServeSettings) -> None:
     os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
     shared = share_between_workers()
     try:
-        uvicorn.run("emoji_reco.serving.server:app_from_env", factory=True, workers=settings.workers,
-                    **options)
+        config = uvicorn.Config("emoji_reco.serving.server:app_from_env", factory=True,
+                                workers=settings.workers, **options)
+        address = listening.bound(settings.host, settings.port)
+        log.info("serving on http://%s:%d in %d processes", *address.getsockname()[:2], settings.workers)
+        Multiprocess(config, sockets=[address]).run()
     finally:
         stop_sharing(shared)

@@ -3,6 +3,7 @@ the int8 form is said in one line: served as float32 where the setting allows it
 int8."""
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 
 from emoji_reco.errors import ConfigError, ModelError
 from emoji_reco.model import bundle, evaluation, int8
-from emoji_reco.serving.serve_settings import ServeSettings
+from emoji_reco.serving.serve_settings import ServeSettings, model_threads
 from emoji_reco.settings import defaults, typed, with_overrides
 from helpers.datasets import SAMPLE_TEXTS
 
@@ -123,6 +124,14 @@ def test_an_unknown_runtime_is_a_config_error_naming_the_allowed_values():
         typed(with_overrides(defaults(), {"serve.runtime": "onnx"}))
     with pytest.raises(ConfigError, match="serve.max_int8_top3_drop"):
         typed(with_overrides(defaults(), {"serve.max_int8_top3_drop": -1.0}))
+
+
+def test_int8_serves_with_one_process_of_one_model_call_per_core_unless_told():
+    cores = len(os.sched_getaffinity(0))
+    int8_settings = ServeSettings(runtime="int8")
+    assert int8_settings.workers == cores and model_threads(int8_settings) == (1, 1)
+    assert ServeSettings(runtime="savedmodel").workers == ServeSettings(runtime="auto").workers == 1
+    assert ServeSettings(runtime="int8", workers=1).workers == 1
 
 
 def test_serve_demanding_int8_of_a_bundle_without_it_refuses_to_start_in_one_line(copy, tmp_path):

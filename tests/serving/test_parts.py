@@ -75,3 +75,25 @@ def test_an_answer_is_rendered_at_each_texts_place_in_the_form_asked(tiny_predic
     assert reply == expected and reply["predictions"][1] is None and len(reply["predictions"][0]) == 2
     lines = asyncio.run(rendering.render(asked, rows, loaded, "application/jsonlines", None))
     assert lines.media_type == "application/jsonlines" and len(lines.body.decode().splitlines()) == 3
+
+
+def test_only_a_request_that_could_exceed_the_token_budget_is_priced(tiny_predictor):
+    priced = []
+
+    class Counting:
+        metadata = tiny_predictor.metadata
+
+        def token_count(self, texts, limit=None):
+            priced.append(len(texts))
+            return tiny_predictor.token_count(texts, limit)
+
+    cap, within = tiny_predictor.metadata["max_length"], invocation.within_token_budget
+    asked = request(b"")
+    asked.state.cpu_s = 0.0
+    asyncio.run(within(asked, Counting(), ["word " * 500] * 2, 2 * cap))  # at most 2 x max_length
+    assert priced == []
+    asyncio.run(within(asked, Counting(), ["so hyped"] * 3, 2 * cap))  # could be 3 x max_length: priced
+    assert priced == [3]
+    with pytest.raises(payloads.BadRequest) as refused:
+        asyncio.run(within(asked, Counting(), ["word " * 500] * 3, 2 * cap))
+    assert refused.value.status == 413 and priced == [3, 3] and asked.state.cpu_s > 0

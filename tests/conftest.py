@@ -32,6 +32,7 @@ def session_dir():
     os.chdir(SESSION)
     yield SESSION
     os.chdir(before)
+    shutil.rmtree(SESSION, ignore_errors=True)  # its runs, bundles and endpoints: up to 1 GB a session
 
 
 @pytest.fixture(scope="session")
